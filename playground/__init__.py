@@ -1,0 +1,40 @@
+"""CNN Playground: analyse, build, run and fine-tune convolutional networks.
+
+The public API is re-exported here lazily, so ``import playground`` stays cheap
+(torch is only imported by the parts that need it).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> module that defines it.
+_EXPORTS: dict[str, str] = {
+    "PlaygroundError": "playground.errors",
+    # issue 2: specs, analysis, building
+    "SpecError": "playground.spec",
+    "parse_spec": "playground.spec",
+    "encode_share": "playground.spec",
+    "decode_share": "playground.spec",
+    "analyze": "playground.analysis",
+    "analyze_prefix": "playground.analysis",
+    "Report": "playground.analysis",
+    "build_model": "playground.build",
+    "to_pytorch_code": "playground.build",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'playground' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

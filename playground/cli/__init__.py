@@ -1,0 +1,60 @@
+"""Command-line entry point: one sub-module per command, dispatched here.
+
+Each command module exposes ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``. Errors a user can fix are :class:`PlaygroundError`:
+they become one line on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from playground.errors import PlaygroundError
+
+__all__ = ["main", "COMMANDS"]
+
+# Command name -> module under playground.cli. Modules are imported lazily so
+# that `analyze` does not pay for importing torch.
+COMMANDS: dict[str, str] = {
+    "analyze": "playground.cli.analyze",
+    "export": "playground.cli.export",
+    "predict": "playground.cli.predict",
+    "finetune": "playground.cli.finetune",
+    "models": "playground.cli.models",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with status 2 and one line, like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    parser = _Parser(prog="python -m playground", description="CNN Playground command line.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    modules: dict[str, object] = {}
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        modules[name] = module
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+    return parser, modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    parser, modules = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except PlaygroundError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130

@@ -14,11 +14,14 @@ _EXPORTS: dict[str, str] = {
     # issue 2: specs, analysis, building
     "SpecError": "playground.spec",
     "parse_spec": "playground.spec",
+    "parse_spec_prefix": "playground.spec",
+    "Spec": "playground.spec",
     "encode_share": "playground.spec",
     "decode_share": "playground.spec",
     "analyze": "playground.analysis",
     "analyze_prefix": "playground.analysis",
     "Report": "playground.analysis",
+    "LayerReport": "playground.analysis",
     "build_model": "playground.build",
     "to_pytorch_code": "playground.build",
 }

@@ -24,6 +24,23 @@ _EXPORTS: dict[str, str] = {
     "LayerReport": "playground.analysis",
     "build_model": "playground.build",
     "to_pytorch_code": "playground.build",
+    # issue 4: images, models, inference
+    "ImageError": "playground.images",
+    "load_image": "playground.images",
+    "MODELS": "playground.zoo",
+    "ModelEntry": "playground.zoo",
+    "Preprocess": "playground.zoo",
+    "LoadedModel": "playground.zoo",
+    "ModelUnavailable": "playground.zoo",
+    "load_model": "playground.zoo",
+    "model_status": "playground.zoo",
+    "replace_head": "playground.zoo",
+    "predict": "playground.inference",
+    "Prediction": "playground.inference",
+    "grad_cam": "playground.inference",
+    "feature_maps": "playground.inference",
+    "first_layer_filters": "playground.inference",
+    "efficientnet_lite0": "playground.efficientnet_lite",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -24,6 +24,11 @@ _EXPORTS: dict[str, str] = {
     "LayerReport": "playground.analysis",
     "build_model": "playground.build",
     "to_pytorch_code": "playground.build",
+    # issue 3: designer helpers
+    "PRESETS": "playground.presets",
+    "advise": "playground.advice",
+    "replace_with_dwsep": "playground.advice",
+    "draw_receptive_field": "playground.rfview",
     # issue 4: images, models, inference
     "ImageError": "playground.images",
     "load_image": "playground.images",

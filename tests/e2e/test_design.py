@@ -1,0 +1,63 @@
+"""Browser tests: edit a layer in the designer and watch the shape change; reopen a share link."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import expect
+
+from playground.spec import decode_share
+from tests.e2e.helpers import settle
+
+
+def _open_designer(page, url: str) -> None:
+    page.goto(url)
+    settle(page)
+    page.get_by_role("heading", name="Designer").wait_for()
+
+
+def _edit_first_conv(page, field: str, value: str) -> None:
+    """Open layer 0's row and type a new value into one of its fields."""
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="conv2d 16").first.click()
+    settle(page)
+    box = page.get_by_label(field, exact=True).first
+    box.fill(value)
+    box.press("Enter")
+    settle(page)
+
+
+def _no_failure(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_changing_a_kernel_size_changes_the_output_shape(page, app_url) -> None:
+    _open_designer(page, f"{app_url}/design")
+    rows = page.locator('[data-testid="stExpander"] summary')
+    rows.filter(has_text="conv2d 16, 3×3").filter(has_text="16×32×32").first.wait_for()
+    _edit_first_conv(page, "kernel size", "5")
+    rows.filter(has_text="conv2d 16, 5×5").filter(has_text="16×30×30").first.wait_for()
+    expect(rows.filter(has_text="16×32×32")).to_have_count(0)  # no layer keeps the old 32×32 map
+    _no_failure(page)
+
+
+def test_a_share_link_opens_the_same_design(page, browser, app_url) -> None:
+    _open_designer(page, f"{app_url}/design")
+    page.wait_for_function("() => new URLSearchParams(location.search).has('spec')")
+    before = page.url
+    _edit_first_conv(page, "stride", "2")
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="conv2d 16, 3×3 /2").filter(
+        has_text="16×16×16").first.wait_for()
+    page.wait_for_function("(before) => location.href !== before", arg=before)  # the address bar followed
+    link = page.url
+    spec = decode_share(parse_qs(urlparse(link).query)["spec"][0])
+    assert spec["layers"][0]["stride"] == 2
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1000})  # another person, another session
+    try:
+        friend = other.new_page()
+        _open_designer(friend, link)
+        rows = friend.locator('[data-testid="stExpander"] summary')
+        rows.filter(has_text="conv2d 16, 3×3 /2").filter(has_text="16×16×16").first.wait_for()
+        expect(rows).to_have_count(len(spec["layers"]))
+        _no_failure(friend)
+    finally:
+        other.close()

@@ -46,6 +46,15 @@ _EXPORTS: dict[str, str] = {
     "feature_maps": "playground.inference",
     "first_layer_filters": "playground.inference",
     "efficientnet_lite0": "playground.efficientnet_lite",
+    # issue 6: real architectures, concepts
+    "analyze_architecture": "playground.archstats",
+    "analyze_module": "playground.archstats",
+    "ArchReport": "playground.archstats",
+    "ArchitectureError": "playground.archstats",
+    "macs_vs_resolution": "playground.archstats",
+    "LANDMARKS": "playground.landmarks",
+    "designer_spec": "playground.landmarks",
+    "gradient_flow": "playground.concepts",
 }
 
 __all__ = sorted(_EXPORTS)

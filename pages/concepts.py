@@ -1,0 +1,35 @@
+"""Concepts: the core ideas of CNNs, each as a small live experiment linked to the designer."""
+import streamlit as st
+
+from playground.ui.concepts_view import (
+    render_convolution,
+    render_dwsep,
+    render_padding_stride,
+    render_receptive_field,
+    render_skip,
+)
+from playground.ui.photo_input import photo_input
+
+st.title(":material/school: Concepts")
+st.write("Convolution, padding, stride, receptive fields, depthwise-separable convolutions and skip "
+         "connections: each computed live on a real photo or a real stack, with the designer one click away.")
+
+with st.expander("Photo used by the experiments", expanded=False, icon=":material/photo:"):
+    photo, photo_name = photo_input("concepts")
+if photo is None:
+    st.info("Choose a photo above to run the experiments.", icon=":material/photo:")
+    st.stop()
+
+tabs = st.tabs([":material/blur_on: Convolution", ":material/crop_free: Padding & stride",
+                ":material/center_focus_strong: Receptive field", ":material/call_split: Depthwise separable",
+                ":material/alt_route: Skip connections"])
+with tabs[0]:
+    render_convolution(photo)
+with tabs[1]:
+    render_padding_stride(photo)
+with tabs[2]:
+    render_receptive_field(photo)
+with tabs[3]:
+    render_dwsep()
+with tabs[4]:
+    render_skip()

@@ -1,0 +1,28 @@
+"""Helpers shared by the AppTest page tests of the Architectures and Concepts pages."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+__all__ = ["run_page", "metrics", "assert_clean"]
+
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+
+
+def run_page(name: str, timeout: float = 180) -> AppTest:
+    """Run ``pages/<name>.py`` standalone (no router) and return the finished session."""
+    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=timeout)
+    at.run()
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    """Every ``st.metric`` on the page: label -> shown value."""
+    return {m.label: m.value for m in at.metric}
+
+
+def assert_clean(at: AppTest) -> None:
+    """No uncaught exception and no error box."""
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]

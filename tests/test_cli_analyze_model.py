@@ -1,0 +1,48 @@
+"""`python -m playground analyze --model NAME [--input 3,H,W] [--json]`, run as a user would."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from playground.archstats import analyze_architecture
+from playground.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "playground", "analyze", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_json_for_resnet50() -> None:
+    done = _cli("--model", "ResNet-50", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)  # only JSON on stdout
+    assert data["input_shape"] == [3, 224, 224]
+    assert data["total_params"] == 25_557_032 and data["total_macs"] == 4_089_184_256
+    assert data["receptive_field"] == [427, 427]
+    assert data == json.loads(json.dumps(analyze_architecture("resnet50").to_dict()))
+    first = data["layers"][0]
+    assert (first["name"], first["type"], first["output_shape"], first["params"]) == ("conv1", "conv2d",
+                                                                                     [64, 112, 112], 9408)
+    assert (first["receptive_field"], first["jump"], first["start"]) == ([7, 7], [2, 2], [0.0, 0.0])
+
+
+def test_table_at_another_resolution(capsys: pytest.CaptureFixture[str]) -> None:
+    # the same dispatcher in this process (torch is already loaded here): the table path
+    assert main(["analyze", "--model", "alexnet", "--input", "3,320,320"]) == 0
+    out = capsys.readouterr().out
+    report = analyze_architecture("alexnet", (3, 320, 320))
+    assert f"Total MACs: {report.total_macs:,}" in out
+    assert "alexnet: input 3×320×320" in out and "195×195" in out
+
+
+def test_bad_input_is_one_line_and_status_2() -> None:
+    done = _cli("--model", "vit_b_16", "--input", "3,200,200", "--json")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "multiple of 16" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,65 @@
+"""The Architectures page renders clean and shows the measured numbers (one AppTest session for all)."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from playground.analysis import human
+from playground.archstats import analyze_architecture
+from playground.landmarks import designer_spec
+from playground.spec import decode_share
+from tests.apptest_pages import assert_clean, metrics, run_page
+
+
+@pytest.fixture(scope="module")
+def app() -> AppTest:
+    return run_page("architectures")
+
+
+def test_first_load_shows_resnet50(app: AppTest) -> None:
+    assert_clean(app)
+    m = metrics(app)
+    r = analyze_architecture("resnet50")
+    assert m["Parameters"] == human(25_557_032) and m["MACs at 224×224"] == human(4_089_184_256)
+    assert m["Depth"] == "50" and m["Receptive field"] == "427"
+    assert [x.proto.help for x in app.metric if x.label == "Parameters"] == [f"{r.total_params:,}"]
+    table = app.dataframe[0].value
+    row = table[table["Model"] == "ResNet-50"].iloc[0]
+    assert row["Params"] == 25_557_032 and row["Receptive field"] == 427
+    assert table[table["Model"] == "VGG-16"].iloc[0]["Receptive field"] == 212
+    assert table[table["Model"] == "AlexNet"].iloc[0]["Receptive field"] == 195
+    assert len(app.get("plotly_chart")) == 4  # two error plots, two CNN-vs-ViT plots
+
+
+def test_open_in_designer_link_carries_the_exact_model(app: AppTest) -> None:
+    urls = [button.proto.url for button in app.get("link_button")]
+    assert len(urls) == 1 and urls[0].startswith("design?spec=")
+    assert decode_share(urls[0].split("=", 1)[1]) == designer_spec("resnet50")
+
+
+def test_other_models_sources_and_a_bad_size(app: AppTest) -> None:
+    app.selectbox(key="arch_model").select("vgg16").run()
+    assert_clean(app)
+    assert metrics(app)["Receptive field"] == "212"
+    app.selectbox(key="arch_model").select("vit_b_16").run()
+    assert_clean(app)
+    assert not app.get("link_button")  # the spec cannot express a ViT
+    app.button_group(key="arch_source").set_value("torchvision weights").run()
+    app.button_group(key="arch_metric").set_value("Top-1").run()
+    assert_clean(app)
+    app.number_input(key="arch_side").set_value(200).run()
+    assert not app.exception
+    assert "multiple of 16" in app.error[0].value  # shown in place, the rest of the page still works
+    app.number_input(key="arch_side").set_value(384).run()
+    assert_clean(app)
+    assert metrics(app)["MACs at 384×384"] == human(analyze_architecture("vit_b_16", (3, 384, 384)).total_macs)
+
+
+def test_any_torchvision_model(app: AppTest) -> None:
+    app.number_input(key="arch_side").set_value(224).run()
+    app.selectbox(key="arch_model").select("other").run()
+    app.text_input(key="arch_other").input("densenet121").run()
+    assert_clean(app)
+    assert metrics(app)["Parameters"] == human(analyze_architecture("densenet121").total_params)
+    app.text_input(key="arch_other").input("not_a_model").run()
+    assert not app.exception and "unknown architecture" in app.error[0].value

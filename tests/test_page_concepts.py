@@ -1,0 +1,73 @@
+"""The Concepts page renders clean, and its numbers are the designer's for the same stacks."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from playground import concepts as C
+from playground.analysis import analyze
+from playground.samples import load_sample
+from playground.spec import decode_share
+from tests.apptest_pages import assert_clean, metrics, run_page
+
+
+@pytest.fixture(scope="module")
+def app() -> AppTest:
+    return run_page("concepts")
+
+
+def _linked_specs(at: AppTest) -> dict[str, dict]:
+    return {b.proto.label: decode_share(b.proto.url.split("=", 1)[1]) for b in at.get("link_button")}
+
+
+def test_renders_every_lesson_with_a_designer_link(app: AppTest) -> None:
+    assert_clean(app)
+    links = _linked_specs(app)
+    assert len(links) == 11  # conv 2, padding 2, stride 2, receptive field 1, depthwise 2, skips 2
+    assert len(app.get("plotly_chart")) >= 8
+
+
+def test_numbers_equal_the_designers_analysis(app: AppTest) -> None:
+    m, links = metrics(app), _linked_specs(app)
+    # parameter sharing, on the default sample photo
+    conv = analyze(links["Open the conv in the designer"])
+    dense = analyze(links["Open the fully connected version"])
+    h, w = C.gray_photo(load_sample("Coffee cup")).shape
+    assert conv.input_shape == dense.input_shape == (1, h, w)
+    assert m["Conv 3×3 parameters"] == f"{conv.total_params:,}" == "10"
+    assert m["Fully connected parameters"] == f"{dense.total_params:,}"
+    # padding: the issue's 32×32 example
+    assert m["Valid padding (PyTorch's default)"] == "30×30" == "×".join(
+        map(str, analyze(links["Open valid padding in the designer"]).output_shape[1:]))
+    assert m["Same padding"] == "32×32"
+    assert m["Max-pool parameters"] == "0"
+    assert m["Stride-2 conv parameters"] == f"{analyze(links['Open the strided conv in the designer']).total_params:,}"
+    # receptive field of 3 stacked 3×3 convs
+    rf = analyze(links["Open this stack in the designer"]).layers[-1].receptive_field
+    assert m["Receptive field after 3 convs"] == f"{rf[0]}×{rf[1]}" == "7×7"
+    # depthwise separable, default 128 → 128 channels, 3×3
+    regular = analyze(links["Open the regular conv in the designer"])
+    separable = analyze(links["Open the separable pair in the designer"])
+    assert m["Regular conv parameters"] == f"{regular.total_params:,}" == f"{128 * 128 * 9:,}"
+    assert m["Depthwise-separable parameters"] == f"{separable.total_params:,}" == f"{128 * 9 + 128 * 128:,}"
+    assert m["Regular MACs (56×56 map)"] == f"{regular.total_macs:,}"
+    # skip connections: the two linked stacks have the same parameters
+    assert (analyze(links["Open the plain stack in the designer"]).total_params
+            == analyze(links["Open the residual stack in the designer"]).total_params)
+
+
+def test_widgets_change_the_numbers(app: AppTest) -> None:
+    app.slider(key="cc_rf_n").set_value(5).run()
+    app.button_group(key="cc_rf_stride").set_value(2).run()
+    assert_clean(app)
+    rf = analyze(_linked_specs(app)["Open this stack in the designer"]).layers[-1].receptive_field
+    assert metrics(app)["Receptive field after 5 convs"] == f"{rf[0]}×{rf[1]}" == "19×19"
+    app.slider(key="cc_pad_size").set_value(20).run()
+    app.select_slider(key="cc_pad_k").set_value(5).run()
+    app.number_input(key="cc_dw_out").set_value(512).run()
+    app.selectbox(key="cc_kernel_preset").select("Gaussian blur").run()
+    app.slider(key="cc_skip_depth").set_value(10).run()
+    assert_clean(app)
+    m = metrics(app)
+    assert m["Valid padding (PyTorch's default)"] == "16×16" and m["Same padding"] == "20×20"
+    assert m["Regular conv parameters"] == f"{analyze(C.dwsep_specs(128, 512)[0]).total_params:,}"

@@ -1,0 +1,48 @@
+"""Fine-tune: train a pretrained CNN on your own classes, as a background job."""
+import uuid
+
+import streamlit as st
+
+from playground.errors import PlaygroundError
+from playground.ui.finetune_data import dataset_picker, dataset_summary
+from playground.ui.finetune_form import estimate_panel, settings_form
+from playground.ui.finetune_job import job_list, job_view, manager
+from playground.worker import submit_finetune
+
+st.title(":material/model_training: Fine-tune")
+st.write("Teach a pretrained CNN your own classes: pick a dataset, a strategy and settings, and train it "
+         "in a background job with live curves; then try the result on the Predict page.")
+
+# One id per browser tab: the per-session job limit and the "Your jobs" list use it.
+session = st.session_state.setdefault("ft_session", uuid.uuid4().hex)
+job_id = st.query_params.get("job")
+
+if job_id:
+    if st.button("New job", icon=":material/add:", key="ft_new"):
+        del st.query_params["job"]
+        st.rerun()
+    job_view(job_id, session)
+else:
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        st.subheader("1. Data")
+        dataset = dataset_picker("ft_data")
+        ready = dataset is not None and dataset_summary(dataset)
+    with right:
+        st.subheader("2. Model and settings")
+        if not ready:
+            st.caption("Choose a usable dataset first.")
+        else:
+            config = settings_form("ft", dataset)
+            if estimate_panel(config, dataset) and st.button("Start", type="primary", icon=":material/play_arrow:",
+                                                             key="ft_start"):
+                try:
+                    job = submit_finetune(manager(), dataset, config.to_dict(), session=session)
+                except PlaygroundError as exc:
+                    st.error(str(exc), icon=":material/error:")
+                else:
+                    st.query_params["job"] = job.id
+                    st.rerun()
+
+st.divider()
+job_list(session, job_id)

@@ -1,0 +1,47 @@
+"""Browser test: start a fine-tuning job on the bundled digits, watch it finish, use the model."""
+from __future__ import annotations
+
+import re
+
+from tests.e2e.helpers import settle
+
+
+def _set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    settle(page)
+
+
+def test_start_a_job_and_see_it_finish(page, app_url) -> None:
+    page.goto(f"{app_url}/finetune")
+    settle(page)
+    page.get_by_role("heading", name="Fine-tune").wait_for()
+    page.get_by_text("1,797 images in 10 classes").wait_for()
+    _set_number(page, "Image size (px)", 48)
+    _set_number(page, "Epochs", 1)
+    page.get_by_text("Estimated time").wait_for()
+    page.get_by_role("button", name="Start").click()
+
+    # The job id lands in the URL; the live view polls until the results replace it.
+    page.wait_for_url(re.compile(r"/finetune\?job=\d{8}-\d{6}-[0-9a-f]{6}$"))
+    job_id = page.url.rsplit("=", 1)[1]
+    page.get_by_role("heading", name=re.compile(rf"Job {job_id}: done")).wait_for(timeout=240_000)
+    page.get_by_text("Validation accuracy").first.wait_for()
+    page.get_by_role("button", name=re.compile("Download the model")).wait_for()
+    settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+    # A reload finds the same job from the URL alone.
+    page.reload()
+    settle(page)
+    page.get_by_role("heading", name=re.compile(rf"Job {job_id}: done")).wait_for()
+
+    # The fine-tuned model opens on the Predict page, which now predicts digit classes.
+    page.get_by_role("link", name="Use on the Predict page").click()
+    page.wait_for_url(re.compile(rf"/predict\?model=job%3A{job_id}$"))
+    settle(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.wait_for()
+    labels = chart.locator(".ytick text").evaluate_all("els => els.map(e => e.textContent.trim())")
+    assert len(labels) == 5 and set(labels) <= {str(d) for d in range(10)}, labels

@@ -66,7 +66,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "designer_timed.py"
-        page.write_text(WRAPPER.format(page=str(REPO / "pages" / "design.py")))
+        page.write_text(WRAPPER.format(page=str(REPO / "app_pages" / "design.py")))
         empty = Path(tmp) / "empty.py"
         empty.write_text(EMPTY_PAGE)
         empty_timed = Path(tmp) / "empty_timed.py"

@@ -7,11 +7,11 @@ from streamlit.testing.v1 import AppTest
 
 __all__ = ["run_page", "metrics", "assert_clean"]
 
-PAGES = Path(__file__).resolve().parent.parent / "pages"
+PAGES = Path(__file__).resolve().parent.parent / "app_pages"
 
 
 def run_page(name: str, timeout: float = 180) -> AppTest:
-    """Run ``pages/<name>.py`` standalone (no router) and return the finished session."""
+    """Run ``app_pages/<name>.py`` standalone (no router) and return the finished session."""
     at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=timeout)
     at.run()
     return at

@@ -13,7 +13,7 @@ from playground.ui.designer_fields import parse_text
 from playground.ui.designer_session import in_key, wkey
 from playground.ui.designer_state import Design
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "design.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "design.py")
 
 
 def _app(**query: str) -> AppTest:

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import REPO
 from tests.finetune_data import make_zip, png_bytes
 
-PAGE = str(REPO / "pages" / "finetune.py")
+PAGE = str(REPO / "app_pages" / "finetune.py")
 
 
 def start(**query: str) -> AppTest:

@@ -11,7 +11,7 @@ from playground.samples import load_sample
 from tests.conftest import REPO
 from tests.test_zoo import CAT_CLASSES, write_finetuned
 
-PAGE = str(REPO / "pages" / "predict.py")
+PAGE = str(REPO / "app_pages" / "predict.py")
 
 
 def bars(at: AppTest) -> list[str]:

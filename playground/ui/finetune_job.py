@@ -154,7 +154,7 @@ def _curves(job_id: str, key: str) -> None:
 def _predict_link(job_id: str) -> None:
     """A link to the Predict page with this job's model selected (``?model=job:<id>``)."""
     try:
-        st.page_link("pages/predict.py", label="Use on the Predict page", icon=":material/image_search:",
+        st.page_link("app_pages/predict.py", label="Use on the Predict page", icon=":material/image_search:",
                      query_params={"model": f"job:{job_id}"})
     except StreamlitPageNotFoundError:  # the page runs on its own (AppTest), outside the app's router
         st.markdown(f"[:material/image_search: Use on the Predict page](predict?model=job%3A{job_id})")

@@ -10,7 +10,7 @@ from playground.ui.designer_rf import render_receptive_field
 from playground.ui.designer_savings import render_savings
 from playground.ui.designer_share import render_export, render_share, render_upload, teacher_flags
 
-st.title("Designer")
+st.title(":material/architecture: Designer")
 st.caption("Stack layers and see what PyTorch would compute: output shapes, parameters, MACs and receptive "
            "fields, updated on every edit. The address bar is always a link to this exact design.")
 
@@ -24,7 +24,11 @@ if flags.locked:
 if flags.unknown:
     st.caption(f"Ignored unknown `hide` names in the link: {', '.join(flags.unknown)}.")
 
-edit_col, result_col = st.columns([5, 7], gap="large")
+panels = {"Layers": "table", "Depthwise savings": "savings", "Plots": "plots", "Receptive field": "rf",
+          "Share & export": None}
+labels = [label for label, flag in panels.items() if flag is None or flags.shows(flag)]
+
+edit_col, summary_col = st.columns([5, 7], gap="large")
 with edit_col:
     if not flags.locked:
         render_toolbar(design)
@@ -33,31 +37,32 @@ with edit_col:
     if not flags.locked:
         render_add_bar(view)
 
-with result_col:
+with summary_col:
     render_status(view)
     if flags.shows("totals"):
         render_totals(view)
     if flags.shows("warnings"):
         render_warnings(view)
-    panels = {"Layers": "table", "Depthwise savings": "savings", "Plots": "plots", "Receptive field": "rf",
-              "Share & export": None}
-    labels = [label for label, flag in panels.items() if flag is None or flags.shows(flag)]
-    # Lazy tabs: only the open tab's content runs, so plots and the photo cost nothing until looked at.
-    for tab, label in zip(st.tabs(labels, key="dz.tab", on_change="rerun"), labels):
-        with tab:
-            if not tab.open:
-                continue
-            if label == "Layers":
-                render_table(view, show_shapes=flags.shows("shapes"))
-            elif label == "Depthwise savings":
-                render_savings(view, locked=flags.locked)
-            elif label == "Plots":
-                render_plots(view.report)
-            elif label == "Receptive field":
-                render_receptive_field(view)
-            else:
-                render_share(view, flags)
-                if flags.shows("code"):
-                    render_export(view)
-                if not flags.locked:
-                    render_upload()
+    st.caption(f":material/south: Below the layer list: {' · '.join(labels)}.")
+
+# The results span the full width below, so the nine-column layer table, the plots and the
+# savings list are readable without sideways scrolling.
+# Lazy tabs: only the open tab's content runs, so plots and the photo cost nothing until looked at.
+for tab, label in zip(st.tabs(labels, key="dz.tab", on_change="rerun"), labels):
+    with tab:
+        if not tab.open:
+            continue
+        if label == "Layers":
+            render_table(view, show_shapes=flags.shows("shapes"))
+        elif label == "Depthwise savings":
+            render_savings(view, locked=flags.locked)
+        elif label == "Plots":
+            render_plots(view.report)
+        elif label == "Receptive field":
+            render_receptive_field(view)
+        else:
+            render_share(view, flags)
+            if flags.shows("code"):
+                render_export(view)
+            if not flags.locked:
+                render_upload()

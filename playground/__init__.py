@@ -15,6 +15,7 @@ _EXPORTS: dict[str, str] = {
     "SpecError": "playground.spec",
     "parse_spec": "playground.spec",
     "parse_spec_prefix": "playground.spec",
+    "parse_layer": "playground.spec",
     "Spec": "playground.spec",
     "encode_share": "playground.spec",
     "decode_share": "playground.spec",

@@ -32,7 +32,7 @@ from typing import Any, Callable, ClassVar, Union
 from playground.errors import PlaygroundError
 
 __all__ = [
-    "SpecError", "Spec", "LayerSpec", "Window", "parse_spec", "parse_spec_prefix", "encode_share", "decode_share",
+    "SpecError", "Spec", "LayerSpec", "Window", "parse_spec", "parse_spec_prefix", "parse_layer", "encode_share", "decode_share",
     "conv_out_len", "pool_out_len", "LAYER_TYPES", "ACTIVATIONS", "MAX_LAYERS", "MAX_CHANNELS", "MAX_SIDE",
     "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid",
     "Tanh", "DWSep", "Residual", "Bottleneck", "GlobalAvgPool", "Flatten", "Dropout", "Linear",
@@ -965,6 +965,13 @@ def parse_spec_prefix(source: SpecSource) -> tuple[Spec | None, SpecError | None
     if isinstance(source, Spec):
         return source, None
     return _walk(source, stop=False)
+
+
+def parse_layer(raw: Any, index: int = 0) -> LayerSpec:
+    """One layer dict on its own -> typed spec, checking its keys and values but not how it fits
+    the layers around it (SpecError names layer ``index``). The designer uses it to label the
+    rows after a broken layer, whose shapes cannot be worked out."""
+    return _parse_layer(index, raw)
 
 
 # ---------------------------------------------------------------------------

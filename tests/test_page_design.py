@@ -91,6 +91,17 @@ def test_add_remove_move_and_duplicate_keep_each_layers_own_state() -> None:
     assert _design(at).spec() == DEFAULT_SPEC
 
 
+def test_a_new_conv_starts_16_wide_on_an_empty_design_and_keeps_the_width_after_a_layer() -> None:
+    at = _app(spec=encode_share({"input": [3, 32, 32], "layers": []}))
+    at = at.button(key="dz.add").click().run()  # conv2d is the first choice
+    _clean(at)
+    assert _design(at).layers == [{"type": "conv2d", "out_channels": 16, "kernel_size": 3, "stride": 1,
+                                   "padding": 1}]
+    at.session_state["dz.design"].set_field(_design(at).ids[0], "out_channels", 24)
+    at = at.run().button(key="dz.add").click().run()
+    assert _design(at).layers[-1]["out_channels"] == 24  # follows the channels at the end
+
+
 def test_an_invalid_value_shows_the_layers_error_and_the_rest_stays_editable() -> None:
     at = _open(_app(), 4)
     at = _set_field(at, 4, "kernel_size", "40")  # a 40x40 kernel on a 16x16 map
@@ -99,8 +110,11 @@ def test_an_invalid_value_shows_the_layers_error_and_the_rest_stays_editable() -
     assert any(e.startswith("layer 4 (conv2d): kernel 40×40 is larger") for e in errors), errors
     titles = _titles(at)
     assert titles[4] == "`4` conv2d — needs a fix" and titles[5] == "`5` batchnorm2d → ?"
+    assert titles[8] == "`8` conv2d 64, 3×3 → ?"  # later rows keep their labels, without shapes
     assert titles[3].endswith("**16×16×16**")  # the valid prefix keeps its shapes
-    assert "numbers below cover layers 0–3" in at.warning[0].value
+    # The status repeats the message (in a long design the row may be scrolled out of view).
+    assert "layer 4 (conv2d): kernel 40×40 is larger" in at.warning[0].value
+    assert "numbers cover layers 0–3" in at.warning[0].value
     at = _set_field(at, 4, "kernel_size", "three")
     assert any('kernel_size must be a positive whole number or [height, width], got "three"' in e.value
                for e in at.error)
@@ -154,6 +168,7 @@ def test_a_preset_loads_and_undo_restores() -> None:
     _clean(at)
     assert _design(at).spec() == PRESETS["VGG-16"]
     assert at.metric[0].value == "138M" and "Loaded the VGG-16 preset" in at.success[0].value
+    assert "only 3x3 convs" in at.success[0].value  # the preset's note says what it shows
     assert any("212x212" in w.value for w in at.warning)  # VGG's final field misses the corners
     at = at.button(key="dz.undo").click().run()
     _clean(at)
@@ -215,6 +230,14 @@ def test_plots_photo_and_export_panels() -> None:
     at = at.get("file_uploader")[0].set_value(("lenet.json", lenet, "application/json")).run()
     _clean(at)
     assert _design(at).spec() == PRESETS["LeNet-5"]
+
+
+def test_the_channel_axis_has_its_own_whole_number_ticks() -> None:
+    from playground.analysis import analyze
+    from playground.ui.designer_plots import shape_figure
+
+    axis = shape_figure(analyze(DEFAULT_SPEC)).layout.yaxis2
+    assert axis.title.text == "channels" and axis.tickmode == "auto" and axis.tickformat == ",d"
 
 
 def test_design_state_keeps_ids_through_moves_and_undo() -> None:

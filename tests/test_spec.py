@@ -349,3 +349,11 @@ def test_numpy_numbers_are_accepted_and_odd_values_explained() -> None:
     assert type(spec.layers[0].out_channels) is int and spec.layers[1].p == 0.25
     err = error_of(one({"type": "conv2d", "out_channels": 4, "kernel_size": object()}))
     assert "kernel_size must be a positive whole number or [height, width], got <object" in str(err)
+
+
+def test_parse_layer_checks_one_layer_on_its_own() -> None:
+    from playground.spec import parse_layer
+
+    assert parse_layer({"type": "conv2d", "out_channels": 8, "kernel_size": [3, 5]}).describe().startswith("conv2d 8")
+    with pytest.raises(SpecError, match=r"^layer 7 \(conv2d\): .*kernel_size"):
+        parse_layer({"type": "conv2d", "out_channels": 8, "kernel_size": "abc"}, 7)

@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 
 from playground.presets import PRESETS
+from playground.spec import SpecError, parse_layer
 from playground.ui import designer_session as ss
 from playground.ui.designer_compute import DesignView
 from playground.ui.designer_fields import LAYER_TYPES, Field, fields_of, format_value
@@ -19,6 +20,8 @@ from playground.ui.designer_state import Design
 __all__ = ["render_toolbar", "render_input", "render_layers", "render_add_bar", "shape_text"]
 
 _FIELDS_PER_ROW = 3
+_ROWS_BEFORE_SCROLL = 9    # more layers than this: the list scrolls in a box ...
+_LIST_HEIGHT = 500         # ... this many pixels tall (about 9 closed rows, or an open conv row and then some)
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
@@ -46,6 +49,10 @@ def _title(i: int, layer: dict[str, Any], view: DesignView, show_shapes: bool) -
     kind = layer.get("type", "layer")
     if view.error is not None and view.error.layer_index == i:
         return f"`{i}` {kind} — needs a fix", ":material/error:"
+    try:  # after the broken layer: no shapes, but the layer's own settings still have a label
+        kind = parse_layer(layer, i).describe()
+    except SpecError:
+        pass
     return f"`{i}` {kind} → ?", None
 
 
@@ -88,21 +95,35 @@ def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: D
                    f"{row.activation_bytes / 1e6:.3g} MB of activations (fp32)")
     if locked:
         return
-    up, down, dup, rm = st.columns(4)
-    up.button("Up", icon=":material/arrow_upward:", key=f"dz.up.{layer_id}", on_click=ss.on_move,
-              args=(layer_id, -1), disabled=i == 0, width="stretch")
-    down.button("Down", icon=":material/arrow_downward:", key=f"dz.dn.{layer_id}", on_click=ss.on_move,
-                args=(layer_id, 1), disabled=i == len(d.layers) - 1, width="stretch")
-    dup.button("Copy", icon=":material/content_copy:", key=f"dz.cp.{layer_id}", on_click=ss.on_duplicate,
-               args=(layer_id,), width="stretch", help="Insert a copy below")
-    rm.button("Remove", icon=":material/delete:", key=f"dz.rm.{layer_id}", on_click=ss.on_remove,
-              args=(layer_id,), width="stretch")
+    # A wrapping row of content-wide buttons: in a narrow column they wrap instead of clipping their labels.
+    bar = st.container(horizontal=True, gap="small")
+    bar.button("Up", icon=":material/arrow_upward:", key=f"dz.up.{layer_id}", on_click=ss.on_move,
+               args=(layer_id, -1), disabled=i == 0, help="Move this layer up")
+    bar.button("Down", icon=":material/arrow_downward:", key=f"dz.dn.{layer_id}", on_click=ss.on_move,
+               args=(layer_id, 1), disabled=i == len(d.layers) - 1, help="Move this layer down")
+    bar.button("Copy", icon=":material/content_copy:", key=f"dz.cp.{layer_id}", on_click=ss.on_duplicate,
+               args=(layer_id,), help="Insert a copy below")
+    bar.button("Remove", icon=":material/delete:", key=f"dz.rm.{layer_id}", on_click=ss.on_remove,
+               args=(layer_id,))
 
 
 def render_layers(d: Design, view: DesignView, *, locked: bool, show_shapes: bool) -> None:
     """One expander per layer: title = layer + output shape; body (when open) = its fields and actions."""
     if not d.layers:
         st.info("No layers yet: add one below, or load a preset.")
+    err = view.error
+    # A long stack scrolls inside its own box, so the results below stay within reach.
+    # Right after "Add layer" it scrolls to the bottom, where the new (open) row is.
+    just_added = st.session_state.pop(ss.JUST_ADDED, False)
+    box = (st.container(height=_LIST_HEIGHT, autoscroll=just_added or None) if len(d.layers) > _ROWS_BEFORE_SCROLL
+           else st.container())
+    with box:
+        _layer_rows(d, view, locked=locked, show_shapes=show_shapes)
+    if err is not None and err.layer_index is not None and err.layer_index >= len(d.layers):
+        st.error(str(err), icon=":material/error:")  # defensive: an error past the last row
+
+
+def _layer_rows(d: Design, view: DesignView, *, locked: bool, show_shapes: bool) -> None:
     err = view.error
     for i, (layer_id, layer) in enumerate(zip(d.ids, d.layers)):
         if not isinstance(layer, dict):
@@ -116,8 +137,6 @@ def render_layers(d: Design, view: DesignView, *, locked: bool, show_shapes: boo
                          on_change=ss.on_toggle, args=(layer_id,)) as box:
             if box.open:
                 _layer_body(d, i, layer_id, layer, view, locked=locked)
-    if err is not None and err.layer_index is not None and err.layer_index >= len(d.layers):
-        st.error(str(err), icon=":material/error:")  # defensive: an error past the last row
 
 
 def render_add_bar(view: DesignView) -> None:
@@ -125,7 +144,9 @@ def render_add_bar(view: DesignView) -> None:
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     left.selectbox("Layer type", LAYER_TYPES, key="dz.addtype")
     right.button("Add layer", icon=":material/add:", key="dz.add", on_click=ss.on_add,
-                 args=("dz.addtype", view.channels_at_end), width="stretch", type="primary")
+                 # The first layer starts at 16 wide rather than copying the image's 3 (or 1) channels.
+                 args=("dz.addtype", view.channels_at_end if view.n_valid else None), width="stretch",
+                 type="primary")
 
 
 

@@ -45,7 +45,10 @@ def shape_figure(report: Report) -> "go.Figure":
     fig.update_layout(title="Spatial size and channels per layer", height=340, margin=dict(t=50, b=40, l=50, r=50),
                       legend=dict(orientation="h", y=-0.2), xaxis_title="layer")
     fig.update_yaxes(title_text="pixels (H, W)", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="channels", secondary_y=True, rangemode="tozero", showgrid=False)
+    # Streamlit's theme syncs the right axis's ticks to the left one's gridlines, which gives
+    # channel counts like 39.2; whole numbers on their own ticks read better.
+    fig.update_yaxes(title_text="channels", secondary_y=True, rangemode="tozero", showgrid=False,
+                     tickmode="auto", tickformat=",d")
     fig.update_xaxes(type="category")
     return fig
 

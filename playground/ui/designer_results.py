@@ -20,9 +20,14 @@ def render_status(view: DesignView) -> None:
         st.warning("The input size needs a fix (see the message under it); nothing can be worked out until then.",
                    icon=":material/construction:")
         return
-    covered = f"layers 0–{view.n_valid - 1}" if view.n_valid else "no layers"
-    st.warning(f"Layer {err.layer_index} needs a fix (see its row). The numbers below cover {covered}, "
-               f"the part of the design before it.", icon=":material/construction:")
+    if view.n_valid == 0:
+        covered = "Nothing can be worked out until it is fixed."
+    elif view.n_valid == 1:
+        covered = "The numbers cover layer 0, the part of the design before it."
+    else:
+        covered = f"The numbers cover layers 0–{view.n_valid - 1}, the part of the design before it."
+    # The message is repeated here: in a long design the broken row may be scrolled out of view.
+    st.warning(f"**Needs a fix** (the row is open on the left) — {err}. {covered}", icon=":material/construction:")
 
 
 def render_totals(view: DesignView) -> None:
@@ -80,9 +85,16 @@ def render_table(view: DesignView, *, show_shapes: bool) -> None:
         st.info("Nothing to analyse until the input size is valid.")
         return
     # Tall enough for every row of a typical design (35 px per row), then it scrolls.
+    num = st.column_config.NumberColumn
     st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 740),
-                 column_config={"params": st.column_config.NumberColumn(format="localized"),
-                                "MACs": st.column_config.NumberColumn(format="localized")})
+                 column_config={"#": st.column_config.TextColumn(width=40, pinned=True),
+                                "layer": st.column_config.TextColumn(pinned=True),
+                                "params": num(format="localized", help="weights and biases of this layer"),
+                                "MACs": num(format="localized", help="multiply-accumulates for one image"),
+                                "field": st.column_config.TextColumn(help="receptive field (input pixels)"),
+                                "jump": st.column_config.TextColumn(help="input pixels between neighbouring units"),
+                                "start": st.column_config.TextColumn(help="centre of the top-left unit's field"),
+                                "activations": st.column_config.TextColumn(help="this layer's output, fp32")})
     st.caption("**field**: the receptive field, how many input pixels one unit sees; **jump**: input pixels "
                "between neighbouring units; **start**: the input coordinate at the centre of the top-left "
                "unit's field (negative when it reaches into the padding); **activations**: the layer's "

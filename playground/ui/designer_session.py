@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from playground.presets import default_spec, preset
+from playground.presets import PRESET_NOTES, default_spec, preset
 from playground.spec import SpecError, decode_share
 from playground.ui.designer_compute import DesignView
 from playground.ui.designer_fields import Kind, new_layer, parse_text
@@ -21,12 +21,13 @@ from playground.ui.designer_state import Design, spec_structure_error
 
 __all__ = ["design", "init_design", "sync_url", "wkey", "okey", "in_key", "is_open", "notify",
            "show_notices", "on_field", "on_input", "on_toggle", "on_add", "on_remove", "on_move", "on_duplicate",
-           "on_undo", "on_preset", "replace_design", "open_layer"]
+           "on_undo", "on_preset", "replace_design", "open_layer", "JUST_ADDED"]
 
 _STATE = "dz.design"
 _OPEN = "dz.open"           # ids of layers whose editor is open
 _TOKEN = "dz.token"         # the share token last written to the URL
 _NOTICES = "dz.notices"     # (kind, text) shown once on the next run
+JUST_ADDED = "dz.added"     # True for the run right after "Add layer" (the list scrolls to it)
 
 
 def wkey(layer_id: int, name: str) -> str:
@@ -55,9 +56,14 @@ def notify(kind: str, text: str) -> None:
 
 
 def show_notices() -> None:
-    """Draw and forget the queued messages."""
-    for kind, text in st.session_state.pop(_NOTICES, []):
-        getattr(st, kind)(text)
+    """Draw and forget the queued messages.
+
+    They go into a container that exists on every run: a message that shows on one run and
+    not the next would otherwise shift every element below it, and Streamlit would rebuild
+    them, e.g. the scrolling layer list, which jumps back to its top."""
+    with st.container():
+        for kind, text in st.session_state.pop(_NOTICES, []):
+            getattr(st, kind)(text)
 
 
 def _load_token(token: str) -> dict[str, Any]:
@@ -132,6 +138,7 @@ def on_toggle(layer_id: int) -> None:
 def on_add(type_key: str, channels: int | None) -> None:
     new_id = design().add(new_layer(st.session_state[type_key], channels))
     open_layer(new_id)
+    st.session_state[JUST_ADDED] = True
 
 
 def on_remove(layer_id: int) -> None:
@@ -168,4 +175,4 @@ def on_preset(name_key: str) -> None:
         return
     st.session_state[name_key] = None  # so the same preset can be picked again later
     replace_design(preset(name), f"load {name}")
-    notify("success", f"Loaded the {name} preset. Undo brings back the design you had.")
+    notify("success", f"Loaded the {name} preset — {PRESET_NOTES[name]} Undo brings back the design you had.")

@@ -37,6 +37,12 @@ def test_changing_a_kernel_size_changes_the_output_shape(page, app_url) -> None:
     rows.filter(has_text="conv2d 16, 5×5").filter(has_text="16×30×30").first.wait_for()
     expect(rows.filter(has_text="16×32×32")).to_have_count(0)  # no layer keeps the old 32×32 map
     _no_failure(page)
+    # The layer table spans the page below the editor (at 1400 px it was clipped beside it), and a long
+    # layer list scrolls in its own box instead of pushing the results far down.
+    table = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    main = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()
+    assert table is not None and main is not None and table["width"] > 0.9 * main["width"] - 100
+    assert page.get_by_role("button", name="Add layer").bounding_box()["y"] < 1400
 
 
 def test_a_share_link_opens_the_same_design(page, browser, app_url) -> None:
@@ -61,3 +67,26 @@ def test_a_share_link_opens_the_same_design(page, browser, app_url) -> None:
         _no_failure(friend)
     finally:
         other.close()
+
+
+_BOX_SCROLL = """() => { const row = [...document.querySelectorAll('[data-testid="stExpander"]')].pop();
+    let e = row.parentElement; while (e && !(e.scrollHeight > e.clientHeight + 20)) e = e.parentElement;
+    return e ? e.scrollTop : -1; }"""
+
+
+def test_a_long_design_scrolls_in_its_box_and_opening_a_row_keeps_the_place(page, app_url) -> None:
+    _open_designer(page, f"{app_url}/design")
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").locator("input").click()
+    page.get_by_role("option", name="VGG-16").click()
+    settle(page)
+    page.get_by_text("Loaded the VGG-16 preset").wait_for()  # a one-run message above the columns
+    row = page.locator('[data-testid="stExpander"] summary').filter(has_text="24 conv2d 512")
+    row.scroll_into_view_if_needed()
+    before = page.evaluate(_BOX_SCROLL)
+    assert before > 0  # the list scrolls inside its own box
+    row.click()
+    settle(page)
+    page.get_by_label("out channels", exact=True).first.wait_for()
+    # The message is gone on this run; the list must not be rebuilt (which jumped it back to the top).
+    assert page.evaluate(_BOX_SCROLL) == before
+    _no_failure(page)

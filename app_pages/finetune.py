@@ -1,21 +1,19 @@
 """Fine-tune: train a pretrained CNN on your own classes, as a background job."""
-import uuid
-
 import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.ui.finetune_data import dataset_picker, dataset_summary
 from playground.ui.finetune_form import estimate_panel, settings_form
-from playground.ui.finetune_job import job_list, job_view, manager
+from playground.ui.finetune_job import job_list, job_view, manager, tab_session
 from playground.worker import submit_finetune
 
 st.title(":material/model_training: Fine-tune")
 st.write("Teach a pretrained CNN your own classes: pick a dataset, a strategy and settings, and train it "
          "in a background job with live curves; then try the result on the Predict page.")
 
-# One id per browser tab: the per-session job limit and the "Your jobs" list use it.
-session = st.session_state.setdefault("ft_session", uuid.uuid4().hex)
 job_id = st.query_params.get("job")
+# One id per browser tab (kept across a reload of a ?job= link): the job limit and "Your jobs" use it.
+session = tab_session(job_id)
 
 if job_id:
     if st.button("New job", icon=":material/add:", key="ft_new"):

@@ -28,7 +28,7 @@ except PlaygroundError as exc:
 with left:
     st.image(img, caption=name, width="stretch")
 with right:
-    st.subheader("Top 5")
+    st.subheader(f"Top {len(pred.top)}")  # fewer when a fine-tuned model has fewer classes
     st.plotly_chart(top_k_chart(pred), width="stretch", config={"displayModeBar": False})
     t = pred.timings
     st.caption(f":material/timer: {t['total_ms']:.0f} ms on {loaded.device.type.upper()} "

@@ -244,7 +244,8 @@ def _check_member_name(name: str) -> tuple[str, ...]:
         raise DatasetError(f"zip entry {name!r} has an absolute path; refusing to extract it (re-create the zip with relative paths)")
     parts = tuple(p for p in norm.split("/") if p not in ("", "."))
     if ".." in parts:
-        raise DatasetError(f"zip entry {name!r} points outside the archive ('..'); refusing to extract it")
+        raise DatasetError(f"zip entry {name!r} points outside the archive ('..'); refusing to extract it "
+                           "(re-create the zip from the class folders themselves)")
     return parts
 
 
@@ -261,7 +262,10 @@ def _checked_members(zf: zipfile.ZipFile, label: str) -> list[tuple[zipfile.ZipI
     total = 0
     files = []
     for info in infos:
-        parts = _check_member_name(info.filename)
+        try:
+            parts = _check_member_name(info.filename)
+        except DatasetError as exc:  # say which upload it is, as every other message does
+            raise DatasetError(f"{label}: {exc}") from None
         if _is_symlink(info):
             raise DatasetError(f"zip entry {info.filename!r} is a symbolic link; links are not allowed (zip the files themselves)")
         if info.flag_bits & 0x1:

@@ -142,8 +142,11 @@ def predict(loaded: LoadedModel, img: Image.Image, top_k: int = 5) -> Prediction
     with torch.inference_mode():
         probs = loaded.model(x).float().softmax(dim=1)[0]  # (K,)
         values, indices = probs.topk(max(1, min(top_k, probs.numel())))
+        # .tolist() waits for the device: on a GPU the forward pass is asynchronous, so the
+        # clock must stop after this, not after the launch.
+        pairs = list(zip(values.tolist(), indices.tolist()))
     done = perf_counter()
-    top = [(loaded.categories[i], i, p) for p, i in zip(values.tolist(), indices.tolist())]
+    top = [(loaded.categories[i], i, p) for p, i in pairs]
     return Prediction(top, {
         "preprocess_ms": (prepared - start) * 1e3,
         "forward_ms": (done - prepared) * 1e3,

@@ -495,7 +495,7 @@ class JobManager:
                     if slot.job_id == job_id:
                         slot.job_id, slot.cancel_at = None, None
                 if self.store.cancel_requested(job_id):
-                    self.store.finish(job_id, "cancelled", "cancelled")
+                    self.store.finish(job_id, "cancelled", "stopped at your request; no model was saved")
                 else:
                     self.store.finish(job_id, "failed", _exit_reason(code))
             for slot in self._slots:

@@ -408,8 +408,8 @@ def train(
     mean = torch.tensor(preprocess.mean).view(1, 3, 1, 1)
     std = torch.tensor(preprocess.std).view(1, 3, 1, 1)
 
-    run = _Run(cfg, model, entry, device, amp_dtype, groups, emit, stop)
-    try:
+    try:  # moving the model to the GPU can run out of memory too, not just a batch
+        run = _Run(cfg, model, entry, device, amp_dtype, groups, emit, stop)
         history, val_logits, seconds, ips = run.fit(images, labels, train_idx, val_idx, mean, std)
     except torch.cuda.OutOfMemoryError:
         if device.type == "cuda":
@@ -624,10 +624,7 @@ def estimate(cfg: TrainConfig, dataset: Dataset, *, probe_images: int = 4) -> Es
     groups = _apply_strategy(model, entry, cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    model.to(device)
     b = min(cfg.batch_size, 8)
-    x = torch.randn(b, 3, cfg.image_size, cfg.image_size, device=device)  # (b, 3, S, S)
-    y = torch.zeros(b, dtype=torch.long, device=device)
 
     def timed(fn: Callable[[], None]) -> float:
         fn()  # warm-up (allocations, kernel selection)
@@ -644,8 +641,6 @@ def estimate(cfg: TrainConfig, dataset: Dataset, *, probe_images: int = 4) -> Es
         with torch.no_grad(), _autocast(device, amp_dtype):
             model(x)
 
-    opt = torch.optim.AdamW(groups)
-
     def step() -> None:
         _set_modes(model, cfg)
         with _autocast(device, amp_dtype):
@@ -654,14 +649,26 @@ def estimate(cfg: TrainConfig, dataset: Dataset, *, probe_images: int = 4) -> Es
         loss.backward()
 
     try:
+        # Same memory format as the real run (channels_last on CUDA), so the timing is its timing.
+        fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        model.to(device, memory_format=fmt)
+        x = torch.randn(b, 3, cfg.image_size, cfg.image_size, device=device)  # (b, 3, S, S)
+        x = x.contiguous(memory_format=fmt)
+        y = torch.zeros(b, dtype=torch.long, device=device)
+        opt = torch.optim.AdamW(groups)  # after the move, as PyTorch advises
         per_eval = timed(forward)
         per_train = 0.0 if cfg.uses_feature_cache else timed(step)
     except torch.cuda.OutOfMemoryError:
-        torch.cuda.empty_cache()
         raise TrainingError(
             f"the GPU ran out of memory timing a batch of {b} at {cfg.image_size} px; "
             "try a smaller image size"
         ) from None
+    finally:
+        if device.type == "cuda":
+            # This runs in the app's server process: hand the probe model's memory (weights, grads)
+            # back, so the training workers and the Predict page's models get it.
+            model.to("cpu")
+            torch.cuda.empty_cache()
     if cfg.uses_feature_cache:
         compute = per_eval * n_all  # features once; the head's steps cost next to nothing
         how = "one forward pass over every image (backbone features), then the head alone"

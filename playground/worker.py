@@ -22,7 +22,7 @@ from typing import Any, Callable
 from playground.errors import PlaygroundError
 from playground.jobs import Job, JobManager, JobStore, write_json_atomic
 
-__all__ = ["run_job", "worker_main", "submit_finetune", "job_config"]
+__all__ = ["run_job", "worker_main", "submit_finetune", "job_config", "cancel_message"]
 
 # state.json is rewritten at most this often during training (metrics.jsonl gets every batch).
 _STATE_INTERVAL = 0.2
@@ -106,6 +106,16 @@ def run_job(job_dir: str | Path, *, should_stop: Callable[[], bool] | None = Non
     return metrics
 
 
+def cancel_message(progress: dict[str, Any]) -> str:
+    """Where a cancelled job stopped, for the page and the job list (its progress at the time)."""
+    if progress.get("phase") == "training" and progress.get("epoch"):
+        where = (f"in epoch {progress['epoch']} of {progress.get('epochs', '?')}, "
+                 f"step {progress.get('step', '?')} of {progress.get('steps_per_epoch', '?')}")
+    else:
+        where = f"while {progress.get('phase') or 'starting'}"
+    return f"stopped at your request {where}; no model was saved"
+
+
 def worker_main(job_dir: str, device: int | None, parent_pid: int) -> None:
     """Run the job in ``job_dir`` and record how it ended in state.json (output goes to stdout,
     which :class:`~playground.jobs.SpawnRunner` points at worker.log)."""
@@ -136,7 +146,7 @@ def worker_main(job_dir: str, device: int | None, parent_pid: int) -> None:
         metrics = run_job(path, should_stop=should_stop)
     except Stopped:
         if store.cancel_requested(job_id):
-            store.finish(job_id, "cancelled", "cancelled", only_from=running)
+            store.finish(job_id, "cancelled", cancel_message(store.get(job_id).progress), only_from=running)
         else:
             store.finish(job_id, "interrupted", "the server stopped while this job was running; start it again",
                          only_from=running)

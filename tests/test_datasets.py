@@ -99,10 +99,10 @@ def test_folder_dataset_is_checked_in_place(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name, match", [
-    ("../evil.png", r"outside the archive"),
+    ("../evil.png", r"^'upload.zip': zip entry '../evil.png' points outside the archive .*re-create the zip"),
     ("a/../../evil.png", r"outside the archive"),
     ("..\\evil.png", r"outside the archive"),
-    ("/tmp/evil.png", r"absolute path"),
+    ("/tmp/evil.png", r"^'upload.zip': zip entry '/tmp/evil.png' has an absolute path"),
     ("C:/evil.png", r"absolute path"),
 ])
 def test_zip_slip_is_refused_before_anything_is_written(tmp_path: Path, name: str, match: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -121,6 +122,7 @@ def test_cancel_queued_at_once_running_by_flag_then_terminate(monkeypatch: pytes
     runner.exits[a.id] = -signal.SIGTERM
     manager.tick()
     assert manager.get(a.id).status == "cancelled"
+    assert manager.get(a.id).state["message"] == "stopped at your request; no model was saved"
 
 
 def test_restart_requeues_queued_jobs_and_interrupts_running_ones() -> None:
@@ -198,6 +200,9 @@ def test_cancel_stops_a_running_job_within_a_batch(tiny: Dataset) -> None:
     finally:
         manager.shutdown()
     assert job.status == "cancelled"
+    # The message says where it stopped (not just "cancelled" again): a training step of some epoch.
+    assert re.fullmatch(r"stopped at your request in epoch \d+ of \d+, step \d+ of \d+; no model was saved",
+                        job.state["message"]), job.state["message"]
     late = [m for m in manager.store.metrics(job.id) if m["event"] == "batch" and m["time"] > asked]
     assert len(late) <= 1  # at most the batch that was in flight
     assert not job.artifacts.exists()

@@ -2,6 +2,7 @@
 reattaching by URL, and upload errors shown in place."""
 from __future__ import annotations
 
+import json
 import time
 
 from streamlit.testing.v1 import AppTest
@@ -28,7 +29,7 @@ def status(at: AppTest) -> str:
     return next(s.value for s in at.subheader if s.value.startswith(":material/") and "Job " in s.value)
 
 
-def test_bundled_digits_queue_cancel_limit_and_results() -> None:
+def test_bundled_digits_queue_cancel_limit_and_results(_playground_home) -> None:
     at = start()
     assert not at.exception and not at.error
     assert "**digits**: 1,797 images in 10 classes" in texts(at)
@@ -64,6 +65,9 @@ def test_bundled_digits_queue_cancel_limit_and_results() -> None:
     assert not at.exception and "done" in status(at), texts(at)
     accuracy = next(m.value for m in at.metric if m.label == "Validation accuracy")
     assert float(accuracy.rstrip("%")) > 50  # 10 classes: chance is 10%
+    results = json.loads((_playground_home / "jobs" / first / "results.json").read_text())
+    shown = next(m.value for m in at.metric if m.label == "Images/s")  # the whole run, not the head's steps alone
+    assert shown == f"{results['train_images'] * results['epochs'] / results['train_seconds']:,.0f}"
     assert f"predict?model=job%3A{first}" in texts(at)
     assert at.get("download_button") and len(at.get("plotly_chart")) >= 3  # curves, confusion, per class
     assert "Misclassified validation images" in texts(at)
@@ -73,6 +77,10 @@ def test_bundled_digits_queue_cancel_limit_and_results() -> None:
     assert not other.exception and "done" in status(other)
     assert next(m.value for m in other.metric if m.label == "Validation accuracy") == accuracy
     assert f"`{first}`" in texts(other)  # listed under all jobs on this server
+    # ...and still counts it among "Your jobs": the new session took over the job's own session.
+    assert "No jobs started from this tab yet." not in texts(other)
+    assert other.button(key=f"ft_open_{first}").disabled  # the row of the job being shown
+    assert "No jobs started from this tab yet." in texts(start())  # a fresh tab without ?job= has none
 
 
 def test_bad_job_in_the_url() -> None:
@@ -103,3 +111,17 @@ def test_uploads_are_checked_with_clear_messages() -> None:
     assert "Skipped 1 non-image files." in texts(at)
     assert any("1 image(s) could not be decoded" in e.label for e in at.expander)
     assert at.number_input(key="ft_image_size").value == 224  # uploads start at the model's own size
+
+
+def test_a_staged_upload_deleted_from_the_data_folder_is_staged_again(_playground_home) -> None:
+    import shutil
+
+    at = start()
+    at.segmented_control(key="ft_data_source").set_value("upload").run()
+    ab = make_zip({"a/1.png": png_bytes(1), "a/2.png": png_bytes(2), "b/3.png": png_bytes(3), "b/4.png": png_bytes(4)})
+    at.file_uploader(key="ft_data_upload").set_value(("ab.zip", ab, "application/zip")).run()
+    assert "**ab.zip**: 4 images in 2 classes" in texts(at)
+    shutil.rmtree(_playground_home / "uploads")  # e.g. a teacher cleaning the data folder
+    at.run()
+    assert not at.exception and not at.error
+    assert "**ab.zip**: 4 images in 2 classes" in texts(at)

@@ -37,6 +37,7 @@ def test_sample_photo_by_default_with_grad_cam() -> None:
     at = start()
     assert not at.exception and not at.error
     assert bars(at)[0] == "espresso" and len(bars(at)) == 5
+    assert "Top 5" in [h.value for h in at.subheader]
     assert at.selectbox(key="predict_model").value == "efficientnet_lite0"
     assert at.selectbox(key="predict_cam_class").value == 967  # the top class is explained first
     assert any("Grad-CAM" in c.value or "gradient" in c.value for c in at.caption)
@@ -79,6 +80,7 @@ def test_query_param_opens_a_finetuned_job(_playground_home) -> None:
     assert not at.exception and not at.error
     assert at.selectbox(key="predict_model").value == "job:fruit1"
     assert sorted(bars(at)) == ["apple", "pear", "plum"]
+    assert "Top 3" in [h.value for h in at.subheader]  # not "Top 5" with three bars
 
 
 @pytest.mark.parametrize("ref, words", [("job:nope", "no such model folder"),

@@ -152,6 +152,19 @@ def test_gpu_out_of_memory_becomes_a_clear_message(tiny: Dataset, monkeypatch: p
     monkeypatch.setattr(training._Run, "fit", oom)
     with pytest.raises(TrainingError, match=r"ran out of memory \(batch size 8, 32 px, strategy head\); try a smaller batch"):
         training.train(TrainConfig(**TINY), tiny)
+    # Moving the model onto the GPU (in _Run's constructor) can fail the same way.
+    monkeypatch.setattr(training._Run, "__init__", oom)
+    with pytest.raises(TrainingError, match=r"ran out of memory \(batch size 8"):
+        training.train(TrainConfig(**TINY), tiny)
+
+
+def test_gpu_out_of_memory_while_estimating(tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    def oom(*_a, **_k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(torch.nn.Module, "to", oom)  # the model's move to the device
+    with pytest.raises(TrainingError, match=r"ran out of memory timing a batch of 8 at 32 px; try a smaller image size"):
+        training.estimate(TrainConfig(**TINY), tiny)
 
 
 def test_memory_cap_on_the_image_cache(tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,10 +33,14 @@ def _staged(key: str, file) -> Dataset:
     memo = st.session_state.setdefault(f"{key}_staged", {})
     if file.file_id in memo:
         root, name = memo[file.file_id]
-        st.session_state[f"{key}_last_upload"] = (root, name)
-        ds = load_dataset(root)
-        ds.name = name
-        return ds
+        try:
+            ds = load_dataset(root)
+        except DatasetError:  # the staged copy was deleted from the data folder: stage it again
+            del memo[file.file_id]
+        else:
+            st.session_state[f"{key}_last_upload"] = (root, name)
+            ds.name = name
+            return ds
     bar = st.progress(0.0, text=f"Checking {file.name}...")
     ds = stage_upload(file.getvalue(), file.name,
                       on_progress=lambda i, n: bar.progress(i / n, text=f"Decoding image {i:,} of {n:,}"))
@@ -68,10 +72,14 @@ def dataset_picker(key: str) -> Dataset | None:
     if file is None:
         last = st.session_state.get(f"{key}_last_upload")
         if last:  # the uploader forgets its file while a job is shown; the staged copy is still on disk
-            st.caption(f"Using your earlier upload **{last[1]}**; upload another zip to replace it.")
-            ds = load_dataset(last[0])
-            ds.name = last[1]
-            return ds
+            try:
+                ds = load_dataset(last[0])
+            except DatasetError:  # ...unless someone deleted it from the data folder meanwhile
+                del st.session_state[f"{key}_last_upload"]
+            else:
+                st.caption(f"Using your earlier upload **{last[1]}**; upload another zip to replace it.")
+                ds.name = last[1]
+                return ds
         st.caption("Upload a .zip with one folder per class, e.g. `cats/`, `dogs/`.")
         return None
     try:

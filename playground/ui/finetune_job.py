@@ -7,6 +7,7 @@ tab or a restarted server shows the same thing. The manager object lives in
 from __future__ import annotations
 
 import io
+import uuid
 import zipfile
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ from playground.jobs import Job, JobManager, get_manager
 from playground.ui.finetune_data import thumbnail
 from playground.worker import submit_finetune
 
-__all__ = ["manager", "job_view", "job_list", "curves_figure", "confusion_figure", "artifacts_zip", "STATUS_ICONS"]
+__all__ = ["manager", "tab_session", "job_view", "job_list", "curves_figure", "confusion_figure", "artifacts_zip", "STATUS_ICONS"]
 
 STATUS_ICONS = {
     "queued": ":material/schedule:",
@@ -46,6 +47,23 @@ def manager() -> JobManager:
     return _manager(str(home_dir()))
 
 
+def tab_session(job_id: str | None) -> str:
+    """This tab's session id (the per-session job limit and "Your jobs" use it).
+
+    A reload or a ``?job=`` link opened in a new tab starts a fresh Streamlit session; it takes
+    over the session of the job it opens, so the job (and its siblings) are still "yours".
+    """
+    if "ft_session" not in st.session_state:
+        owner = None
+        if job_id:
+            try:
+                owner = manager().get(job_id).config.get("session")
+            except PlaygroundError:
+                owner = None  # a bad ?job= is reported by job_view
+        st.session_state["ft_session"] = owner if isinstance(owner, str) and owner else uuid.uuid4().hex
+    return st.session_state["ft_session"]
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -53,6 +71,13 @@ def _duration(seconds: float | None) -> str:
     if seconds >= 3600:
         return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds} s"
+
+
+def _throughput(results: dict[str, Any]) -> float:
+    """Training images per second over the whole run. (The steps-only rate of a head run on cached
+    features is tens of thousands: true, but not what a student waited for.)"""
+    seconds = results.get("train_seconds") or 0.0
+    return results.get("train_images", 0) * results.get("epochs", 0) / seconds if seconds > 0 else 0.0
 
 
 def _count(n: int) -> str:
@@ -166,8 +191,10 @@ def _results(job: Job) -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Validation accuracy", f"{results.get('val_accuracy', 0):.1%}", border=True)
     c2.metric("Training time", _duration(results.get("train_seconds")), border=True)
-    c3.metric("Images/s (training)", f"{results.get('images_per_sec', 0):,.0f}", border=True,
-              help="Includes the cheap head-only steps when features were cached.")
+    c3.metric("Images/s", f"{_throughput(results):,.0f}", border=True,
+              help="Training images x epochs / training time, everything included (feature extraction, "
+                   f"validation). The optimiser steps alone ran at {results.get('images_per_sec', 0):,.0f} images/s"
+                   + (" on cached backbone features." if results.get("feature_cache") else "."))
     c4.metric("Trainable parameters", _count(results.get("trainable_params", 0)), border=True,
               help=f"{results.get('trainable_params', 0):,} of {results.get('total_params', 0):,}")
     st.download_button("Download the model (zip)", data=lambda: artifacts_zip(job), file_name=f"finetuned-{job.id}.zip",
@@ -277,5 +304,5 @@ def job_list(session: str, current: str | None) -> None:
         st.caption("No jobs started from this tab yet.")
     everyone = mgr.list()
     if everyone:
-        with st.expander(f"All jobs on this server ({len(everyone)})"):
+        with st.expander(f"All jobs on this server ({len(everyone)})", expanded=not mine):
             _rows(everyone, "ft_open_all", current)

@@ -106,7 +106,12 @@ def load_image(
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ImageError(f"{label}: the image data is damaged or truncated ({reason}); re-export or re-save it") from None
+        # Pillow words truncation several ways ("Truncated File Read", "image file is truncated ...").
+        if "truncated" in reason.lower():
+            what = "the file is cut short (truncated)"
+        else:
+            what = f"the image data is damaged or truncated ({reason})"
+        raise ImageError(f"{label}: {what}; re-export or re-save it") from None
     return _to_rgb(_apply_orientation(img), label)
 
 

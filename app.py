@@ -6,7 +6,7 @@ from playground.ui.sidebar import render_sidebar
 st.set_page_config(page_title="CNN Playground", page_icon=":material/grid_on:", layout="wide")
 
 PAGES = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/design.py", title="Designer", icon=":material/architecture:", url_path="design"),
     st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:", url_path="predict"),
     st.Page("app_pages/finetune.py", title="Fine-tune", icon=":material/model_training:", url_path="finetune"),

@@ -1,23 +1,33 @@
 """Home: what the playground does and where to start."""
 import streamlit as st
 
-st.title("CNN Playground")
+# (page file, label, icon, what you do there): the cards, in the order a newcomer would visit them
+CARDS = [
+    ("app_pages/concepts.py", "Concepts", ":material/school:",
+     "Small live experiments: a 3×3 kernel on a photo, parameter sharing, padding, stride vs pooling, "
+     "receptive fields, depthwise-separable convolutions, skip connections."),
+    ("app_pages/design.py", "Designer", ":material/architecture:",
+     "Stack layers and see each one's output shape, parameters, MACs and receptive field; share the "
+     "design as a link; export PyTorch code."),
+    ("app_pages/architectures.py", "Architectures", ":material/account_tree:",
+     "AlexNet to ConvNeXt, and ViT for contrast: measured live from their real definitions, beside the "
+     "error rates their papers report."),
+    ("app_pages/predict.py", "Predict", ":material/image_search:",
+     "Top-5 ImageNet predictions for your photo from a pretrained model, with Grad-CAM, feature maps and filters."),
+    ("app_pages/finetune.py", "Fine-tune", ":material/model_training:",
+     "Train a pretrained model on a zip of class folders or a bundled set, as a background job with live curves."),
+]
+
+st.title(":material/grid_on: CNN Playground")
 st.write(
     "Learn and prototype convolutional neural networks in the browser: design a conv stack and "
     "see exactly what PyTorch would compute, classify your own photos with a real pretrained "
     "model, fine-tune it on your images, and explore the landmark architectures."
 )
+st.caption("New to CNNs? Start with Concepts; every lesson opens its stack in the Designer.")
 
-c1, c2 = st.columns(2)
-with c1:
-    st.page_link("app_pages/design.py", label="Designer", icon=":material/architecture:")
-    st.caption("Shapes, parameters, MACs and receptive fields per layer; share a link; export PyTorch code.")
-    st.page_link("app_pages/predict.py", label="Predict", icon=":material/image_search:")
-    st.caption("Top-5 ImageNet predictions for a photo, with Grad-CAM, feature maps and filters.")
-    st.page_link("app_pages/finetune.py", label="Fine-tune", icon=":material/model_training:")
-    st.caption("Train on a zip of class folders or a bundled set, as a background job with live curves.")
-with c2:
-    st.page_link("app_pages/architectures.py", label="Architectures", icon=":material/account_tree:")
-    st.caption("AlexNet to ConvNeXt and ViT, measured live from their real definitions.")
-    st.page_link("app_pages/concepts.py", label="Concepts", icon=":material/school:")
-    st.caption("Padding, stride vs pooling, receptive fields, parameter sharing, skip connections: small experiments.")
+columns = st.columns(2)
+for i, (page, label, icon, blurb) in enumerate(CARDS):
+    with columns[i % 2].container(border=True):
+        st.page_link(page, label=f"**{label}**", icon=icon)
+        st.caption(blurb)

@@ -331,6 +331,18 @@ _MERGES = {"add", "iadd", "mul", "imul", "sub", "isub", "truediv", "itruediv", "
            "add_", "mul_", "sub_", "div", "div_"}
 
 
+def _regrouped_channels(in_shape: tuple[int, ...] | None, out_shape: tuple[int, ...], state: _Field) -> _Field | None:
+    """The field after a reshape that only regroups the dims before H and W (ShuffleNet's channel shuffle:
+    (B, C, H, W) -> (B, g, C/g, H, W) -> ... -> (B, C, H, W)), which leaves every pixel where it was."""
+    if not in_shape or len(in_shape) < 3 or len(out_shape) < 3:
+        return None
+    if state.axes != (len(in_shape) - 2, len(in_shape) - 1) or in_shape[0] != out_shape[0]:
+        return None
+    if tuple(out_shape[-2:]) != tuple(in_shape[-2:]):
+        return None
+    return _Field((len(out_shape) - 2, len(out_shape) - 1), state.rf, state.jump, state.start)
+
+
 def _generic(n: _In) -> _Step:
     """Anything else: merges combine branches; shape-keeping ops pass the field; reshapes end it."""
     derived = [(x, s) for x, s in zip(n.inputs, n.states) if s is not None]
@@ -350,7 +362,9 @@ def _generic(n: _In) -> _Step:
     if in_shape and len(n.out_shape) == len(in_shape) and _spatial(n.out_shape, state) == _spatial(in_shape, state):
         return _Step(state)  # elementwise, norms, activations, channel changes
     if n.op in _RESHAPES:
-        return _Step(_GLOBAL)  # flatten / reshape into tokens: the expected end of the spatial layout
+        kept = _regrouped_channels(in_shape, n.out_shape, state)
+        # flatten / reshape into tokens: the expected end of the spatial layout
+        return _Step(kept if kept is not None else _GLOBAL)
     return _Step(_end(n, state))
 
 
@@ -420,6 +434,23 @@ def _graph_params(walk: Walk, inputs: Sequence[Any]) -> int:
     return walk.new_params(found)
 
 
+_SPLITS = {"chunk", "split", "tensor_split", "split_with_sizes"}
+
+
+def _split(node: Any, source: Any, walk: Walk) -> None:
+    """chunk / split into a tuple: along channels every piece keeps the field (ShuffleNet's two halves);
+    along H or W the layout is cut, which this analysis does not model (said in the notes)."""
+    state = walk.states.get(source)
+    if isinstance(state, _Field):
+        rank = len(_shape_of(source) or ())
+        dim = node.kwargs.get("dim", node.args[2] if len(node.args) > 2 else 0)
+        if rank and int(dim) % rank in state.axes:
+            walk.ended.append(node.name)
+            state = _GLOBAL
+    walk.states[node] = state
+    walk.tuple_outputs.add(node)
+
+
 def walk_graph(gm: Any) -> tuple[list[ArchLayer], Walk]:
     """One pass in topological order: field state, params, MACs and path depth per node."""
     walk = Walk(gm)
@@ -441,6 +472,9 @@ def walk_graph(gm: Any) -> tuple[list[ArchLayer], Walk]:
         op = _op_name(node, module)
         handler = _handler(module, op)
         out_shape = _shape_of(node)
+        if out_shape is None and op in _SPLITS:
+            _split(node, first, walk)  # a tuple of pieces; getitem then takes one
+            continue
         if out_shape is None and handler is not _multihead_attention:
             continue  # shapes, asserts, ints: not tensors
         n = _In(node, module, op, tuple(inputs), tuple(walk.states.get(x) for x in inputs), out_shape, walk)

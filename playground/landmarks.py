@@ -140,7 +140,7 @@ def designer_spec(key: str) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- the catalogue
 
 _KRIZHEVSKY = ("Krizhevsky, Sutskever & Hinton, “ImageNet Classification with Deep Convolutional Neural Networks”, "
-               "NeurIPS 2012")
+               "NIPS 2012")
 _SIMONYAN = ("Simonyan & Zisserman, “Very Deep Convolutional Networks for Large-Scale Image Recognition”, "
              "ICLR 2015 (arXiv 2014)")
 _SZEGEDY = "Szegedy et al., “Going Deeper with Convolutions”, CVPR 2015 (arXiv 2014)"
@@ -156,8 +156,12 @@ _DOSOVITSKIY = ("Dosovitskiy et al., “An Image is Worth 16x16 Words: Transform
 
 _VGG_IDEA = ("Depth from uniformity: only 3×3 convolutions (two of them see as far as one 5×5 with fewer "
              "weights and an extra non-linearity), channels doubling after each 2×2 max-pool.")
-_VGG_RESULT = Result(None, 7.3, "ILSVRC-2014 test set; the submitted ensemble of 7 VGG networks", True,
-                     "Section 4.5")
+_VGG_RESULTS = (
+    Result(None, 7.3, "ILSVRC-2014 test set; the submitted ensemble of 7 VGG networks (dense evaluation)", True,
+           "Section 4.4 and Table 7"),
+    Result(None, 6.8, "ILSVRC-2014 test set, after the competition; ensemble of the two best networks (16 and 19 "
+           "layers), dense and multi-crop evaluation combined", True, "Section 4.4 and Table 7"),
+)
 _RESNET_IDEA = ("Residual connections: each block learns a correction F(x) that is added to its input, so the "
                 "signal and its gradient pass straight through the identity path and 50–152-layer networks train.")
 _EFFNET_IDEA = ("Compound scaling: depth, width and input resolution grow together by fixed ratios from a "
@@ -180,12 +184,12 @@ LANDMARKS: dict[str, Landmark] = {
     ),
     "vgg16": Landmark(
         key="vgg16", title="VGG-16", family="VGG", year=2014, paper=_SIMONYAN, key_idea=_VGG_IDEA,
-        published_depth="16 weight layers (13 conv + 3 fully connected)", results=(_VGG_RESULT,),
+        published_depth="16 weight layers (13 conv + 3 fully connected)", results=_VGG_RESULTS,
         tv_weights="VGG16_Weights.IMAGENET1K_V1",
     ),
     "vgg19": Landmark(
         key="vgg19", title="VGG-19", family="VGG", year=2014, paper=_SIMONYAN, key_idea=_VGG_IDEA,
-        published_depth="19 weight layers (16 conv + 3 fully connected)", results=(_VGG_RESULT,),
+        published_depth="19 weight layers (16 conv + 3 fully connected)", results=_VGG_RESULTS,
         tv_weights="VGG19_Weights.IMAGENET1K_V1",
     ),
     "googlenet": Landmark(
@@ -214,7 +218,11 @@ LANDMARKS: dict[str, Landmark] = {
         key="resnet50", title="ResNet-50", family="ResNet", year=2015, paper=_HE, key_idea=_RESNET_IDEA +
         " Bottleneck blocks (1×1 → 3×3 → 1×1) keep the deep versions affordable.",
         published_depth="50 layers (bottleneck blocks)",
-        results=(Result(22.85, 6.71, "ILSVRC-2012 validation; one model, 10-crop", False, "Table 3"),),
+        results=(
+            Result(22.85, 6.71, "ILSVRC-2012 validation; one model, 10-crop", False, "Table 3"),
+            Result(20.74, 5.25, "ILSVRC-2012 validation; one model, multi-scale fully convolutional testing",
+                   False, "Table 4"),
+        ),
         tv_weights="ResNet50_Weights.IMAGENET1K_V1",
         note="torchvision's ResNet-50 is “v1.5”: the stride-2 of each stage's first block sits on the 3×3 "
              "conv, not the first 1×1 as in the paper, which costs more MACs (4.09 G vs 3.86 G).",
@@ -226,6 +234,7 @@ LANDMARKS: dict[str, Landmark] = {
         results=(
             Result(None, 3.57, "ILSVRC-2015 test set; ensemble of 6 models of different depths (the winning entry)",
                    True, "Table 5"),
+            Result(21.43, 5.71, "ILSVRC-2012 validation; one model, 10-crop", False, "Table 3"),
             Result(19.38, 4.49, "ILSVRC-2012 validation; one model, multi-scale fully convolutional testing",
                    False, "Table 4"),
         ),

@@ -242,3 +242,19 @@ def test_catalogue_rows() -> None:
     b7 = rows["efficientnet_b7"]
     assert b7["paper_side"] == b7["tv_side"] == 600 and round(b7["tv_macs"] / 1e9, 3) == 37.746
     assert rows["vit_b_16"]["paper_side"] == 384 and rows["vit_b_16"]["tv_side"] == 224
+
+
+def test_shufflenet_field_survives_channel_shuffle_and_chunk() -> None:
+    """ShuffleNet regroups channels with view/transpose/view and splits them with chunk: pixels stay put,
+    so the field must carry on (it used to stop silently at the first shuffle, 15 px instead of 527)."""
+    net = torchvision.models.shufflenet_v2_x0_5()
+    head = _linearised(nn.Sequential(net.conv1, net.maxpool, net.stage2)).eval()
+    r = analyze_module(head, (3, 128, 128), name="shufflenet head")
+    assert r.notes == () and r.rf_layer.startswith("2.3")  # tracked to the last block of stage 2
+    rf, jump = int(r.receptive_field[0]), int(r.jump[0])
+    out = r.layers[-1].feature_size
+    unit = (out[0] // 2, out[1] // 2)
+    top, left, bottom, right = _measured_field(head, (3, 128, 128), unit)
+    assert (bottom - top + 1, right - left + 1) == (rf, rf)  # autograd agrees
+    assert (top + bottom) / 2 == r.start[0] + unit[0] * jump
+    assert analyze_architecture("shufflenet_v2_x1_0").receptive_field == (527.0, 527.0)

@@ -36,6 +36,18 @@ def test_primer_headline_figures() -> None:
         assert headline[top1_only].top5_error is None and headline[top1_only].top1_error is not None
 
 
+def test_secondary_results_and_their_protocols() -> None:
+    """VGG's post-submission 6.8 % and ResNet-50's two single-model protocols, each in its own table."""
+    vgg = {r.top5_error: r for r in LANDMARKS["vgg16"].results}
+    assert vgg[7.3].ensemble and vgg[6.8].ensemble and "after the competition" in vgg[6.8].protocol
+    assert LANDMARKS["vgg19"].results == LANDMARKS["vgg16"].results
+    r50 = {r.source: (r.top1_error, r.top5_error, r.protocol) for r in LANDMARKS["resnet50"].results}
+    assert r50["Table 3"][:2] == (22.85, 6.71) and "10-crop" in r50["Table 3"][2]
+    assert r50["Table 4"][:2] == (20.74, 5.25) and "multi-scale" in r50["Table 4"][2]
+    r152 = {r.source: (r.top1_error, r.top5_error) for r in LANDMARKS["resnet152"].results}
+    assert r152["Table 3"] == (21.43, 5.71) and r152["Table 4"] == (19.38, 4.49)
+
+
 def test_torchvision_names_and_metadata_exist() -> None:
     names = set(torchvision.models.list_models(module=torchvision.models))
     for key, entry in LANDMARKS.items():

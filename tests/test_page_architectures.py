@@ -29,12 +29,24 @@ def test_first_load_shows_resnet50(app: AppTest) -> None:
     assert table[table["Model"] == "VGG-16"].iloc[0]["Receptive field"] == 212
     assert table[table["Model"] == "AlexNet"].iloc[0]["Receptive field"] == 195
     assert len(app.get("plotly_chart")) == 4  # two error plots, two CNN-vs-ViT plots
+    assert table["Top-1 err. (paper)"].isna().any()  # VGG, GoogLeNet... have no top-1 headline
+
+
+def test_missing_values_show_a_dash_not_none(app: AppTest) -> None:
+    """Empty cells (no top-1 in the paper, no spatial field in the head) show "—", never the word None."""
+    assert [frame.proto.placeholder for frame in app.dataframe] == ["—"] * len(app.dataframe)
 
 
 def test_open_in_designer_link_carries_the_exact_model(app: AppTest) -> None:
     urls = [button.proto.url for button in app.get("link_button")]
     assert len(urls) == 1 and urls[0].startswith("design?spec=")
     assert decode_share(urls[0].split("=", 1)[1]) == designer_spec("resnet50")
+    table = app.dataframe[0].value  # the catalogue's link column: same links, blank where no spec exists
+    links = dict(zip(table["Model"], table["Designer"]))
+    assert decode_share(links["VGG-16"].split("=", 1)[1]) == designer_spec("vgg16")
+    assert links["ResNet-50"] == urls[0] and table[table["Designer"].isna()]["Model"].tolist() == [
+        "GoogLeNet", "MobileNet-V2", "MobileNet-V3-Large", "EfficientNet-B0", "EfficientNet-B7", "ConvNeXt-Tiny",
+        "ViT-B/16"]
 
 
 def test_other_models_sources_and_a_bad_size(app: AppTest) -> None:

@@ -71,3 +71,8 @@ def test_widgets_change_the_numbers(app: AppTest) -> None:
     m = metrics(app)
     assert m["Valid padding (PyTorch's default)"] == "16×16" and m["Same padding"] == "20×20"
     assert m["Regular conv parameters"] == f"{analyze(C.dwsep_specs(128, 512)[0]).total_params:,}"
+
+
+def test_an_emptied_kernel_cell_shows_a_dash_not_none(app: AppTest) -> None:
+    editor = next(d for d in app.dataframe if d.proto.editing_mode)  # the 3×3 kernel editor
+    assert editor.proto.placeholder == "—"

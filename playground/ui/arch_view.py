@@ -18,7 +18,7 @@ from playground.concepts import designer_url
 from playground.landmarks import LANDMARKS, designer_spec, torchvision_metrics
 from playground.ui.arch_charts import error_bubbles, per_pixel_curve, resolution_curve
 
-__all__ = ["render_catalogue", "render_model", "render_cnn_vs_vit", "VIT_SIDES"]
+__all__ = ["render_catalogue", "render_model", "render_cnn_vs_vit", "MISSING", "VIT_SIDES"]
 
 # Square input sides for the CNN-vs-ViT sweep: multiples of 16 (ViT-B/16's patch), 224 to 1024.
 VIT_SIDES = tuple(range(224, 1025, 80))
@@ -41,31 +41,68 @@ def _fmt_rf(report: ArchReport) -> str:
     return f"{h}" if h == w else f"{h}×{w}"
 
 
+MISSING = "—"  # what an empty cell shows; the column's help says why it is empty
+
+
+def _catalogue_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The catalogue rows (from :func:`playground.archstats.catalogue`) as the table's records."""
+    return [{
+        "Model": r["title"], "Year": r["year"], "Params": r["params"], "GMACs @224": r["macs"] / 1e9,
+        "Depth": r["depth"], "Receptive field": r["receptive_field"],
+        "Top-5 err. (paper)": r["paper_top5_error"], "Top-1 err. (paper)": r["paper_top1_error"],
+        "Top-5 err. (torchvision)": r["tv_top5_error"],
+        "Designer": designer_url(designer_spec(r["key"])) if r["designer"] else None,
+        "How measured (paper)": r["protocol"], "Depth as the paper counts": r["published_depth"],
+        "Key idea": r["key_idea"],
+    } for r in rows]
+
+
+def _catalogue_columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Formats, and help naming the models whose cell is empty and why."""
+    def without(key: str) -> str:
+        return ", ".join(r["title"] for r in rows if r[key] is None) or "none"
+
+    number, percent = st.column_config.NumberColumn, "%.2f %%"
+    return {
+        "Params": number(format="localized"),
+        "GMACs @224": number(format="%.3f"),
+        "Receptive field": number(
+            format="localized",
+            help="Input pixels seen by one unit of the last feature map, largest over all paths. ViT: one 16×16 "
+                 "patch, before self-attention lets every token see the whole image; squeeze-and-excitation "
+                 "gates (MobileNet-V3, EfficientNet) also see the whole image."),
+        "Top-5 err. (paper)": number(format=percent, help=f"{MISSING}: the paper reports only top-1 "
+                                                          f"({without('paper_top5_error')})."),
+        "Top-1 err. (paper)": number(format=percent, help=f"{MISSING}: the headline is a competition test-set "
+                                                          "top-5, which has no top-1 "
+                                                          f"({without('paper_top1_error')}). AlexNet's top-1 is "
+                                                          "on validation."),
+        "Designer": st.column_config.LinkColumn(
+            display_text="Open in designer",
+            help=f"Opens the designer on this exact network as a layer spec (224×224 input). {MISSING}: the "
+                 "designer's layer spec cannot express it (Inception branches, inverted residuals with "
+                 "squeeze-and-excitation, ConvNeXt blocks, attention)."),
+        "Top-5 err. (torchvision)": number(format=percent, help="torchvision's own weights: one model, one centre "
+                                                                f"crop, ImageNet validation. {MISSING}: torchvision "
+                                                                f"has no such model ({without('tv_top5_error')})."),
+    }
+
+
+def _table_height(n_rows: int) -> int:
+    """Pixels for a dataframe showing all ``n_rows`` rows without an inner scrollbar."""
+    return 35 * (n_rows + 1) + 3
+
+
 def render_catalogue() -> None:
     """The table of every model at 224×224 and the two error plots."""
     rows = _catalogue()
-    st.dataframe(
-        [{
-            "Model": r["title"], "Year": r["year"], "Params": r["params"], "GMACs @224": r["macs"] / 1e9,
-            "Depth": r["depth"], "Receptive field": r["receptive_field"],
-            "Top-5 err. (paper)": r["paper_top5_error"], "Top-1 err. (paper)": r["paper_top1_error"],
-            "Top-5 err. (torchvision)": r["tv_top5_error"], "How measured (paper)": r["protocol"],
-            "Depth as the paper counts": r["published_depth"], "Key idea": r["key_idea"],
-        } for r in rows],
-        hide_index=True,
-        column_config={
-            "Params": st.column_config.NumberColumn(format="localized"),
-            "GMACs @224": st.column_config.NumberColumn(format="%.3f"),
-            "Top-5 err. (paper)": st.column_config.NumberColumn(format="%.2f %%"),
-            "Top-1 err. (paper)": st.column_config.NumberColumn(format="%.2f %%"),
-            "Top-5 err. (torchvision)": st.column_config.NumberColumn(format="%.2f %%"),
-        },
-    )
+    st.dataframe(_catalogue_records(rows), hide_index=True, height=_table_height(len(rows)),
+                 column_config=_catalogue_columns(rows), placeholder=MISSING)
     st.caption(
         "Params, MACs (conv + linear + attention matmuls), depth (conv and linear layers on the longest path) "
         "and the receptive field of the last feature map are measured now on torchvision's definitions. "
-        "Errors: *paper* is the headline figure as published (protocols differ, see “How measured”; blank "
-        "where the paper gives only top-1); *torchvision* is its own weights, one model, one centre crop."
+        "Errors: *paper* is the headline figure as published (protocols differ, see “How measured”; "
+        f"{MISSING} where the paper does not give it); *torchvision* is its own weights, one model, one centre crop."
     )
 
     c1, c2 = st.columns(2)
@@ -90,9 +127,13 @@ def render_catalogue() -> None:
         st.caption(f":material/info: Not plotted (no {metric.lower()} figure from this source): {', '.join(missing)}.")
 
     with st.expander("Sources", icon=":material/menu_book:"):
-        for entry in LANDMARKS.values():
-            result = entry.headline
-            st.markdown(f"- **{entry.title}**: {entry.paper}, {result.source}. {result.protocol}.")
+        st.markdown("\n".join(
+            f"- **{entry.title}**: {entry.paper}. "
+            + " ".join(f"{_errors(result, capital=True)} ({result.source}: {result.protocol})."
+                       for result in entry.results)
+            for entry in LANDMARKS.values()
+        ))
+        st.caption("The first figure of each model is the one in the table and plots.")
 
     with st.expander("Why do papers say ResNet-50 is 3.8 GFLOPs, while tools say 4.09 G?",
                      icon=":material/help:"):
@@ -101,7 +142,8 @@ def render_catalogue() -> None:
             f"""Two things differ, and both are measured here on the real graph.
 
 1. **Which ResNet-50.** torchvision builds “ResNet v1.5”: in the first bottleneck of stages 2–4 the stride-2
-   sits on the 3×3 conv. He et al. (2015) put it on the first 1×1 conv, which then works on a map 4× smaller.
+   sits on the 3×3 conv. He et al. (2015) put it on the first 1×1 conv, so the 3×3 conv after it works on a
+   map 4× smaller.
    The same network with the stride moved back costs **{f['v1_macs']:,}** MACs ({f['v1_macs'] / 1e9:.2f} G,
    the paper's “3.8 × 10⁹”), against **{f['v1_5_macs']:,}** ({f['v1_5_macs'] / 1e9:.2f} G) for v1.5,
    with exactly the same {f['v1_5_params']:,} parameters.
@@ -139,15 +181,21 @@ def _pick_model() -> tuple[str, int]:
     return key, side
 
 
+def _errors(result: Any, capital: bool = False) -> str:
+    """'top-1 error 22.85%, top-5 error 6.71%' (only the figures the paper gives)."""
+    parts = [f"top-1 error {result.top1_error:g}%" if result.top1_error is not None else "",
+             f"top-5 error {result.top5_error:g}%" if result.top5_error is not None else ""]
+    text = ", ".join(p for p in parts if p)
+    return text[:1].upper() + text[1:] if capital else text
+
+
 def _render_literature(key: str) -> None:
     entry = LANDMARKS.get(key)
     if entry is None:
         return
     st.markdown(f"**{entry.title}** ({entry.year}). {entry.key_idea}")
     for result in entry.results:
-        parts = [f"top-1 error {result.top1_error:g}%" if result.top1_error is not None else "",
-                 f"top-5 error {result.top5_error:g}%" if result.top5_error is not None else ""]
-        st.markdown(f"- {', '.join(p for p in parts if p)}: {result.protocol} — *{entry.paper}*, {result.source}.")
+        st.markdown(f"- {_errors(result)}: {result.protocol} — *{entry.paper}*, {result.source}.")
     tv = torchvision_metrics(key)
     if tv:
         crop = tv["resolution"]
@@ -155,6 +203,13 @@ def _render_literature(key: str) -> None:
                     f"top-1 error {tv['top1_error']:.2f}%, top-5 error {tv['top5_error']:.2f}%.")
     if entry.note:
         st.caption(f":material/info: {entry.note}")
+
+
+def _aligned_note(report: ArchReport) -> str:
+    """' Every merge ... same grid.' when the graph has merges (residual adds, Inception concats), else ''."""
+    merges = sum(layer.type in ("add", "iadd", "cat", "concat") and layer.receptive_field is not None
+                 for layer in report.layers)
+    return f" All {merges} merges join branches on the same grid (same jump and start)." if merges else ""
 
 
 def render_model() -> None:
@@ -174,7 +229,9 @@ def render_model() -> None:
     m[3].metric("Depth", report.depth, help="Conv and linear layers on the longest path through the graph."
                 + (f" The paper counts: {entry.published_depth}." if entry else ""))
     m[4].metric("Receptive field", _fmt_rf(report), help=f"Of the last feature map ({report.rf_layer}), "
-                f"at {side}×{side}; largest field over all paths.")
+                f"at {side}×{side}; largest field over all paths."
+                + (f" {len(report.misaligned)} merges join branches on misaligned grids (see the note below)."
+                   if report.misaligned else _aligned_note(report)))
     _render_literature(report.model)
     if report.attention_macs:
         st.caption(f"MACs: conv {report.conv_macs:,} + linear {report.linear_macs:,} + attention QKᵀ/AV "
@@ -184,14 +241,17 @@ def render_model() -> None:
     _designer_button(report.model)
 
     st.subheader("Per stage")
+    number = st.column_config.NumberColumn
     st.dataframe(
         [{"Stage": s.label, "From": s.first, "To": s.last, "Output shape": "×".join(map(str, s.output_shape)),
           "Params": s.params, "MACs": s.macs,
           "Receptive field": None if s.receptive_field is None else int(s.receptive_field[0])}
          for s in report.stages],
-        hide_index=True,
-        column_config={"Params": st.column_config.NumberColumn(format="localized"),
-                       "MACs": st.column_config.NumberColumn(format="localized")},
+        hide_index=True, height=_table_height(len(report.stages)), placeholder=MISSING,
+        column_config={"Params": number(format="localized"), "MACs": number(format="localized"),
+                       "Receptive field": number(help=f"Of the stage's last map, largest over all paths; {MISSING} "
+                                                      "once the layout is no longer spatial (after global pooling, "
+                                                      "flattening or tokenising).")},
     )
     with st.expander(f"Every layer ({len(report.layers)} nodes of the traced graph)", icon=":material/table:"):
         st.dataframe(
@@ -200,7 +260,12 @@ def render_model() -> None:
               "RF": None if l.receptive_field is None else int(l.receptive_field[0]),
               "Jump": None if l.jump is None else int(l.jump[0]),
               "Misaligned": l.misaligned} for l in report.layers],
-            hide_index=True, height=400,
+            hide_index=True, height=400, placeholder=MISSING,
+            column_config={"Params": number(format="localized"), "MACs": number(format="localized"),
+                           "RF": number(help=f"Receptive field; {MISSING} once the layout is no longer spatial."),
+                           "Misaligned": st.column_config.CheckboxColumn(
+                               help="A merge whose branches' grids differ in jump or start: the larger field "
+                                    "is kept.")},
         )
 
 

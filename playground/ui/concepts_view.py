@@ -45,12 +45,12 @@ def _kernel_editor() -> np.ndarray:
     preset = st.selectbox("Kernel preset", list(C.KERNELS), index=list(C.KERNELS).index("Sobel x (vertical edges)"),
                           key="cc_kernel_preset")
     grid = np.array(C.KERNELS[preset], dtype=np.float64)
-    edited = st.data_editor(grid, key=f"cc_kernel_{preset}", hide_index=True,
+    edited = st.data_editor(grid, key=f"cc_kernel_{preset}", hide_index=True, placeholder="—",
                             column_config={str(i): st.column_config.NumberColumn(f"col {i}", format="%.3f")
                                            for i in range(3)})
     kernel = np.asarray(edited, dtype=np.float64).reshape(3, 3)
     if np.isnan(kernel).any():
-        st.warning("Empty cells count as 0.", icon=":material/warning:")
+        st.warning("Empty cells (—) count as 0.", icon=":material/warning:")
         kernel = np.nan_to_num(kernel)
     st.session_state["cc_kernel"] = kernel  # the stride lesson reuses the same kernel
     return kernel

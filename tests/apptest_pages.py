@@ -1,4 +1,4 @@
-"""Helpers shared by the AppTest page tests of the Architectures and Concepts pages."""
+"""Helpers shared by the AppTest page tests: run a page standalone, read what it shows."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,9 +10,11 @@ __all__ = ["run_page", "metrics", "assert_clean"]
 PAGES = Path(__file__).resolve().parent.parent / "app_pages"
 
 
-def run_page(name: str, timeout: float = 180) -> AppTest:
-    """Run ``app_pages/<name>.py`` standalone (no router) and return the finished session."""
+def run_page(name: str, timeout: float = 180, **query: str) -> AppTest:
+    """Run ``app_pages/<name>.py`` standalone (no router) with URL ``query`` params; return the finished session."""
     at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=timeout)
+    for key, value in query.items():
+        at.query_params[key] = value
     at.run()
     return at
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,15 +11,12 @@ from playground.spec import decode_share, encode_share
 from playground.ui.designer_fields import parse_text
 from playground.ui.designer_session import in_key, wkey
 from playground.ui.designer_state import Design
+from tests.apptest_pages import run_page
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "design.py")
 
 
 def _app(**query: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
+    return run_page("design", timeout=60, **query)
 
 
 def _design(at: AppTest) -> Design:

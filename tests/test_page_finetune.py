@@ -7,17 +7,13 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO
 from tests.finetune_data import make_zip, png_bytes
+from tests.apptest_pages import run_page
 
-PAGE = str(REPO / "app_pages" / "finetune.py")
 
 
 def start(**query: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
+    return run_page("finetune", timeout=180, **query)
 
 
 def texts(at: AppTest) -> str:

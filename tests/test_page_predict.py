@@ -8,10 +8,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.samples import load_sample
-from tests.conftest import REPO
 from tests.test_zoo import CAT_CLASSES, write_finetuned
+from tests.apptest_pages import run_page
 
-PAGE = str(REPO / "app_pages" / "predict.py")
 
 
 def bars(at: AppTest) -> list[str]:
@@ -27,10 +26,7 @@ def png_bytes(name: str) -> bytes:
 
 
 def start(**query: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
+    return run_page("predict", timeout=120, **query)
 
 
 def test_sample_photo_by_default_with_grad_cam() -> None:

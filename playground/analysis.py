@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from playground.spec import (BatchNorm2d, Bottleneck, Conv2d, DWSep, LayerSpec, Linear, Pair, Residual, Shape, Spec,
                              SpecError, SpecSource, parse_spec, parse_spec_prefix)
 
 __all__ = ["analyze", "analyze_prefix", "Report", "LayerReport", "DepthwiseSaving", "DepthwiseSavings",
-           "human", "human_bytes", "BYTES_PER_VALUE"]
+           "human", "human_bytes", "format_pair", "BYTES_PER_VALUE"]
 
 BYTES_PER_VALUE = 4  # fp32
 
@@ -355,9 +355,10 @@ def _shape(shape: Shape | None) -> str:
     return "-" if shape is None else "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _pair(pair: tuple | None, fmt: str = "{}") -> str:
+def format_pair(pair: Sequence[float] | None, fmt: str = "{}", missing: str = "-") -> str:
+    """An ``[h, w]`` pair as one number when square (``3``), else ``3×5``; ``missing`` for None."""
     if pair is None:
-        return "-"
+        return missing
     a, b = (fmt.format(v) for v in pair)
     return a if a == b else f"{a}×{b}"
 
@@ -367,8 +368,8 @@ def _table(report: Report) -> str:
     rows = [("", "input", _shape(report.input_shape), "", "", "1", "1", "0")]
     for x in report.layers:
         rows.append((str(x.index), x.description, _shape(x.output_shape), human(x.params) if x.params else "0",
-                     human(x.macs) if x.macs else "0", _pair(x.receptive_field), _pair(x.jump),
-                     _pair(x.start, "{:g}")))
+                     human(x.macs) if x.macs else "0", format_pair(x.receptive_field), format_pair(x.jump),
+                     format_pair(x.start, "{:g}")))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     right = {0, 3, 4, 5, 6, 7}
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import streamlit as st
 
-from playground.analysis import human, human_bytes
+from playground.analysis import format_pair, human, human_bytes
 from playground.ui.designer_compute import DesignView
 
 __all__ = ["render_status", "render_totals", "render_warnings", "render_table", "table_rows"]
@@ -50,13 +50,6 @@ def render_warnings(view: DesignView) -> None:
         st.warning(advice.message, icon=":material/lightbulb:")
 
 
-def _pair(p: Any, fmt: str = "{}") -> str:
-    if p is None:
-        return "–"
-    a, b = fmt.format(p[0]), fmt.format(p[1])
-    return a if a == b else f"{a}×{b}"
-
-
 def table_rows(view: DesignView, *, show_shapes: bool = True) -> list[dict[str, Any]]:
     """One dict per analysed layer (plus the input), the columns of the layer table."""
     r = view.report
@@ -71,8 +64,8 @@ def table_rows(view: DesignView, *, show_shapes: bool = True) -> list[dict[str, 
         row: dict[str, Any] = {"#": str(x.index), "layer": x.description}
         if show_shapes:
             row["output shape"] = "×".join(map(str, x.output_shape))
-        row.update({"params": x.params, "MACs": x.macs, "field": _pair(x.receptive_field),
-                    "jump": _pair(x.jump), "start": _pair(x.start, "{:g}"),
+        row.update({"params": x.params, "MACs": x.macs, "field": format_pair(x.receptive_field, missing="–"),
+                    "jump": format_pair(x.jump, missing="–"), "start": format_pair(x.start, "{:g}", missing="–"),
                     "activations": human_bytes(x.activation_bytes)})
         rows.append(row)
     return rows

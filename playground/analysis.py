@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from playground.spec import (BatchNorm2d, Bottleneck, Conv2d, DWSep, LayerSpec, Linear, Pair, Residual, Shape, Spec,
-                             SpecError, SpecSource, parse_spec, parse_spec_prefix)
+                             SpecError, SpecSource, Window, parse_spec, parse_spec_prefix)
 
 __all__ = ["analyze", "analyze_prefix", "Report", "LayerReport", "DepthwiseSaving", "DepthwiseSavings",
-           "human", "human_bytes", "format_pair", "BYTES_PER_VALUE"]
+           "human", "human_bytes", "format_pair", "window_field", "Field", "BYTES_PER_VALUE"]
 
 BYTES_PER_VALUE = 4  # fp32
 
@@ -260,12 +260,25 @@ def _dwsep_equivalent(layer: Conv2d, index: int, s_in: Shape, s_out: Shape, para
     return DepthwiseSaving(index, params, macs, dw_params + pw_params, dw_macs + pw_macs)
 
 
+Field = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]  # (field, jump, start) as (h, w)
+
+
+def window_field(field: Field, w: Window) -> Field:
+    """One sliding window's step of the Distill recurrences, per axis: ``r += (k_eff − 1)·j``,
+    ``start += ((k_eff − 1)/2 − p_left)·j``, ``j *= s``. The designer's analysis and the
+    landmark-graph walk both use it, so the two agree to the last bit."""
+    (r_h, r_w), (j_h, j_w), (st_h, st_w) = field
+    (kh, kw), (dh, dw) = w.kernel, w.dilation
+    eh, ew = dh * (kh - 1), dw * (kw - 1)  # k_eff − 1
+    return ((r_h + eh * j_h, r_w + ew * j_w), (j_h * w.stride[0], j_w * w.stride[1]),
+            (st_h + (eh / 2 - w.pad_l[0]) * j_h, st_w + (ew / 2 - w.pad_l[1]) * j_w))
+
+
 def _report(spec: Spec) -> Report:
     layers: list[LayerReport] = []
     savings: list[DepthwiseSaving] = []
     # Receptive-field state per axis: field size r, jump j, start (centre of the top-left unit's field).
-    r_h = r_w = j_h = j_w = 1
-    st_h = st_w = 0.0
+    rf: Field = ((1, 1), (1, 1), (0.0, 0.0))
     spatial = True
     shapes = spec.shapes
     for index, layer in enumerate(spec.layers):
@@ -276,15 +289,8 @@ def _report(spec: Spec) -> Report:
             spatial = False
         if spatial:
             for w in spec.windows[index]:
-                (kh, kw), (dh, dw) = w.kernel, w.dilation
-                eh, ew = dh * (kh - 1), dw * (kw - 1)  # k_eff − 1
-                r_h += eh * j_h
-                r_w += ew * j_w
-                st_h += (eh / 2 - w.pad_l[0]) * j_h
-                st_w += (ew / 2 - w.pad_l[1]) * j_w
-                j_h *= w.stride[0]
-                j_w *= w.stride[1]
-            field: tuple = ((r_h, r_w), (j_h, j_w), (st_h, st_w))
+                rf = window_field(rf, w)
+            field: tuple = rf
         else:
             field = (None, None, None)
         layers.append(LayerReport(index, layer, s_in, s_out, params, macs, *field))

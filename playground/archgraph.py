@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
+from playground.analysis import window_field
 from playground.archstats import ArchLayer, ArchStage, Pair
+from playground.spec import Window
 
 __all__ = ["Walk", "walk_graph", "stages", "shape_propagator", "notes"]
 
@@ -45,19 +47,14 @@ def _pair(value: Any) -> tuple[int, int]:
 def _window(state: _Field, kernel: Any, stride: Any, padding: Any, dilation: Any) -> _Field:
     """Apply one sliding window (conv or pool) to a field: the Distill recurrences per axis."""
     k, s, d = _pair(kernel), _pair(stride), _pair(dilation)
-    rf, jump, start = [], [], []
-    for i in range(2):
-        k_eff = d[i] * (k[i] - 1) + 1
-        if padding == "same":
-            p_left = (k_eff - 1) // 2  # PyTorch puts the odd pixel right/bottom
-        elif padding == "valid":
-            p_left = 0
-        else:
-            p_left = _pair(padding)[i]
-        rf.append(state.rf[i] + (k_eff - 1) * state.jump[i])
-        start.append(state.start[i] + ((k_eff - 1) / 2 - p_left) * state.jump[i])
-        jump.append(state.jump[i] * s[i])
-    return _Field(state.axes, (rf[0], rf[1]), (jump[0], jump[1]), (start[0], start[1]))
+    if padding == "same":
+        p_left = ((d[0] * (k[0] - 1)) // 2, (d[1] * (k[1] - 1)) // 2)  # PyTorch puts the odd pixel right/bottom
+    elif padding == "valid":
+        p_left = (0, 0)
+    else:
+        p_left = _pair(padding)
+    rf, jump, start = window_field((state.rf, state.jump, state.start), Window(k, s, p_left, dilation=d))
+    return _Field(state.axes, rf, jump, start)
 
 
 def _spatial(shape: Sequence[int], state: _Field) -> tuple[int, int]:

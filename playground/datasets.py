@@ -25,6 +25,7 @@ from typing import BinaryIO, Callable, Iterable, Sequence
 
 from playground.config import home_dir
 from playground.errors import PlaygroundError
+from playground.fileio import write_json_atomic
 from playground.images import UPLOAD_TYPES, ImageError, load_image
 
 __all__ = [
@@ -121,7 +122,7 @@ class Dataset:
 
     def save(self) -> None:
         """Write ``dataset.json`` into the root (atomically)."""
-        _write_json_atomic(self.root / INDEX_FILE, self.to_dict())
+        write_json_atomic(self.root / INDEX_FILE, self.to_dict())
 
     def check_trainable(self) -> None:
         """Raise DatasetError unless there are >= 2 classes with >= 2 usable images each."""
@@ -164,16 +165,6 @@ class Split:
 
     train: list[int]
     val: list[int]
-
-
-# --------------------------------------------------------------------------- json helpers
-
-
-def _write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON via a temporary file + os.replace, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def load_dataset(root: str | Path) -> Dataset:

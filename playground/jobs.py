@@ -39,6 +39,7 @@ from typing import Any, Callable, Protocol
 
 from playground.config import home_dir
 from playground.errors import PlaygroundError
+from playground.fileio import write_json_atomic
 
 __all__ = [
     "STATES",
@@ -74,13 +75,6 @@ def _now() -> float:
 
 def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts else None
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of either."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> Any:

@@ -33,6 +33,7 @@ from playground.errors import PlaygroundError
 
 __all__ = [
     "SpecError", "Spec", "LayerSpec", "Window", "parse_spec", "parse_spec_prefix", "parse_layer", "encode_share", "decode_share",
+    "load_json_bytes",
     "conv_out_len", "pool_out_len", "LAYER_TYPES", "ACTIVATIONS", "MAX_LAYERS", "MAX_CHANNELS", "MAX_SIDE",
     "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid",
     "Tanh", "DWSep", "Residual", "Bottleneck", "GlobalAvgPool", "Flatten", "Dropout", "Linear",
@@ -760,13 +761,22 @@ def _read_file(path: Path) -> Any:
             data = fh.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         raise SpecError(f"cannot read spec file '{path}': {exc.strerror or exc}") from None
+    return load_json_bytes(data, f"spec file '{path}'")
+
+
+def load_json_bytes(data: bytes, what: str) -> Any:
+    """The JSON value in a spec file's bytes (a file or an upload), unchecked beyond JSON itself.
+
+    The one place spec file bytes are decoded: size limit, UTF-8 (a BOM is allowed), no
+    NaN/Infinity. Raises :class:`SpecError` starting with ``what`` (e.g. ``'net.json'``).
+    """
     if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(f"spec file '{path}' is over {_n(MAX_SPEC_BYTES)} bytes; a spec is a small JSON file")
+        raise SpecError(f"{what} is over {_n(MAX_SPEC_BYTES)} bytes; a spec is a small JSON file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise SpecError(f"spec file '{path}' is not UTF-8 text; save it as a JSON file") from None
-    return _loads(text, f"spec file '{path}'")
+        raise SpecError(f"{what} is not UTF-8 text; save it as a JSON file") from None
+    return _loads(text, what)
 
 
 def _reject_constant(name: str) -> None:

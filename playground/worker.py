@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from playground.errors import PlaygroundError
-from playground.jobs import Job, JobManager, JobStore, write_json_atomic
+from playground.fileio import write_json_atomic
+from playground.jobs import Job, JobManager, JobStore
 
 __all__ = ["run_job", "worker_main", "submit_finetune", "job_config", "cancel_message"]
 

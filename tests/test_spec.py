@@ -357,3 +357,17 @@ def test_parse_layer_checks_one_layer_on_its_own() -> None:
     assert parse_layer({"type": "conv2d", "out_channels": 8, "kernel_size": [3, 5]}).describe().startswith("conv2d 8")
     with pytest.raises(SpecError, match=r"^layer 7 \(conv2d\): .*kernel_size"):
         parse_layer({"type": "conv2d", "out_channels": 8, "kernel_size": "abc"}, 7)
+
+
+def test_load_json_bytes_is_the_one_decoder_of_spec_files_and_uploads() -> None:
+    from playground.spec import MAX_SPEC_BYTES, load_json_bytes
+    from playground.ui.designer_share import read_design_json
+
+    assert load_json_bytes(b'\xef\xbb\xbf{"input": [3, 8, 8]}', "'a.json'") == {"input": [3, 8, 8]}  # BOM ok
+    for data, words in ((b'{"input": [3, NaN, 8]}', "NaN is not allowed"), (b"\xff\xfe{", "not UTF-8"),
+                        (b" " * (MAX_SPEC_BYTES + 1), "is over"), (b'{"input": [', "not valid JSON")):
+        with pytest.raises(SpecError, match=words) as err:
+            load_json_bytes(data, "'a.json'")
+        assert str(err.value).startswith("'a.json' ")
+        with pytest.raises(ValueError, match=words):  # the designer's upload goes through the same checks
+            read_design_json(data, "a.json")

@@ -5,7 +5,7 @@ from typing import Any
 
 import streamlit as st
 
-from playground.analysis import human
+from playground.analysis import format_pair, human
 from playground.archstats import (
     ArchitectureError,
     ArchReport,
@@ -32,13 +32,6 @@ def _catalogue() -> list[dict[str, Any]]:
 @st.cache_data(show_spinner="Measuring MACs at each resolution…")
 def _sweep(name: str, sides: tuple[int, ...]) -> list[dict[str, int]]:
     return macs_vs_resolution(name, sides)
-
-
-def _fmt_rf(report: ArchReport) -> str:
-    if report.receptive_field is None:
-        return "n/a"
-    h, w = (int(v) for v in report.receptive_field)
-    return f"{h}" if h == w else f"{h}×{w}"
 
 
 MISSING = "—"  # what an empty cell shows; the column's help says why it is empty
@@ -228,7 +221,8 @@ def render_model() -> None:
     m[2].metric(f"MACs at {side}×{side}", human(report.total_macs), help=f"{report.total_macs:,}")
     m[3].metric("Depth", report.depth, help="Conv and linear layers on the longest path through the graph."
                 + (f" The paper counts: {entry.published_depth}." if entry else ""))
-    m[4].metric("Receptive field", _fmt_rf(report), help=f"Of the last feature map ({report.rf_layer}), "
+    rf = None if report.receptive_field is None else [int(v) for v in report.receptive_field]
+    m[4].metric("Receptive field", format_pair(rf, missing="n/a"), help=f"Of the last feature map ({report.rf_layer}), "
                 f"at {side}×{side}; largest field over all paths."
                 + (f" {len(report.misaligned)} merges join branches on misaligned grids (see the note below)."
                    if report.misaligned else _aligned_note(report)))

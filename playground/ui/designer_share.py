@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from playground.spec import MAX_SPEC_BYTES, parse_spec
+from playground.spec import SpecError, load_json_bytes
 from playground.ui import designer_session as ss
 from playground.ui.designer_compute import DesignView
 from playground.ui.designer_state import spec_structure_error
@@ -88,12 +88,14 @@ def render_export(view: DesignView) -> None:
         return
     from playground.build import to_pytorch_code  # imports torch: only when this panel is open
 
-    code = to_pytorch_code(view.spec)
+    parsed = view.parsed  # a valid design: the whole spec, already parsed by compute()
+    assert parsed is not None
+    code = to_pytorch_code(parsed)
     st.code(code, language="python", line_numbers=True)
     left, right = st.columns(2)
     left.download_button("Download net.py", code, file_name="net.py", mime="text/x-python",
                          icon=":material/download:", key="dz.dl.py", width="stretch")
-    canonical = json.dumps(parse_spec(view.spec).to_dict(), indent=2)
+    canonical = json.dumps(parsed.to_dict(), indent=2)
     right.download_button("Download JSON", canonical, file_name="design.json", mime="application/json",
                           icon=":material/download:", key="dz.dl.json", width="stretch")
 
@@ -101,20 +103,14 @@ def render_export(view: DesignView) -> None:
 def read_design_json(data: bytes, name: str) -> dict:
     """The design in an uploaded JSON file; ValueError with a one-line reason when it is not one.
 
-    Only the structure is checked here: a file with bad values still loads, and the
-    designer shows each problem at its layer.
+    The bytes are decoded by :func:`playground.spec.load_json_bytes`, the one decoder of spec
+    files (size, UTF-8, strict JSON). Beyond that only the structure is checked: a file with
+    bad values still loads, and the designer shows each problem at its layer.
     """
-    if len(data) > MAX_SPEC_BYTES:
-        raise ValueError(f"'{name}' is {len(data):,} bytes; a design is a small JSON file "
-                         f"(under {MAX_SPEC_BYTES:,} bytes)")
     try:
-        spec = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise ValueError(f"'{name}' is not UTF-8 text; save it as a JSON file") from None
-    except (ValueError, RecursionError) as exc:
-        where = f" (line {exc.lineno} column {exc.colno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ValueError(f"'{name}' is not valid JSON{where}; fix the file or download a fresh one "
-                         f"from this page") from None
+        spec = load_json_bytes(data, f"'{name}'")
+    except SpecError as exc:
+        raise ValueError(f"{exc}; fix the file or download a fresh one from this page") from None
     problem = spec_structure_error(spec)
     if problem:
         raise ValueError(f"'{name}' is not a design: {problem}")

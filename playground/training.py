@@ -39,10 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from playground.datasets import Dataset, DatasetError, stratified_split
+from playground.datasets import BUNDLED, Dataset, DatasetError, Split, stratified_split
 from playground.errors import PlaygroundError
 from playground.images import ImageError, load_image
-from playground.zoo import DEFAULT_MODEL, FINETUNED_FORMAT, MODELS, ModelEntry, Preprocess, load_model, replace_head
+from playground.zoo import (DEFAULT_MODEL, FINETUNED_FORMAT, MODELS, ModelEntry, Preprocess, default_device, load_model,
+                            replace_head)
 
 __all__ = [
     "STRATEGIES",
@@ -56,6 +57,7 @@ __all__ = [
     "count_parameters",
     "save_finetuned",
     "training_preprocess",
+    "suggested_image_size",
     "configure_cpu_threads",
     "MAX_CACHE_BYTES",
 ]
@@ -157,9 +159,18 @@ def configure_cpu_threads() -> int:
 
 
 def _device(cfg: TrainConfig) -> torch.device:
-    if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
+    return torch.device(default_device() if cfg.device == "auto" else cfg.device)
+
+
+def _prepare(cfg: TrainConfig, dataset: Dataset
+             ) -> tuple[Split, ModelEntry, Preprocess, torch.device, torch.dtype | None]:
+    """What a run and its estimate both start from: the checked settings, the split, the model's
+    entry and scaled preprocessing, the device and the autocast dtype (nothing loaded yet)."""
+    cfg.validate()
+    split = stratified_split(dataset, cfg.val_fraction, cfg.seed)
+    entry = MODELS[cfg.model]
+    device = _device(cfg)
+    return split, entry, training_preprocess(entry, cfg.image_size), device, _autocast_dtype(cfg, device)
 
 
 def _autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -177,6 +188,14 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 # --------------------------------------------------------------------------- model & strategy
+
+
+def suggested_image_size(data: str, model: str) -> int:
+    """The image size to start from: a bundled set's own (digits are tiny), else the model's input
+    size (224 for a name the zoo does not know; TrainConfig.validate reports that name)."""
+    if data in BUNDLED:
+        return BUNDLED[data].image_size
+    return MODELS[model].preprocess.crop if model in MODELS else 224
 
 
 def training_preprocess(entry: ModelEntry, image_size: int) -> Preprocess:
@@ -397,17 +416,12 @@ def train(
     """
     emit = on_event or (lambda _e: None)
     stop = should_stop or (lambda: False)
-    cfg.validate()
-    # Labels and the split are checked before the model or any GPU is touched.
-    split = stratified_split(dataset, cfg.val_fraction, cfg.seed)
+    # Settings, labels and the split are checked before the model or any GPU is touched.
+    split, entry, preprocess, device, amp_dtype = _prepare(cfg, dataset)
     num_classes = len(dataset.classes)
     bad = [it.path for it in dataset.items if not 0 <= it.label < num_classes]
     if bad:
         raise DatasetError(f"{bad[0]} has a label outside the {num_classes} classes; re-check the dataset")
-    entry = MODELS[cfg.model]
-    preprocess = training_preprocess(entry, cfg.image_size)
-    device = _device(cfg)
-    amp_dtype = _autocast_dtype(cfg, device)
 
     emit({"event": "phase", "phase": "loading model", "done": 0, "total": 1})
     model = load_model(cfg.model).model  # pretrained, eval mode, CPU; a fresh copy per call
@@ -621,12 +635,7 @@ def estimate(cfg: TrainConfig, dataset: Dataset, *, probe_images: int = 4) -> Es
     estimate: larger batches run faster per image, and other load on the
     machine changes everything.
     """
-    cfg.validate()
-    split = stratified_split(dataset, cfg.val_fraction, cfg.seed)
-    entry = MODELS[cfg.model]
-    preprocess = training_preprocess(entry, cfg.image_size)
-    device = _device(cfg)
-    amp_dtype = _autocast_dtype(cfg, device)
+    split, entry, preprocess, device, amp_dtype = _prepare(cfg, dataset)
     n_all, n_train, n_val = len(dataset.items), len(split.train), len(split.val)
 
     t0 = time.perf_counter()

@@ -13,22 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from playground.cli._io import bounded, print_json
+
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "Fine-tune a pretrained model on a zip or folder of class sub-folders, or a bundled dataset."
-
-
-def _bounded(kind: type, lo: float, hi: float):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be from {lo:g} to {hi:g}")
-        return value
-
-    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,16 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", default="head", choices=["head", "last-block", "full"],
                         help="head: train only a new final layer (default); last-block: also the last block; "
                              "full: every layer")
-    parser.add_argument("--epochs", type=_bounded(int, 1, 500), default=5, metavar="N", help="default: 5")
-    parser.add_argument("--batch-size", type=_bounded(int, 1, 1024), default=32, metavar="B", help="default: 32")
-    parser.add_argument("--image-size", type=_bounded(int, 32, 640), default=None, metavar="PX",
+    parser.add_argument("--epochs", type=bounded(int, 1, 500), default=5, metavar="N", help="default: 5")
+    parser.add_argument("--batch-size", type=bounded(int, 1, 1024), default=32, metavar="B", help="default: 32")
+    parser.add_argument("--image-size", type=bounded(int, 32, 640), default=None, metavar="PX",
                         help="square input size in pixels (default: the model's own, e.g. 224; 64 for digits)")
-    parser.add_argument("--lr", type=_bounded(float, 1e-8, 1), default=1e-3, metavar="LR",
+    parser.add_argument("--lr", type=bounded(float, 1e-8, 1), default=1e-3, metavar="LR",
                         help="learning rate of the new head (default: 1e-3)")
-    parser.add_argument("--lr-backbone", type=_bounded(float, 1e-8, 1), default=1e-4, metavar="LR",
+    parser.add_argument("--lr-backbone", type=bounded(float, 1e-8, 1), default=1e-4, metavar="LR",
                         help="learning rate of unfrozen pretrained layers (default: 1e-4)")
     parser.add_argument("--augment", action="store_true", help="random crops and horizontal flips while training")
-    parser.add_argument("--val-split", type=_bounded(float, 0.01, 0.99), default=0.2, metavar="F",
+    parser.add_argument("--val-split", type=bounded(float, 0.01, 0.99), default=0.2, metavar="F",
                         help="fraction of each class held out for validation (default: 0.2)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, the head and shuffling (default: 0)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
@@ -82,16 +71,11 @@ class _Reporter:
 
 def run(args: argparse.Namespace) -> int:
     """Prepare the data, train, write the model folder, report."""
-    from playground.cli._io import print_json
     from playground.config import home_dir
-    from playground.datasets import BUNDLED, open_dataset
-    from playground.training import TrainConfig, configure_cpu_threads, save_finetuned, train
-    from playground.zoo import MODELS
+    from playground.datasets import open_dataset
+    from playground.training import TrainConfig, configure_cpu_threads, save_finetuned, suggested_image_size, train
 
-    size = args.image_size
-    if size is None:  # the bundled set's suggested size, else the model's own input size
-        size = BUNDLED[args.data].image_size if args.data in BUNDLED else (
-            MODELS[args.model].preprocess.crop if args.model in MODELS else 224)
+    size = args.image_size if args.image_size is not None else suggested_image_size(args.data, args.model)
     cfg = TrainConfig(
         model=args.model, strategy=args.strategy, epochs=args.epochs, batch_size=args.batch_size,
         image_size=size, lr_head=args.lr, lr_backbone=args.lr_backbone, augment=args.augment,

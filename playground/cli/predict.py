@@ -4,19 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from playground.cli._io import bounded, print_json
+
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "Classify images with a pretrained or fine-tuned model (top-k labels and probabilities)."
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="efficientnet_lite0", metavar="NAME_OR_DIR",
                         help="a zoo model (see `models`), job:<id>, or a fine-tuned model folder "
                              "(default: efficientnet_lite0)")
-    parser.add_argument("--top", type=_positive_int, default=5, metavar="K",
+    parser.add_argument("--top", type=bounded(int, 1), default=5, metavar="K",
                         help="how many classes to show per image (default: 5)")
     parser.add_argument("--json", action="store_true",
                         help='print [{"image", "predictions": [{"label", "class_index", "probability"}]}] '
@@ -33,7 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict every image; a file that cannot be used gets its own error and exit status 2."""
-    from playground.cli._io import print_json
     from playground.images import ImageError, load_image
     from playground.inference import predict
     from playground.zoo import default_device, load_model

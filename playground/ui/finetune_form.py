@@ -5,9 +5,9 @@ import json
 
 import streamlit as st
 
-from playground.datasets import BUNDLED, Dataset, load_dataset
+from playground.datasets import Dataset, load_dataset
 from playground.errors import PlaygroundError
-from playground.training import STRATEGIES, TrainConfig, count_parameters, estimate
+from playground.training import STRATEGIES, TrainConfig, count_parameters, estimate, suggested_image_size
 from playground.zoo import DEFAULT_MODEL, MODELS, model_status
 
 __all__ = ["settings_form", "estimate_panel", "remember", "keep", "LEARNING_RATES"]
@@ -52,8 +52,7 @@ def settings_form(key: str, ds: Dataset) -> TrainConfig:
     # A bundled set suggests its own image size (digits are tiny); uploads start at the model's size.
     if st.session_state.get(f"{key}_sized_for") != ds.name:
         st.session_state[f"{key}_sized_for"] = ds.name
-        st.session_state[f"{key}_image_size"] = (BUNDLED[ds.name].image_size if ds.name in BUNDLED
-                                                 else MODELS[model].preprocess.crop)
+        st.session_state[f"{key}_image_size"] = suggested_image_size(ds.name, model)
     c1, c2, c3 = st.columns(3)
     epochs = c1.number_input("Epochs", 1, 500, key=f"{key}_epochs")
     batch = c2.number_input("Batch size", 1, 1024, key=f"{key}_batch")

@@ -2,9 +2,8 @@
 import streamlit as st
 
 from playground.errors import PlaygroundError
-from playground.inference import predict
 from playground.ui.photo_input import photo_input
-from playground.ui.predict_view import get_model, model_picker, render_explanations, top_k_chart
+from playground.ui.predict_view import get_model, model_picker, prediction, render_explanations, top_k_chart
 
 st.title(":material/image_search: Predict")
 st.write("Classify a photo with a real pretrained CNN, then see where it looked (Grad-CAM), "
@@ -20,7 +19,7 @@ if ref is None or img is None:
 
 try:
     loaded = get_model(ref)
-    pred = predict(loaded, img, top_k=5)
+    pred = prediction(loaded, img, key="predict")
 except PlaygroundError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()

@@ -117,8 +117,13 @@ def dataset_summary(ds: Dataset) -> bool:
 def sample_grid(ds: Dataset, per_class: int = 4, max_classes: int = 12) -> None:
     """A few images of each class, one row per class."""
     with st.expander(":material/grid_view: Samples", expanded=True):
+        firsts: dict[int, list[str]] = {label: [] for label in range(min(len(ds.classes), max_classes))}
+        for it in ds.items:  # one pass over the items, not one per class
+            shown = firsts.get(it.label)
+            if shown is not None and len(shown) < per_class:
+                shown.append(str(ds.path(it)))
         for label, name in list(enumerate(ds.classes))[:max_classes]:
-            paths = [str(ds.path(it)) for it in ds.items if it.label == label][:per_class]
+            paths = firsts[label]
             cols = st.columns([1] + [1] * per_class, vertical_alignment="center")
             cols[0].markdown(f"**{name}**")
             for col, path in zip(cols[1:], paths):

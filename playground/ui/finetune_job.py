@@ -295,14 +295,13 @@ def _rows(jobs: list[Job], key: str, current: str | None) -> None:
 
 def job_list(session: str, current: str | None) -> None:
     """This session's jobs, and every job on this server in an expander."""
-    mgr = manager()
-    mine = mgr.list(session)
+    everyone = manager().list()  # one pass over the job folders serves both lists
+    mine = [job for job in everyone if job.config.get("session") == session]
     st.subheader("Your jobs")
     if mine:
         _rows(mine, "ft_open", current)
     else:
         st.caption("No jobs started from this tab yet.")
-    everyone = mgr.list()
     if everyone:
         with st.expander(f"All jobs on this server ({len(everyone)})", expanded=not mine):
             _rows(everyone, "ft_open_all", current)

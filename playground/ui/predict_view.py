@@ -6,7 +6,7 @@ import streamlit as st
 from PIL import Image
 
 from playground.errors import PlaygroundError
-from playground.inference import Prediction, feature_maps, first_layer_filters, grad_cam, layer_names
+from playground.inference import Prediction, feature_maps, first_layer_filters, grad_cam, layer_names, predict
 from playground.zoo import (
     DEFAULT_MODEL,
     MODELS,
@@ -19,7 +19,7 @@ from playground.zoo import (
     model_status,
 )
 
-__all__ = ["model_picker", "cached_model", "get_model", "top_k_chart", "render_explanations"]
+__all__ = ["model_picker", "cached_model", "get_model", "prediction", "top_k_chart", "render_explanations"]
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=6)
@@ -36,6 +36,22 @@ def get_model(ref: str) -> LoadedModel:
         weights = finetuned_dir(ref) / "model.safetensors"
         stamp = weights.stat().st_mtime if weights.is_file() else 0.0
     return cached_model(ref, stamp)
+
+
+def prediction(loaded: LoadedModel, img: Image.Image, key: str, top_k: int = 5) -> Prediction:
+    """The top-k prediction for this model and photo, run once per (model, photo): the reruns that
+    only change an explanation widget (class, layer, tab) reuse it instead of a new forward pass.
+
+    Identity is enough: the cached model and the decoded photo (sample or memoised upload) are
+    the same objects on every rerun until the user picks another one.
+    """
+    memo_key = f"{key}_prediction"
+    memo = st.session_state.get(memo_key)
+    if memo is not None and memo[0] is loaded and memo[1] is img and memo[2] == top_k:
+        return memo[3]
+    pred = predict(loaded, img, top_k=top_k)
+    st.session_state[memo_key] = (loaded, img, top_k, pred)
+    return pred
 
 
 def _query_model() -> str | None:

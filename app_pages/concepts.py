@@ -4,6 +4,7 @@ import streamlit as st
 from playground.ui.concepts_view import (
     render_convolution,
     render_dwsep,
+    render_hierarchy,
     render_padding_stride,
     render_receptive_field,
     render_skip,
@@ -11,8 +12,9 @@ from playground.ui.concepts_view import (
 from playground.ui.photo_input import photo_input
 
 st.title(":material/school: Concepts")
-st.write("Convolution, padding, stride, receptive fields, depthwise-separable convolutions and skip "
-         "connections: each computed live on a real photo or a real stack, with the designer one click away.")
+st.write("Convolution, padding, stride, receptive fields, depthwise-separable convolutions, skip "
+         "connections and what trained layers respond to: each computed live on a real photo or a real stack, "
+         "with the designer one click away.")
 
 with st.expander("Photo used by the experiments", expanded=False, icon=":material/photo:"):
     photo, photo_name = photo_input("concepts")
@@ -22,7 +24,7 @@ if photo is None:
 
 tabs = st.tabs([":material/blur_on: Convolution", ":material/crop_free: Padding & stride",
                 ":material/center_focus_strong: Receptive field", ":material/call_split: Depthwise separable",
-                ":material/alt_route: Skip connections"])
+                ":material/alt_route: Skip connections", ":material/layers: Feature hierarchy"])
 with tabs[0]:
     render_convolution(photo)
 with tabs[1]:
@@ -33,3 +35,5 @@ with tabs[3]:
     render_dwsep()
 with tabs[4]:
     render_skip()
+with tabs[5]:
+    render_hierarchy(photo)

@@ -17,6 +17,7 @@ from playground.spec import encode_share
 
 __all__ = [
     "KERNELS",
+    "hierarchy_layers",
     "gray_photo",
     "apply_conv",
     "apply_maxpool",
@@ -283,3 +284,18 @@ def skip_specs(blocks: int = 8, channels: int = 64, size: int = 56) -> tuple[dic
     residual = [{"type": "residual", "out_channels": channels, "stride": 1} for _ in range(blocks)]
     shape = [channels, size, size]
     return {"input": shape, "layers": plain}, {"input": shape, "layers": residual}
+
+
+def hierarchy_layers(names: Sequence[str]) -> list[str]:
+    """Three layers that show the feature hierarchy: early, middle and late.
+
+    ``names`` are a model's feature layers, input to output (stem first, head
+    last). The early pick is the first block after the stem (edges, colours), the
+    late one the last block before the head (object parts); the head itself mixes
+    everything into 1,280 channels for the classifier, so it is left out.
+    """
+    if len(names) < 3:
+        raise ValueError(f"need at least 3 feature layers, got {len(names)}")
+    if len(names) == 3:
+        return list(names)
+    return [names[1], names[len(names) // 2], names[-2]]

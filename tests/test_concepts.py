@@ -118,3 +118,11 @@ def test_skip_specs_have_equal_params_and_links_decode() -> None:
     assert analyze(plain).total_params == analyze(residual).total_params
     url = C.designer_url(residual)
     assert url.startswith("design?spec=") and decode_share(url.split("=", 1)[1]) == residual
+
+
+def test_hierarchy_layers_pick_early_middle_late_without_stem_or_head() -> None:
+    names = ["stem", *(f"block{i}" for i in range(16)), "head"]
+    assert C.hierarchy_layers(names) == ["block0", "block8", "block15"]
+    assert C.hierarchy_layers(["a", "b", "c"]) == ["a", "b", "c"]
+    with pytest.raises(ValueError):
+        C.hierarchy_layers(["a", "b"])

@@ -76,3 +76,23 @@ def test_widgets_change_the_numbers(app: AppTest) -> None:
 def test_an_emptied_kernel_cell_shows_a_dash_not_none(app: AppTest) -> None:
     editor = next(d for d in app.dataframe if d.proto.editing_mode)  # the 3×3 kernel editor
     assert editor.proto.placeholder == "—"
+
+
+def test_feature_hierarchy_shows_filters_and_shrinking_maps_of_the_real_model(app: AppTest) -> None:
+    from playground.inference import feature_maps, layer_names
+    from playground.zoo import load_model
+
+    captions = [c for img in app.get("image") for c in _captions(img)]
+    loaded = load_model("efficientnet_lite0")
+    early, middle, late = C.hierarchy_layers(layer_names(loaded))
+    assert any("32 learned 3×3 kernels" in c for c in captions)  # EfficientNet-Lite0's stem conv
+    photo = load_sample("Coffee cup")
+    for layer in (early, middle, late):
+        c, h, w = feature_maps(loaded, photo, layer, count=1).shape
+        assert any(c_.startswith(f"`{layer}`: {c} maps of {h}×{w}") for c_ in captions), layer
+    sizes = [feature_maps(loaded, photo, name, count=1).shape for name in (early, middle, late)]
+    assert sizes[0][1] > sizes[1][1] > sizes[2][1] and sizes[0][0] < sizes[2][0]  # deeper: smaller, more channels
+
+
+def _captions(element) -> list[str]:
+    return [i.caption for i in element.proto.imgs]

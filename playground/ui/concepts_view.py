@@ -5,6 +5,7 @@ every lesson ends with a link that opens the designer on the same stack.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -13,11 +14,15 @@ from PIL import Image
 
 from playground import concepts as C
 from playground.analysis import Report
+from playground.errors import PlaygroundError
+from playground.inference import feature_maps, first_layer_filters, layer_names
 from playground.rfview import draw_receptive_field, fit_photo
 from playground.ui.concepts_charts import dense_matrix, gradient_lines, image_map
+from playground.ui.predict_view import get_model
+from playground.zoo import DEFAULT_MODEL
 
 __all__ = ["render_convolution", "render_padding_stride", "render_receptive_field", "render_dwsep",
-           "render_skip", "shape_text"]
+           "render_skip", "render_hierarchy", "shape_text"]
 
 _DESIGN = ":material/architecture:"
 
@@ -218,3 +223,50 @@ def render_skip() -> None:
     plain_spec, residual_spec = C.skip_specs(blocks=max(1, min(depth // 2, 30)))
     _designer_pair(("Open the plain stack in the designer", plain_spec, "cc_link_plain"),
                    ("Open the residual stack in the designer", residual_spec, "cc_link_residual"))
+
+
+def _photo_digest(img: Image.Image) -> str:
+    return hashlib.sha1(img.tobytes()).hexdigest() + f"{img.size}"
+
+
+@st.cache_data(max_entries=8, show_spinner="Running the pretrained model...",
+               hash_funcs={Image.Image: _photo_digest})
+def _hierarchy(photo: Image.Image) -> tuple[tuple[Image.Image, str], list[tuple[Image.Image, str]]]:
+    """First-layer filters and the strongest maps of an early, a middle and a late layer."""
+    loaded = get_model(DEFAULT_MODEL)
+    filters = first_layer_filters(loaded)
+    out, k_h, k_w = filters.shape[0], filters.shape[2], filters.shape[3]
+    first = (filters.grid, f"`{filters.layer}`: its {out} learned {k_h}×{k_w} kernels")
+    rows = []
+    for layer in C.hierarchy_layers(layer_names(loaded)):
+        fm = feature_maps(loaded, photo, layer, count=9, tile=80)
+        c, h, w = fm.shape
+        rows.append((fm.grid, f"`{layer}`: {c} maps of {h}×{w}; the 9 most active"))
+    return first, rows
+
+
+def render_hierarchy(photo: Image.Image) -> None:
+    """Feature maps at increasing depth of a real pretrained CNN: edges, then textures, then parts."""
+    st.subheader("What the layers of a trained CNN respond to")
+    st.write(
+        "The first layer of a trained network learns small edge and colour detectors. Each later layer combines "
+        "the maps below it over a larger receptive field, so its channels respond to textures, then to object "
+        "parts. Zeiler & Fergus (2013) showed this by visualising the layers of a trained network; here it is "
+        "measured now on the photo above, with the pretrained EfficientNet-Lite0 of the Predict page.")
+    try:
+        (filters, filters_caption), rows = _hierarchy(photo)
+    except PlaygroundError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    left, right = st.columns([1, 3])
+    with left:
+        st.image(filters, caption=filters_caption, width="stretch")
+    with right:
+        for column, (grid, caption) in zip(st.columns(len(rows)), rows):
+            with column:
+                st.image(grid, caption=caption, width="stretch")
+    st.caption(
+        "Yellow = strong response. Early maps are large and follow edges of the photo; late maps are small "
+        "(each unit sees most of the image) and fire on whole regions such as the cup or the cat's face. "
+        "Spatial size shrinks and channels grow with depth: the stride trades resolution for meaning.")
+    st.markdown("[:material/image_search: Explore every layer, and Grad-CAM, on the Predict page](predict)")

@@ -36,7 +36,7 @@ def render_totals(view: DesignView) -> None:
     if r is None:
         return
     # A wrapping row: five numbers side by side when there is room, fewer per line when narrow.
-    box = st.container(horizontal=True, gap="large")
+    box = st.container(horizontal=True, gap="small")
     box.metric("Parameters", human(r.total_params), help=f"{r.total_params:,} (all trainable)", width="content")
     box.metric("MACs", human(r.total_macs), help=f"{r.total_macs:,} multiply-accumulates per image", width="content")
     box.metric("FLOPs", human(r.total_flops), help=f"{r.total_flops:,} = 2 × MACs", width="content")

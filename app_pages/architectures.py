@@ -1,7 +1,7 @@
 """Architectures: landmark CNNs (and ViT) measured live from their real PyTorch definitions."""
 import streamlit as st
 
-from playground.ui.arch_view import render_catalogue, render_cnn_vs_vit, render_model
+from playground.ui.architectures import render_catalogue, render_cnn_vs_vit, render_model
 
 st.title(":material/account_tree: Architectures")
 st.write("From AlexNet to ConvNeXt, and ViT for contrast: parameters, MACs, depth and receptive field "

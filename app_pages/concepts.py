@@ -1,7 +1,7 @@
 """Concepts: the core ideas of CNNs, each as a small live experiment linked to the designer."""
 import streamlit as st
 
-from playground.ui.concepts_view import (
+from playground.ui.concepts import (
     render_convolution,
     render_dwsep,
     render_hierarchy,

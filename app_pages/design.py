@@ -1,14 +1,14 @@
 """Designer: build a conv stack and see shapes, parameters, MACs and receptive fields live."""
 import streamlit as st
 
-from playground.ui import designer_session as ss
-from playground.ui.designer_compute import compute
-from playground.ui.designer_layers import render_add_bar, render_input, render_layers, render_toolbar
-from playground.ui.designer_plots import render_plots
-from playground.ui.designer_results import render_status, render_table, render_totals, render_warnings
-from playground.ui.designer_rf import render_receptive_field
-from playground.ui.designer_savings import render_savings
-from playground.ui.designer_share import render_export, render_share, render_upload, teacher_flags
+from playground.ui.designer import session as ss
+from playground.design.view import compute
+from playground.ui.designer.layers import render_add_bar, render_input, render_layers, render_toolbar
+from playground.ui.designer.plots import render_plots
+from playground.ui.designer.results import render_status, render_table, render_totals, render_warnings
+from playground.ui.designer.rf import render_receptive_field
+from playground.ui.designer.savings import render_savings
+from playground.ui.designer.share import render_export, render_share, render_upload, teacher_flags
 
 st.title(":material/architecture: Designer")
 st.caption("Stack layers and see what PyTorch would compute: output shapes, parameters, MACs and receptive "

@@ -2,10 +2,10 @@
 import streamlit as st
 
 from playground.errors import PlaygroundError
-from playground.ui.finetune_data import dataset_picker, dataset_summary
-from playground.ui.finetune_form import estimate_panel, settings_form
-from playground.ui.finetune_job import job_list, job_view, manager, tab_session
-from playground.worker import submit_finetune
+from playground.ui.finetune.data import dataset_picker, dataset_summary
+from playground.ui.finetune.form import estimate_panel, settings_form
+from playground.ui.finetune.job import job_list, job_view, manager, tab_session
+from playground.finetune.jobs.worker import submit_finetune
 
 st.title(":material/model_training: Fine-tune")
 st.write("Teach a pretrained CNN your own classes: pick a dataset, a strategy and settings, and train it "

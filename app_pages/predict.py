@@ -3,7 +3,7 @@ import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.ui.photo_input import photo_input
-from playground.ui.predict_view import get_model, model_picker, prediction, render_explanations, top_k_chart
+from playground.ui.predict import get_model, model_picker, prediction, render_explanations, top_k_chart
 
 st.title(":material/image_search: Predict")
 st.write("Classify a photo with a real pretrained CNN, then see where it looked (Grad-CAM), "

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from playground.analysis import analyze  # noqa: E402
+from playground.design.analysis import analyze  # noqa: E402
 
 
 def make_spec(n_layers: int, side: int) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def main() -> None:
     import torch
     import torchinfo
 
-    from playground.build import build_model
+    from playground.design.build import build_model
 
     torch.set_num_threads(1)  # a fair single-core comparison (analyze is single-threaded Python)
     model = build_model(spec).eval()

@@ -22,8 +22,8 @@ sys.path.insert(0, str(REPO))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from playground.ui.designer_compute import compute  # noqa: E402
-from playground.ui.designer_session import wkey  # noqa: E402
+from playground.design.view import compute  # noqa: E402
+from playground.ui.designer.session import wkey  # noqa: E402
 
 # The page is run through a wrapper that times it inside the Streamlit run ("app time").
 WRAPPER = '''
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=30)
     args = parser.parse_args()
     spec = thirty_layers()
-    from playground.spec import encode_share
+    from playground.spec.parse import encode_share
 
     compute(spec)  # warm imports
     t_compute = []

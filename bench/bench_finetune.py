@@ -28,8 +28,8 @@ os.environ.setdefault("PLAYGROUND_HOME", tempfile.mkdtemp(prefix="bench-finetune
 
 import torch  # noqa: E402
 
-from playground.datasets import Dataset, bundled  # noqa: E402
-from playground.training import TrainConfig, configure_cpu_threads, train  # noqa: E402
+from playground.finetune.data import Dataset, bundled  # noqa: E402
+from playground.finetune.loop import TrainConfig, configure_cpu_threads, train  # noqa: E402
 
 
 def subset(ds: Dataset, n: int) -> Dataset:

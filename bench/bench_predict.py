@@ -26,9 +26,9 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from playground.images import load_image  # noqa: E402
-from playground.inference import predict  # noqa: E402
+from playground.models.inference import predict  # noqa: E402
 from playground.samples import load_sample  # noqa: E402
-from playground.zoo import DEFAULT_MODEL, load_model  # noqa: E402
+from playground.models.registry import DEFAULT_MODEL, load_model  # noqa: E402
 
 
 def interleaved_medians(variants: dict[str, Callable[[], object]], repeats: int,

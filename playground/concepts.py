@@ -1,6 +1,6 @@
 """The Concepts page's experiments, as pure functions.
 
-Every count (shapes, parameters, MACs, receptive fields) comes from :func:`playground.analysis.analyze`
+Every count (shapes, parameters, MACs, receptive fields) comes from :func:`playground.design.analysis.analyze`
 on the layer spec the lesson is about, so the page shows exactly what the designer shows for the same
 stack (and links to it). Pictures come from running the operation with PyTorch on a real photo.
 """
@@ -12,8 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from playground.analysis import Report, analyze
-from playground.spec import encode_share
+from playground.design.analysis import Report, analyze
+from playground.spec.parse import encode_share
 
 __all__ = [
     "KERNELS",

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from playground import datasets
+from playground.finetune import data as datasets
 
 __all__ = ["png_bytes", "tiny_digits", "make_zip"]
 

@@ -6,10 +6,10 @@ import re
 import pytest
 import torch
 
-from playground.advice import advise, replace_all_with_dwsep, replace_with_dwsep
-from playground.analysis import analyze
-from playground.build import build_model
-from playground.presets import DEFAULT_SPEC, PRESETS
+from playground.design.advice import advise, replace_all_with_dwsep, replace_with_dwsep
+from playground.design.analysis import analyze
+from playground.design.build import build_model
+from playground.design.presets import DEFAULT_SPEC, PRESETS
 
 
 def _codes(spec: dict) -> list[tuple[str, int | None]]:

@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, example, given, settings
 from torch import nn
 
-from playground.analysis import Report, analyze, analyze_prefix, human, human_bytes
-from playground.build import build_model
-from playground.spec import SpecError
+from playground._format import human, human_bytes
+from playground.design.analysis import Report, analyze, analyze_prefix
+from playground.design.build import build_model
+from playground.spec.parse import SpecError
 from tests.test_spec_random import one_torch_thread, stacks  # noqa: F401 (autouse fixture)
 
 

@@ -14,7 +14,7 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from playground.archstats import (
+from playground.arch.measure import (
     ArchitectureError,
     analyze_architecture,
     analyze_module,
@@ -24,7 +24,7 @@ from playground.archstats import (
     resolve_name,
 )
 from playground.errors import PlaygroundError
-from playground.landmarks import LANDMARKS, torchvision_metrics
+from playground.arch.landmarks import LANDMARKS, torchvision_metrics
 
 TORCHVISION_KEYS = [k for k, e in LANDMARKS.items() if e.tv_weights]
 

@@ -13,9 +13,9 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock as TVBasicBlock
 from torchvision.models.resnet import Bottleneck as TVBottleneck
 
-from playground.analysis import analyze
-from playground.build import MAX_BUILD_PARAMS, BasicBlock, Bottleneck, DWSep, build_model, to_pytorch_code
-from playground.spec import SpecError
+from playground.design.analysis import analyze
+from playground.design.build import MAX_BUILD_PARAMS, BasicBlock, Bottleneck, DWSep, build_model, to_pytorch_code
+from playground.spec.parse import SpecError
 from tests.test_spec_random import one_torch_thread, stacks  # noqa: F401 (autouse fixture)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.archstats import analyze_architecture
+from playground.arch.measure import analyze_architecture
 from playground.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

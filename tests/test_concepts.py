@@ -10,9 +10,9 @@ from PIL import Image
 from torch import nn
 
 from playground import concepts as C
-from playground.analysis import analyze
-from playground.build import build_model
-from playground.spec import decode_share
+from playground.design.analysis import analyze
+from playground.design.build import build_model
+from playground.spec.parse import decode_share
 
 
 def test_kernel_presets_do_what_they_say() -> None:

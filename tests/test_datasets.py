@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from playground import datasets
-from playground.datasets import DatasetError, from_zip
+from playground.finetune import data as datasets
+from playground.finetune.data import DatasetError, from_zip
 from tests.finetune_data import make_zip, png_bytes
 
 

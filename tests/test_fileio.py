@@ -1,11 +1,11 @@
-"""playground.fileio: the one atomic JSON writer of the on-disk stores."""
+"""playground._fileio: the one atomic JSON writer of the on-disk stores."""
 from __future__ import annotations
 
 import json
 import threading
 from pathlib import Path
 
-from playground.fileio import write_json_atomic
+from playground._fileio import write_json_atomic
 
 
 def test_write_replaces_whole_file_and_leaves_no_temporary(tmp_path: Path) -> None:

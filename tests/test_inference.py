@@ -1,4 +1,4 @@
-"""playground.inference against PyTorch computing the same thing by hand."""
+"""playground.models.inference against PyTorch computing the same thing by hand."""
 from __future__ import annotations
 
 import threading
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from playground.inference import (
+from playground.models.inference import (
     LayerError,
     capture_activation,
     feature_maps,
@@ -18,7 +18,7 @@ from playground.inference import (
     predict,
 )
 from playground.samples import load_sample
-from playground.zoo import DEFAULT_MODEL, MODELS, LoadedModel, load_model
+from playground.models.registry import DEFAULT_MODEL, MODELS, LoadedModel, load_model
 
 
 @pytest.fixture(scope="module")

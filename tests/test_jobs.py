@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from playground import jobs
-from playground.datasets import Dataset
-from playground.jobs import JobError, JobManager, JobStore
-from playground.worker import submit_finetune
+from playground.finetune.jobs import manager as jobs
+from playground.finetune.data import Dataset
+from playground.finetune.jobs.manager import JobError, JobManager, JobStore
+from playground.finetune.jobs.worker import submit_finetune
 from tests.conftest import REPO
 from tests.finetune_data import tiny_digits
 
@@ -184,7 +184,7 @@ def test_spawned_job_runs_to_done_with_progress_and_artifacts(tiny: Dataset) -> 
     assert {p.name for p in job.artifacts.iterdir()} == {"model.safetensors", "meta.json", "README.md", "load_example.py"}
     results = manager.store.results(job.id)
     assert len(results["confusion"]) == 2 and results["val_images"] == 2
-    from playground.zoo import load_model
+    from playground.models.registry import load_model
 
     assert load_model(f"job:{job.id}").categories == ["0", "1"]
 
@@ -227,14 +227,14 @@ def test_killed_worker_fails_its_job_and_a_restart_still_finds_it(tiny: Dataset)
 def test_orphaned_worker_stops_itself(tiny: Dataset) -> None:
     """A worker whose parent (the server) is gone stops at its next check and says so."""
     store = JobStore()
-    from playground.datasets import link_dataset
-    from playground.worker import job_config
+    from playground.finetune.data import link_dataset
+    from playground.finetune.jobs.worker import job_config
 
     job = store.create(job_config(dict(SLOW), tiny.name, tiny.classes, len(tiny.items)),
                        lambda d: link_dataset(tiny, d / "data"))
     store.update(job.id, state="running")
     # The same command SpawnRunner uses, with a parent pid that is not the real parent.
-    proc = subprocess.run([sys.executable, "-m", "playground.worker", str(job.dir), "--parent", "1"],
+    proc = subprocess.run([sys.executable, "-m", "playground.finetune.jobs.worker", str(job.dir), "--parent", "1"],
                           cwd=REPO, timeout=120, capture_output=True, text=True)
     state = store.get(job.id).state
     assert proc.returncode == 0 and state["state"] == "interrupted", (state, proc.stdout, proc.stderr)

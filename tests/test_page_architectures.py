@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from playground.analysis import human
-from playground.archstats import analyze_architecture
-from playground.landmarks import designer_spec
-from playground.spec import decode_share
+from playground._format import human
+from playground.arch.measure import analyze_architecture
+from playground.arch.landmarks import designer_spec
+from playground.spec.parse import decode_share
 from tests.apptest_pages import assert_clean, metrics, run_page
 
 

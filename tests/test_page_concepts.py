@@ -5,9 +5,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground import concepts as C
-from playground.analysis import analyze
+from playground.design.analysis import analyze
 from playground.samples import load_sample
-from playground.spec import decode_share
+from playground.spec.parse import decode_share
 from tests.apptest_pages import assert_clean, metrics, run_page
 
 
@@ -79,8 +79,8 @@ def test_an_emptied_kernel_cell_shows_a_dash_not_none(app: AppTest) -> None:
 
 
 def test_feature_hierarchy_shows_filters_and_shrinking_maps_of_the_real_model(app: AppTest) -> None:
-    from playground.inference import feature_maps, layer_names
-    from playground.zoo import load_model
+    from playground.models.inference import feature_maps, layer_names
+    from playground.models.registry import load_model
 
     captions = [c for img in app.get("image") for c in _captions(img)]
     loaded = load_model("efficientnet_lite0")

@@ -6,11 +6,11 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from playground.presets import DEFAULT_SPEC, PRESETS
-from playground.spec import decode_share, encode_share
-from playground.ui.designer_fields import parse_text
-from playground.ui.designer_session import in_key, wkey
-from playground.ui.designer_state import Design
+from playground.design.presets import DEFAULT_SPEC, PRESETS
+from playground.spec.parse import decode_share, encode_share
+from playground.design.fields import parse_text
+from playground.ui.designer.session import in_key, wkey
+from playground.design.editor import Design
 from tests.apptest_pages import run_page
 
 
@@ -229,8 +229,8 @@ def test_plots_photo_and_export_panels() -> None:
 
 
 def test_the_channel_axis_has_its_own_whole_number_ticks() -> None:
-    from playground.analysis import analyze
-    from playground.ui.designer_plots import shape_figure
+    from playground.design.analysis import analyze
+    from playground.ui.designer.plots import shape_figure
 
     axis = shape_figure(analyze(DEFAULT_SPEC)).layout.yaxis2
     assert axis.title.text == "channels" and axis.tickmode == "auto" and axis.tickformat == ",d"

@@ -6,10 +6,10 @@ import torch
 import torchvision
 from torch import nn
 
-from playground.advice import advise
-from playground.analysis import analyze
-from playground.build import build_model
-from playground.presets import DEFAULT_SPEC, PRESET_NOTES, PRESETS, default_spec, preset
+from playground.design.advice import advise
+from playground.design.analysis import analyze
+from playground.design.build import build_model
+from playground.design.presets import DEFAULT_SPEC, PRESET_NOTES, PRESETS, default_spec, preset
 
 
 def _numel(model: nn.Module) -> int:

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from playground.analysis import analyze
-from playground.build import build_model
-from playground.rfview import draw_receptive_field, fit_photo, unit_centre, unit_field
+from playground.design.analysis import analyze
+from playground.design.build import build_model
+from playground.design.rfview import draw_receptive_field, fit_photo, unit_centre, unit_field
 
 # PyTorch notes that an even kernel with padding "same" copies the input; that case is on purpose here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")

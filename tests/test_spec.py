@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from playground.spec import (LAYER_TYPES, MAX_CHANNELS, MAX_LAYERS, MAX_SIDE, Spec, SpecError, decode_share,
+from playground.spec.parse import (LAYER_TYPES, MAX_CHANNELS, MAX_LAYERS, MAX_SIDE, Spec, SpecError, decode_share,
                              encode_share, parse_spec, parse_spec_prefix)
 
 FULL = {"input": [3, 224, 224], "layers": [
@@ -76,7 +76,7 @@ def test_defaults_are_pytorchs(type_: str, torch_cls: type, renames: dict) -> No
 
 
 def _required() -> object:
-    from playground import spec as module
+    from playground.spec import parse as module
 
     return module._REQUIRED
 
@@ -352,7 +352,7 @@ def test_numpy_numbers_are_accepted_and_odd_values_explained() -> None:
 
 
 def test_parse_layer_checks_one_layer_on_its_own() -> None:
-    from playground.spec import parse_layer
+    from playground.spec.parse import parse_layer
 
     assert parse_layer({"type": "conv2d", "out_channels": 8, "kernel_size": [3, 5]}).describe().startswith("conv2d 8")
     with pytest.raises(SpecError, match=r"^layer 7 \(conv2d\): .*kernel_size"):
@@ -360,8 +360,8 @@ def test_parse_layer_checks_one_layer_on_its_own() -> None:
 
 
 def test_load_json_bytes_is_the_one_decoder_of_spec_files_and_uploads() -> None:
-    from playground.spec import MAX_SPEC_BYTES, load_json_bytes
-    from playground.ui.designer_share import read_design_json
+    from playground.spec.parse import MAX_SPEC_BYTES, load_json_bytes
+    from playground.ui.designer.share import read_design_json
 
     assert load_json_bytes(b'\xef\xbb\xbf{"input": [3, 8, 8]}', "'a.json'") == {"input": [3, 8, 8]}  # BOM ok
     for data, words in ((b'{"input": [3, NaN, 8]}', "NaN is not allowed"), (b"\xff\xfe{", "not UTF-8"),

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from playground.spec import SpecError, parse_spec
+from playground.spec.parse import SpecError, parse_spec
 
 __all__ = ["stacks", "layer_dicts", "one_torch_thread"]
 
@@ -107,7 +107,7 @@ def _torch_module(layer: dict[str, Any], c_in: int) -> nn.Module:
         return nn.MaxPool2d(**args)
     if layer["type"] == "avgpool2d":
         return nn.AvgPool2d(**args)
-    from playground.build import DWSep
+    from playground.design.build import DWSep
 
     return DWSep(c_in, **args)
 

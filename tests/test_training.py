@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from playground import training, zoo
-from playground.datasets import Dataset, DatasetError, DatasetItem
+from playground.finetune import loop as training
+from playground.models import registry as zoo
+from playground.finetune.data import Dataset, DatasetError, DatasetItem
 from playground.images import load_image
-from playground.training import Stopped, TrainConfig, TrainingError
+from playground.finetune.loop import Stopped, TrainConfig, TrainingError
 from tests.finetune_data import tiny_digits
 
 TINY = dict(image_size=32, batch_size=8, epochs=2)
@@ -24,7 +25,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 
 
 def test_digits_head_reaches_solid_accuracy() -> None:
-    from playground.datasets import bundled
+    from playground.finetune.data import bundled
 
     result = training.train(TrainConfig(image_size=48, epochs=5), bundled("digits"))
     # Measured 0.947 (359 validation images, seed 0); a frozen ImageNet backbone + linear head.
@@ -199,7 +200,7 @@ def test_saved_model_loads_back_and_the_example_runs(tiny: Dataset, tmp_path: Pa
         probs = result.model(result.preprocess(load_image(image)).unsqueeze(0)).softmax(1)[0]  # (3,)
     top = probs.argmax()
     assert len(lines) == 3 and lines[0] == f"{tiny.classes[top]}: {float(probs[top]):.3f}"
-    assert "from playground.efficientnet_lite import efficientnet_lite0" in (out / "load_example.py").read_text()
+    assert "from playground.models.efficientnet_lite import efficientnet_lite0" in (out / "load_example.py").read_text()
     meta = (out / "meta.json").read_text()
     assert '"format": "cnn-playground/finetuned-v1"' in meta and '"val_accuracy"' in meta
 
@@ -218,7 +219,7 @@ def test_batchnorm_keeps_pretrained_statistics_while_its_affine_trains(tiny: Dat
 
 
 def test_full_fine_tuning_learns_on_a_small_set() -> None:
-    from playground.datasets import bundled
+    from playground.finetune.data import bundled
 
     digits = bundled("digits")
     n = len(digits.items)  # class-sorted: 300 evenly spread images keep every class (~30 each)

@@ -1,4 +1,4 @@
-"""playground.zoo and playground.efficientnet_lite: weights, architecture and preprocessing together."""
+"""playground.models.registry and playground.models.efficientnet_lite: weights, architecture and preprocessing together."""
 from __future__ import annotations
 
 import json
@@ -13,9 +13,9 @@ from safetensors.torch import save_file
 from torch import nn
 from torchvision.transforms import InterpolationMode
 
-from playground.efficientnet_lite import Conv2dSame, efficientnet_lite0
+from playground.models.efficientnet_lite import Conv2dSame, efficientnet_lite0
 from playground.samples import load_sample
-from playground.zoo import (
+from playground.models.registry import (
     DEFAULT_MODEL,
     FINETUNED_FORMAT,
     MODELS,

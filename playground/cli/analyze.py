@@ -1,7 +1,7 @@
 """``python -m playground analyze SPEC.json [--json]``: shapes, parameters, MACs and receptive fields.
 
 Also ``analyze --model NAME [--input 3,H,W]`` for a landmark architecture (graph
-analysis of the real torch model, see ``playground.archstats``).
+analysis of the real torch model, see ``playground.arch.measure``).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from playground.cli._io import print_json
-from playground.spec import SpecError
+from playground.spec.parse import SpecError
 
 __all__ = ["HELP", "add_arguments", "run", "parse_input_shape", "read_spec_arg"]
 
@@ -49,12 +49,12 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         if args.spec:
             raise SpecError("give either SPEC.json or --model NAME, not both")
-        from playground.archstats import analyze_architecture  # imports torch: only on this path
+        from playground.arch.measure import analyze_architecture  # imports torch: only on this path
 
         result = analyze_architecture(args.model, shape or (3, 224, 224))
     elif args.spec:
-        from playground.analysis import analyze
-        from playground.spec import parse_spec
+        from playground.design.analysis import analyze
+        from playground.spec.parse import parse_spec
 
         spec: object = read_spec_arg(args.spec)
         if shape is not None:

@@ -21,10 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print (or write) the code; an invalid spec becomes exit status 2 in the dispatcher."""
     from playground.cli.analyze import read_spec_arg
-    from playground.spec import parse_spec
+    from playground.spec.parse import parse_spec
 
     spec = parse_spec(read_spec_arg(args.spec))  # type: ignore[arg-type]  # fail fast, before importing torch
-    from playground.build import to_pytorch_code
+    from playground.design.build import to_pytorch_code
 
     code = to_pytorch_code(spec)
     if args.output:

@@ -72,8 +72,8 @@ class _Reporter:
 def run(args: argparse.Namespace) -> int:
     """Prepare the data, train, write the model folder, report."""
     from playground.config import home_dir
-    from playground.datasets import open_dataset
-    from playground.training import TrainConfig, configure_cpu_threads, save_finetuned, suggested_image_size, train
+    from playground.finetune.data import open_dataset
+    from playground.finetune.loop import TrainConfig, configure_cpu_threads, save_finetuned, suggested_image_size, train
 
     size = args.image_size if args.image_size is not None else suggested_image_size(args.data, args.model)
     cfg = TrainConfig(

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from playground.cli._io import print_json
-    from playground.zoo import model_status
+    from playground.models.registry import model_status
 
     rows = model_status()
     if args.json:

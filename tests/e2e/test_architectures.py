@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urljoin
 
-from playground.analysis import human
+from playground._format import human
 from tests.e2e.helpers import settle
 
 

@@ -1,0 +1,492 @@
+"""Measure real architectures from their PyTorch definitions: params, MACs, depth, receptive field.
+
+The model is built from torchvision's definition on the ``meta`` device (no weights, no memory,
+no download), traced with :mod:`torch.fx`, and every node's output shape is found by running the
+graph on a meta tensor (:class:`torch.fx.passes.shape_prop.ShapeProp`). The numbers then come
+from walking the graph once:
+
+- **params**: each module's or parameter's count, the first time the graph uses it;
+- **MACs** (multiply-accumulates, one image): convolutions ``H_out·W_out·C_out·(C_in/groups)·kh·kw``,
+  linear layers ``in·out`` per output row, attention's projections as linear layers, and the
+  activation-by-activation products of attention (``QKᵀ`` and ``AV``) counted separately as
+  ``attention_macs``. Normalisation, activations, pooling and additions count 0;
+- **receptive field** per node with the Distill formulas (Araujo, Norris & Sim, 2019). Where branches
+  meet (a residual ``add``, an Inception ``cat``) the field is the largest of the branches, and the
+  merge is flagged *misaligned* when the branches' jump or start differ;
+- **depth**: conv and linear layers on the longest path through the graph (so ResNet-50 is 50).
+
+Entry point: :func:`analyze_architecture` (a catalogue or torchvision name), or :func:`analyze_module`
+for any ``nn.Module``. The walk itself lives in :mod:`playground.arch.graph`.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Sequence
+
+from playground._format import format_dims
+from playground.errors import PlaygroundError
+
+__all__ = [
+    "ArchitectureError",
+    "ArchLayer",
+    "ArchStage",
+    "ArchReport",
+    "analyze_architecture",
+    "analyze_module",
+    "build_architecture",
+    "resolve_name",
+    "macs_vs_resolution",
+    "resnet50_flops_explained",
+    "catalogue",
+]
+
+MAX_SIDE = 4096  # larger inputs are refused: the graph would be analysed, but nobody needs it
+
+
+class ArchitectureError(PlaygroundError):
+    """An architecture name or input size that cannot be analysed (message says what to do)."""
+
+
+Pair = tuple[float, float]
+
+
+def _json_pair(value: Pair | None, as_int: bool) -> list[float] | None:
+    """(h, w) as a JSON list: whole pixels for fields and jumps, floats for starts; None stays None."""
+    if value is None:
+        return None
+    return [int(v) for v in value] if as_int else [float(v) for v in value]
+
+
+@dataclass(frozen=True)
+class ArchLayer:
+    """One node of the traced graph that produces a tensor (a layer, a merge, a parameter)."""
+
+    index: int
+    name: str  # module path (``layer1.0.conv1``) or scope + function (``layer1.0.add``)
+    type: str  # ``conv2d``, ``batchnorm2d``, ``add``, ``cat``, ``multiheadattention``, ``parameter``...
+    output_shape: tuple[int, ...]  # without the batch dimension
+    params: int
+    macs: int  # all multiply-accumulates of this node, attention_macs included
+    attention_macs: int  # the QKᵀ and AV products (0 for convolutions and linear layers)
+    receptive_field: Pair | None  # (h, w) in input pixels; None once spatial layout is gone
+    jump: Pair | None
+    start: Pair | None
+    misaligned: bool = False  # a merge whose branches' jump or start differ
+    feature_size: tuple[int, int] | None = None  # (H, W) of the map while the layout is spatial
+
+    def to_dict(self) -> dict[str, Any]:
+        """The DESIGN.md per-layer JSON plus ``name``, ``attention_macs`` and ``misaligned``."""
+
+        return {
+            "index": self.index,
+            "name": self.name,
+            "type": self.type,
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+            "macs": self.macs,
+            "attention_macs": self.attention_macs,
+            "receptive_field": _json_pair(self.receptive_field, True),
+            "jump": _json_pair(self.jump, True),
+            "start": _json_pair(self.start, False),
+            "misaligned": self.misaligned,
+        }
+
+
+@dataclass(frozen=True)
+class ArchStage:
+    """Consecutive layers working at one feature-map size (or on tokens, or in the head)."""
+
+    label: str  # "56×56", "197 tokens", "head"
+    first: str
+    last: str
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int
+    receptive_field: Pair | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "label": self.label,
+            "first": self.first,
+            "last": self.last,
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+            "macs": self.macs,
+            "receptive_field": _json_pair(self.receptive_field, True),
+        }
+
+
+@dataclass(frozen=True)
+class ArchReport:
+    """What :func:`analyze_architecture` measured; ``str(report)`` is a table, ``to_dict()`` JSON."""
+
+    model: str
+    input_shape: tuple[int, int, int]
+    layers: tuple[ArchLayer, ...]
+    total_params: int
+    conv_macs: int
+    linear_macs: int
+    attention_macs: int
+    depth: int  # conv + linear layers on the longest path
+    conv_layers: int  # conv layers executed (all branches)
+    linear_layers: int
+    receptive_field: Pair | None  # of the last spatial feature map
+    jump: Pair | None
+    start: Pair | None
+    rf_layer: str | None  # the node that map comes from
+    misaligned: tuple[str, ...]  # merges whose branches disagree in jump or start
+    global_context: str | None  # "squeeze-excitation" / "self-attention" when some units see everything
+    notes: tuple[str, ...]
+    stages: tuple[ArchStage, ...] = field(default=())
+
+    @property
+    def total_macs(self) -> int:
+        """Every multiply-accumulate counted: conv + linear + attention."""
+        return self.conv_macs + self.linear_macs + self.attention_macs
+
+    @property
+    def conv_linear_macs(self) -> int:
+        """The MACs most tools quote: convolutions and linear layers only."""
+        return self.conv_macs + self.linear_macs
+
+    @property
+    def total_flops(self) -> int:
+        """FLOPs counting a multiply and an add separately: 2 × MACs."""
+        return 2 * self.total_macs
+
+    def to_dict(self) -> dict[str, Any]:
+        """The DESIGN.md analyze JSON (``input_shape``, ``layers``, ``total_params``, ``total_macs``) plus extras."""
+
+        return {
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "total_params": self.total_params,
+            "total_trainable_params": self.total_params,
+            "total_macs": self.total_macs,
+            "total_flops": self.total_flops,
+            "conv_macs": self.conv_macs,
+            "linear_macs": self.linear_macs,
+            "attention_macs": self.attention_macs,
+            "depth": self.depth,
+            "conv_layers": self.conv_layers,
+            "linear_layers": self.linear_layers,
+            "receptive_field": _json_pair(self.receptive_field, True),
+            "jump": _json_pair(self.jump, True),
+            "start": _json_pair(self.start, False),
+            "rf_layer": self.rf_layer,
+            "misaligned": list(self.misaligned),
+            "global_context": self.global_context,
+            "notes": list(self.notes),
+            "stages": [stage.to_dict() for stage in self.stages],
+        }
+
+    def __str__(self) -> str:
+        rows = [("Layer", "Type", "Output shape", "Params", "MACs", "RF")]
+        for layer in self.layers:
+            rf = format_dims(layer.receptive_field, missing="")
+            rows.append(
+                (
+                    layer.name,
+                    layer.type,
+                    format_dims(layer.output_shape),
+                    f"{layer.params:,}" if layer.params else "",
+                    f"{layer.macs:,}" if layer.macs else "",
+                    rf + (" !" if layer.misaligned else ""),
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = [
+            "  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            for row in rows
+        ]
+        rule = "-" * len(lines[0])
+        c, h, w = self.input_shape
+        rf = format_dims(self.receptive_field, missing="n/a")
+        summary = [
+            f"{self.model}: input {c}×{h}×{w}",
+            f"Total params: {self.total_params:,}",
+            f"Total MACs: {self.total_macs:,} (conv {self.conv_macs:,}, linear {self.linear_macs:,}, "
+            f"attention {self.attention_macs:,})",
+            f"Depth (conv + linear on the longest path): {self.depth}",
+            f"Receptive field of the last feature map ({self.rf_layer}): {rf}",
+        ]
+        summary += [f"Note: {note}" for note in self.notes]
+        return "\n".join([lines[0], rule, *lines[1:], rule, *summary])
+
+
+# --------------------------------------------------------------------------- public entry points
+
+
+def analyze_module(model: Any, input_shape: Sequence[int] = (3, 224, 224), name: str = "model") -> ArchReport:
+    """Analyse any ``nn.Module`` taking one ``(1, C, H, W)`` image batch (built on any device; meta is fastest).
+
+    Raises :class:`ArchitectureError` when the module cannot be traced or cannot take that input.
+    """
+    import torch
+    from torch.fx import symbolic_trace
+
+    from playground.arch.graph import notes, shape_propagator, stages, walk_graph
+
+    c, h, w = _check_shape(input_shape)
+    model = model.eval()
+    try:
+        gm = symbolic_trace(model)
+    except Exception as exc:  # torch.fx raises many kinds for data-dependent Python control flow
+        raise ArchitectureError(
+            f"{name}: its forward() cannot be traced with torch.fx ({_first_line(exc)}); "
+            "only models whose control flow does not depend on tensor values can be analysed"
+        ) from None
+    device = next((p.device for p in model.parameters()), torch.device("meta"))
+    try:
+        with torch.no_grad():
+            shape_propagator()(gm).propagate(torch.empty(1, c, h, w, device=device))
+    except Exception as exc:
+        raise ArchitectureError(
+            f"{name} cannot take a {c}×{h}×{w} input: {_shape_failure(exc)}; "
+            "try a larger image such as 3×224×224"
+        ) from None
+    try:
+        layers, walk = walk_graph(gm)
+    except Exception as exc:  # a construct the walk does not know: say so rather than crash the CLI/page
+        raise ArchitectureError(
+            f"{name}: its graph uses an operation this analysis cannot measure ({type(exc).__name__}: "
+            f"{_first_line(exc)})"
+        ) from exc
+    spatial = [layer for layer in layers if layer.receptive_field is not None]
+    last = spatial[-1] if spatial else None
+    unused = sum(p.numel() for p in model.parameters() if id(p) not in walk.seen)
+    if walk.attention:
+        global_context = "window attention" if set(walk.attention) == {"window attention"} else "self-attention"
+    else:
+        global_context = "squeeze-excitation" if walk.gated else None
+    return ArchReport(
+        model=name,
+        input_shape=(c, h, w),
+        layers=tuple(layers),
+        total_params=sum(p.numel() for p in model.parameters()),
+        conv_macs=walk.macs["conv"],
+        linear_macs=walk.macs["linear"],
+        attention_macs=walk.macs["attention"],
+        depth=max(walk.depth.values(), default=0),
+        conv_layers=walk.layer_counts["conv"],
+        linear_layers=walk.layer_counts["linear"],
+        receptive_field=last.receptive_field if last else None,
+        jump=last.jump if last else None,
+        start=last.start if last else None,
+        rf_layer=last.name if last else None,
+        misaligned=tuple(layer.name for layer in layers if layer.misaligned),
+        global_context=global_context,
+        notes=tuple(notes(walk, unused, last)),
+        stages=stages(layers),
+    )
+
+
+def _check_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+    try:
+        c, h, w = (int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        raise ArchitectureError(
+            f"input shape {tuple(input_shape) if isinstance(input_shape, (list, tuple)) else input_shape!r} "
+            "must be three integers C,H,W such as 3,224,224"
+        ) from None
+    if min(c, h, w) < 1:
+        raise ArchitectureError(f"input shape {c}×{h}×{w}: every size must be at least 1")
+    if max(h, w) > MAX_SIDE:
+        raise ArchitectureError(f"input {h}×{w} is larger than this tool analyses; use a side of at most {MAX_SIDE}")
+    return c, h, w
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _shape_failure(exc: BaseException) -> str:
+    """ShapeProp wraps the real error; pull out the node and the reason in one line."""
+    text = str(exc)
+    node = re.search(r"node=(\w+)", text)
+    cause = exc.__cause__ or exc
+    reason = _first_line(cause)
+    return f"{'layer ' + node.group(1) + ': ' if node else ''}{reason}"
+
+
+def resolve_name(name: str) -> str:
+    """Map a user's spelling (``ResNet-50``, ``resnet50``, ``vit-b/16``) to a catalogue or torchvision name."""
+    from playground.arch.landmarks import LANDMARKS
+
+    def norm(text: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", text.lower())
+
+    if name in LANDMARKS:
+        return name
+    wanted = norm(name)
+    for key, entry in LANDMARKS.items():
+        if wanted in (norm(key), norm(entry.title)):
+            return key
+    known = _torchvision_classifiers()
+    if name.lower() in known:
+        return name.lower()
+    matches = [key for key in known if norm(key) == wanted]  # regnet_x_1_6gf vs regnet_x_16gf: ambiguous
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ArchitectureError(f"{name!r} could mean {' or '.join(matches)}; give the exact name")
+    raise ArchitectureError(
+        f"unknown architecture {name!r}; choose one of {', '.join(LANDMARKS)} or another torchvision "
+        "classification model name (torchvision.models.list_models)"
+    )
+
+
+@lru_cache(maxsize=1)
+def _torchvision_classifiers() -> tuple[str, ...]:
+    import torchvision
+
+    return tuple(torchvision.models.list_models(module=torchvision.models))
+
+
+def build_architecture(name: str, input_shape: Sequence[int] = (3, 224, 224), device: str = "meta") -> Any:
+    """Build the named architecture without weights (on the meta device unless told otherwise)."""
+    from playground.arch.landmarks import LANDMARKS
+
+    key = resolve_name(name)
+    c, h, w = _check_shape(input_shape)
+    entry = LANDMARKS.get(key)
+    kwargs = dict(entry.builder_kwargs) if entry else {}
+    if key.startswith("vit_"):  # checked before importing torch, so a bad size fails fast
+        patch = int(key.rsplit("_", 1)[1])
+        if h != w or h % patch:
+            side = max(patch, min(h, w) - min(h, w) % patch)
+            raise ArchitectureError(f"{key} needs a square input whose side is a multiple of {patch} "
+                                    f"(got {h}×{w}); try 3,{side},{side}")
+        kwargs["image_size"] = h  # the position embedding is sized for the input
+    import torch
+
+    def build() -> Any:
+        if entry is not None and entry.spec is not None:
+            from playground.design.build import build_model
+
+            spec = entry.spec()
+            spec["input"] = [c, h, w]
+            return build_model(spec).eval()
+        import torchvision
+
+        return torchvision.models.get_model(key, weights=None, **kwargs).eval()
+
+    with warnings.catch_warnings():
+        # GoogLeNet / Inception warn that their default init will change: no weights are used here
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            with torch.device(device):
+                return build()
+        except (NotImplementedError, RuntimeError):
+            if device != "meta":
+                raise
+        # A few builders compute their layout with tensors (RegNet's widths), which meta cannot read back.
+        return build()
+
+
+@lru_cache(maxsize=128)
+def _analyze_cached(key: str, input_shape: tuple[int, int, int]) -> ArchReport:
+    if input_shape[0] != 3:
+        raise ArchitectureError(f"{key} takes 3-channel (RGB) images; got {input_shape[0]} channels")
+    model = build_architecture(key, input_shape)
+    return analyze_module(model, input_shape, name=key)
+
+
+def analyze_architecture(name: str, input_shape: Sequence[int] = (3, 224, 224)) -> ArchReport:
+    """Measure a catalogue or torchvision architecture (no weights): params, MACs, depth, receptive field.
+
+    >>> r = analyze_architecture("resnet50")
+    >>> r.total_params, r.conv_linear_macs, r.receptive_field
+    (25557032, 4089184256, (427.0, 427.0))
+    """
+    key = resolve_name(name)
+    return _analyze_cached(key, _check_shape(input_shape))
+
+
+def macs_vs_resolution(name: str, sides: Sequence[int]) -> list[dict[str, int]]:
+    """MACs of one architecture at several square input sizes (for the CNN-vs-ViT curve)."""
+    rows = []
+    for side in sides:
+        report = analyze_architecture(name, (3, side, side))
+        rows.append(
+            {
+                "side": side,
+                "pixels": side * side,
+                "total_macs": report.total_macs,
+                "conv_linear_macs": report.conv_linear_macs,
+                "attention_macs": report.attention_macs,
+            }
+        )
+    return rows
+
+
+def resnet50_flops_explained() -> dict[str, int]:
+    """ResNet-50's MACs as torchvision builds it (v1.5) and as the 2015 paper did (v1), both measured.
+
+    torchvision puts the downsampling stride on the 3×3 conv of each stage's first bottleneck;
+    the paper put it on the first 1×1, which then works on a 4× smaller map.
+    """
+    import torch
+    import torchvision
+
+    with torch.device("meta"):
+        v1 = torchvision.models.resnet50(weights=None)
+    for stage in (v1.layer2, v1.layer3, v1.layer4):
+        block = stage[0]
+        block.conv1.stride, block.conv2.stride = (2, 2), (1, 1)  # stride back on the 1×1, as in He et al.
+    v1_report = analyze_module(v1, (3, 224, 224), name="resnet50 (v1)")
+    v15_report = analyze_architecture("resnet50")
+    return {
+        "v1_5_macs": v15_report.conv_linear_macs,
+        "v1_macs": v1_report.conv_linear_macs,
+        "v1_5_flops": 2 * v15_report.conv_linear_macs,
+        "v1_params": v1_report.total_params,
+        "v1_5_params": v15_report.total_params,
+    }
+
+
+def catalogue(side: int = 224) -> list[dict[str, Any]]:
+    """One row per catalogue model, measured at ``side``×``side``, with the literature's figures beside it."""
+    from playground.arch.landmarks import LANDMARKS, designer_spec, torchvision_metrics
+
+    rows = []
+    for key, entry in LANDMARKS.items():
+        report = analyze_architecture(key, (3, side, side))
+        paper = entry.headline
+        tv = torchvision_metrics(key) or {}
+        paper_side, tv_side = entry.native_resolution, tv.get("resolution", side)
+        # errors are plotted against the cost at the resolution they were measured at (EfficientNet-B7: 600)
+        paper_macs = analyze_architecture(key, (3, paper_side, paper_side)).total_macs
+        tv_macs = analyze_architecture(key, (3, tv_side, tv_side)).total_macs
+        rows.append({
+            "key": key,
+            "title": entry.title,
+            "family": entry.family,
+            "year": entry.year,
+            "key_idea": entry.key_idea,
+            "params": report.total_params,
+            "macs": report.total_macs,
+            "conv_linear_macs": report.conv_linear_macs,
+            "paper_side": paper_side,
+            "paper_macs": paper_macs,
+            "tv_side": tv_side,
+            "tv_macs": tv_macs,
+            "depth": report.depth,
+            "published_depth": entry.published_depth,
+            "receptive_field": None if report.receptive_field is None else int(report.receptive_field[0]),
+            "paper_top1_error": paper.top1_error,
+            "paper_top5_error": paper.top5_error,
+            "ensemble": paper.ensemble,
+            "protocol": paper.protocol,
+            "citation": f"{entry.paper}, {paper.source}",
+            "tv_top1_error": tv.get("top1_error"),
+            "tv_top5_error": tv.get("top5_error"),
+            "designer": designer_spec(key) is not None,
+        })
+    return rows

@@ -1,0 +1,1 @@
+"""Background jobs: the on-disk store, runners, the manager and the worker entry point."""

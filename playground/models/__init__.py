@@ -1,0 +1,1 @@
+"""Pretrained models: the registry, the fine-tuned model folder format, inference, EfficientNet-Lite."""

@@ -1,0 +1,1 @@
+"""Layer specs: typed layers, value readers, parse + validate (SpecError), share-link codec."""

@@ -1,0 +1,286 @@
+"""Streamlit pieces of the Architectures page: the catalogue table, one model's panel, CNN vs ViT."""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from playground._format import format_dims, format_pair, human
+from playground.arch.measure import (
+    ArchitectureError,
+    ArchReport,
+    analyze_architecture,
+    catalogue,
+    macs_vs_resolution,
+    resnet50_flops_explained,
+)
+from playground.concepts import designer_url
+from playground.arch.landmarks import LANDMARKS, designer_spec, torchvision_metrics
+from playground.ui.arch_charts import error_bubbles, per_pixel_curve, resolution_curve
+
+__all__ = ["render_catalogue", "render_model", "render_cnn_vs_vit", "MISSING", "VIT_SIDES"]
+
+# Square input sides for the CNN-vs-ViT sweep: multiples of 16 (ViT-B/16's patch), 224 to 1024.
+VIT_SIDES = tuple(range(224, 1025, 80))
+
+
+@st.cache_data(show_spinner="Building every architecture (no weights) and tracing its graph…")
+def _catalogue() -> list[dict[str, Any]]:
+    return catalogue(224)
+
+
+@st.cache_data(show_spinner="Measuring MACs at each resolution…")
+def _sweep(name: str, sides: tuple[int, ...]) -> list[dict[str, int]]:
+    return macs_vs_resolution(name, sides)
+
+
+MISSING = "—"  # what an empty cell shows; the column's help says why it is empty
+
+
+def _catalogue_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The catalogue rows (from :func:`playground.arch.measure.catalogue`) as the table's records."""
+    return [{
+        "Model": r["title"], "Year": r["year"], "Params": r["params"], "GMACs @224": r["macs"] / 1e9,
+        "Depth": r["depth"], "Receptive field": r["receptive_field"],
+        "Top-5 err. (paper)": r["paper_top5_error"], "Top-1 err. (paper)": r["paper_top1_error"],
+        "Top-5 err. (torchvision)": r["tv_top5_error"],
+        "Designer": designer_url(designer_spec(r["key"])) if r["designer"] else None,
+        "How measured (paper)": r["protocol"], "Depth as the paper counts": r["published_depth"],
+        "Key idea": r["key_idea"],
+    } for r in rows]
+
+
+def _catalogue_columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Formats, and help naming the models whose cell is empty and why."""
+    def without(key: str) -> str:
+        return ", ".join(r["title"] for r in rows if r[key] is None) or "none"
+
+    number, percent = st.column_config.NumberColumn, "%.2f %%"
+    return {
+        "Params": number(format="localized"),
+        "GMACs @224": number(format="%.3f"),
+        "Receptive field": number(
+            format="localized",
+            help="Input pixels seen by one unit of the last feature map, largest over all paths. ViT: one 16×16 "
+                 "patch, before self-attention lets every token see the whole image; squeeze-and-excitation "
+                 "gates (MobileNet-V3, EfficientNet) also see the whole image."),
+        "Top-5 err. (paper)": number(format=percent, help=f"{MISSING}: the paper reports only top-1 "
+                                                          f"({without('paper_top5_error')})."),
+        "Top-1 err. (paper)": number(format=percent, help=f"{MISSING}: the headline is a competition test-set "
+                                                          "top-5, which has no top-1 "
+                                                          f"({without('paper_top1_error')}). AlexNet's top-1 is "
+                                                          "on validation."),
+        "Designer": st.column_config.LinkColumn(
+            display_text="Open in designer",
+            help=f"Opens the designer on this exact network as a layer spec (224×224 input). {MISSING}: the "
+                 "designer's layer spec cannot express it (Inception branches, inverted residuals with "
+                 "squeeze-and-excitation, ConvNeXt blocks, attention)."),
+        "Top-5 err. (torchvision)": number(format=percent, help="torchvision's own weights: one model, one centre "
+                                                                f"crop, ImageNet validation. {MISSING}: torchvision "
+                                                                f"has no such model ({without('tv_top5_error')})."),
+    }
+
+
+def _table_height(n_rows: int) -> int:
+    """Pixels for a dataframe showing all ``n_rows`` rows without an inner scrollbar."""
+    return 35 * (n_rows + 1) + 3
+
+
+def render_catalogue() -> None:
+    """The table of every model at 224×224 and the two error plots."""
+    rows = _catalogue()
+    st.dataframe(_catalogue_records(rows), hide_index=True, height=_table_height(len(rows)),
+                 column_config=_catalogue_columns(rows), placeholder=MISSING)
+    st.caption(
+        "Params, MACs (conv + linear + attention matmuls), depth (conv and linear layers on the longest path) "
+        "and the receptive field of the last feature map are measured now on torchvision's definitions. "
+        "Errors: *paper* is the headline figure as published (protocols differ, see “How measured”; "
+        f"{MISSING} where the paper does not give it); *torchvision* is its own weights, one model, one centre crop."
+    )
+
+    c1, c2 = st.columns(2)
+    metric = c1.segmented_control("Error", ["Top-5", "Top-1"], default="Top-5", key="arch_metric") or "Top-5"
+    source = c2.segmented_control("Source", ["Paper", "torchvision weights"], default="Paper",
+                                  key="arch_source") or "Paper"
+    prefix = "paper" if source == "Paper" else "tv"
+    error_key = f"{prefix}_top{metric[-1]}_error"
+    points = [dict(r, ensemble=r["ensemble"] and source == "Paper") for r in rows]
+    title = f"ImageNet {metric.lower()} error ({source.lower()})"
+    left, right = st.columns(2)
+    left.plotly_chart(error_bubbles(points, "params", "Parameters", error_key, title), key="arch_params_plot")
+    right.plotly_chart(error_bubbles(points, f"{prefix}_macs", "MACs at the evaluation resolution", error_key, title),
+                       key="arch_macs_plot")
+    odd = [f"{r['title']} {r[prefix + '_side']}×{r[prefix + '_side']}" for r in rows
+           if r[prefix + "_side"] != 224 and r[error_key] is not None]
+    if odd:
+        st.caption(":material/straighten: MACs are counted at the input size the error was measured at: 224×224, "
+                   f"except {', '.join(odd)}.")
+    missing = [r["title"] for r in rows if r[error_key] is None]
+    if missing:
+        st.caption(f":material/info: Not plotted (no {metric.lower()} figure from this source): {', '.join(missing)}.")
+
+    with st.expander("Sources", icon=":material/menu_book:"):
+        st.markdown("\n".join(
+            f"- **{entry.title}**: {entry.paper}. "
+            + " ".join(f"{_errors(result, capital=True)} ({result.source}: {result.protocol})."
+                       for result in entry.results)
+            for entry in LANDMARKS.values()
+        ))
+        st.caption("The first figure of each model is the one in the table and plots.")
+
+    with st.expander("Why do papers say ResNet-50 is 3.8 GFLOPs, while tools say 4.09 G?",
+                     icon=":material/help:"):
+        f = resnet50_flops_explained()
+        st.markdown(
+            f"""Two things differ, and both are measured here on the real graph.
+
+1. **Which ResNet-50.** torchvision builds “ResNet v1.5”: in the first bottleneck of stages 2–4 the stride-2
+   sits on the 3×3 conv. He et al. (2015) put it on the first 1×1 conv, so the 3×3 conv after it works on a
+   map 4× smaller.
+   The same network with the stride moved back costs **{f['v1_macs']:,}** MACs ({f['v1_macs'] / 1e9:.2f} G,
+   the paper's “3.8 × 10⁹”), against **{f['v1_5_macs']:,}** ({f['v1_5_macs'] / 1e9:.2f} G) for v1.5,
+   with exactly the same {f['v1_5_params']:,} parameters.
+2. **What a “FLOP” is.** The paper, and tools such as torchvision's model table, count *multiply-adds*
+   (one multiply and one add = 1). Counting them as two floating-point operations gives
+   {f['v1_5_flops'] / 1e9:.2f} GFLOPs for the same v1.5 network. Batch norm, ReLU and the additions of the
+   skip connections are left out by both conventions."""
+        )
+
+
+def _designer_button(key: str) -> None:
+    spec = designer_spec(key)
+    if spec is None:
+        st.caption(":material/block: The designer's layer spec cannot express this model "
+                   "(only plain stacks, residual and bottleneck blocks, and depthwise-separable blocks).")
+        return
+    st.link_button("Open in designer", designer_url(spec), icon=":material/architecture:",
+                   help="Opens the designer on this exact network as a layer spec (224×224 input).")
+
+
+_OTHER = "other"  # the selectbox entry for any torchvision classifier outside the catalogue
+
+
+def _pick_model() -> tuple[str, int]:
+    keys = [*LANDMARKS, _OTHER]
+    c1, c2 = st.columns([2, 1])
+    key = c1.selectbox("Model", keys, index=keys.index("resnet50"), key="arch_model",
+                       format_func=lambda k: LANDMARKS[k].title if k in LANDMARKS else "Another torchvision model…")
+    if key == _OTHER:
+        key = c1.text_input("torchvision model name", "resnet34", key="arch_other",
+                            help="Any name from torchvision.models.list_models(), e.g. densenet121, swin_t, "
+                                 "regnet_y_400mf, inception_v3 (built without weights).").strip()
+    side = int(c2.number_input("Input side (pixels)", min_value=32, max_value=2048, value=224, step=16,
+                               key="arch_side", help="Square input; ViT needs a multiple of 16."))
+    return key, side
+
+
+def _errors(result: Any, capital: bool = False) -> str:
+    """'top-1 error 22.85%, top-5 error 6.71%' (only the figures the paper gives)."""
+    parts = [f"top-1 error {result.top1_error:g}%" if result.top1_error is not None else "",
+             f"top-5 error {result.top5_error:g}%" if result.top5_error is not None else ""]
+    text = ", ".join(p for p in parts if p)
+    return text[:1].upper() + text[1:] if capital else text
+
+
+def _render_literature(key: str) -> None:
+    entry = LANDMARKS.get(key)
+    if entry is None:
+        return
+    st.markdown(f"**{entry.title}** ({entry.year}). {entry.key_idea}")
+    for result in entry.results:
+        st.markdown(f"- {_errors(result)}: {result.protocol} — *{entry.paper}*, {result.source}.")
+    tv = torchvision_metrics(key)
+    if tv:
+        crop = tv["resolution"]
+        st.markdown(f"- torchvision's weights (`{tv['weights']}`), one model, one {crop}×{crop} crop: "
+                    f"top-1 error {tv['top1_error']:.2f}%, top-5 error {tv['top5_error']:.2f}%.")
+    if entry.note:
+        st.caption(f":material/info: {entry.note}")
+
+
+def _aligned_note(report: ArchReport) -> str:
+    """' Every merge ... same grid.' when the graph has merges (residual adds, Inception concats), else ''."""
+    merges = sum(layer.type in ("add", "iadd", "cat", "concat") and layer.receptive_field is not None
+                 for layer in report.layers)
+    return f" All {merges} merges join branches on the same grid (same jump and start)." if merges else ""
+
+
+def render_model() -> None:
+    """One model: numbers at 224 and at a chosen resolution, per-stage table, every layer."""
+    key, side = _pick_model()
+    try:
+        at224 = analyze_architecture(key)
+        report = analyze_architecture(key, (3, side, side))
+    except ArchitectureError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    entry = LANDMARKS.get(report.model)
+    m = st.columns(5)
+    m[0].metric("Parameters", human(at224.total_params), help=f"{at224.total_params:,}")
+    m[1].metric("MACs at 224×224", human(at224.total_macs), help=f"{at224.total_macs:,}")
+    m[2].metric(f"MACs at {side}×{side}", human(report.total_macs), help=f"{report.total_macs:,}")
+    m[3].metric("Depth", report.depth, help="Conv and linear layers on the longest path through the graph."
+                + (f" The paper counts: {entry.published_depth}." if entry else ""))
+    rf = None if report.receptive_field is None else [int(v) for v in report.receptive_field]
+    m[4].metric("Receptive field", format_pair(rf, missing="n/a"), help=f"Of the last feature map ({report.rf_layer}), "
+                f"at {side}×{side}; largest field over all paths."
+                + (f" {len(report.misaligned)} merges join branches on misaligned grids (see the note below)."
+                   if report.misaligned else _aligned_note(report)))
+    _render_literature(report.model)
+    if report.attention_macs:
+        st.caption(f"MACs: conv {report.conv_macs:,} + linear {report.linear_macs:,} + attention QKᵀ/AV "
+                   f"{report.attention_macs:,}.")
+    for note in report.notes:
+        st.caption(f":material/info: {note}")
+    _designer_button(report.model)
+
+    st.subheader("Per stage")
+    number = st.column_config.NumberColumn
+    st.dataframe(
+        [{"Stage": s.label, "From": s.first, "To": s.last, "Output shape": format_dims(s.output_shape),
+          "Params": s.params, "MACs": s.macs,
+          "Receptive field": None if s.receptive_field is None else int(s.receptive_field[0])}
+         for s in report.stages],
+        hide_index=True, height=_table_height(len(report.stages)), placeholder=MISSING,
+        column_config={"Params": number(format="localized"), "MACs": number(format="localized"),
+                       "Receptive field": number(help=f"Of the stage's last map, largest over all paths; {MISSING} "
+                                                      "once the layout is no longer spatial (after global pooling, "
+                                                      "flattening or tokenising).")},
+    )
+    with st.expander(f"Every layer ({len(report.layers)} nodes of the traced graph)", icon=":material/table:"):
+        st.dataframe(
+            [{"Layer": l.name, "Type": l.type, "Output shape": format_dims(l.output_shape),
+              "Params": l.params, "MACs": l.macs,
+              "RF": None if l.receptive_field is None else int(l.receptive_field[0]),
+              "Jump": None if l.jump is None else int(l.jump[0]),
+              "Misaligned": l.misaligned} for l in report.layers],
+            hide_index=True, height=400, placeholder=MISSING,
+            column_config={"Params": number(format="localized"), "MACs": number(format="localized"),
+                           "RF": number(help=f"Receptive field; {MISSING} once the layout is no longer spatial."),
+                           "Misaligned": st.column_config.CheckboxColumn(
+                               help="A merge whose branches' grids differ in jump or start: the larger field "
+                                    "is kept.")},
+        )
+
+
+def render_cnn_vs_vit() -> None:
+    """MACs of ResNet-50 and ViT-B/16 as the input grows: linear in pixels vs quadratic in tokens."""
+    cnn, vit = _sweep("resnet50", VIT_SIDES), _sweep("vit_b_16", VIT_SIDES)
+    st.plotly_chart(resolution_curve(cnn, vit, "ResNet-50", "ViT-B/16"), key="arch_vit_curve")
+    first, last = (cnn[0], vit[0]), (cnn[-1], vit[-1])
+    tokens = lambda side: (side // 16) ** 2 + 1  # noqa: E731 - patches plus the class token
+    st.markdown(
+        f"""From {VIT_SIDES[0]}² to {VIT_SIDES[-1]}² pixels (×{last[0]['pixels'] / first[0]['pixels']:.1f}):
+ResNet-50 goes from {first[0]['total_macs'] / 1e9:.2f} to {last[0]['total_macs'] / 1e9:.1f} GMACs
+(×{last[0]['total_macs'] / first[0]['total_macs']:.1f}, the same factor as the pixels: every conv costs a
+fixed amount per output position). ViT-B/16 goes from {first[1]['total_macs'] / 1e9:.2f} to
+{last[1]['total_macs'] / 1e9:.1f} GMACs (×{last[1]['total_macs'] / first[1]['total_macs']:.1f}): its
+projections and MLPs grow with the number of tokens ({tokens(VIT_SIDES[0])} → {tokens(VIT_SIDES[-1])}),
+but attention compares every token with every other, so QKᵀ and AV grow with its square — from
+{first[1]['attention_macs'] / first[1]['total_macs']:.0%} of the total to
+{last[1]['attention_macs'] / last[1]['total_macs']:.0%}."""
+    )
+    st.plotly_chart(per_pixel_curve(cnn, vit, "ResNet-50", "ViT-B/16"), key="arch_vit_per_pixel")
+    st.caption("Counted: every conv and linear layer (ViT's Q, K, V and output projections included) plus "
+               "attention's two activation products; softmax, norms and additions are not counted. "
+               "ViT's position embedding is resized with the input, as fine-tuning at a higher resolution does.")

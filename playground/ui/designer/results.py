@@ -1,0 +1,94 @@
+"""The designer's results: the error banner, totals, plain-word warnings and the per-layer table."""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from playground._format import format_dims, format_pair, human, human_bytes
+from playground.design.view import DesignView
+
+__all__ = ["render_status", "render_totals", "render_warnings", "render_table", "table_rows"]
+
+
+def render_status(view: DesignView) -> None:
+    """Say which part of the design the numbers cover when a layer is broken."""
+    err = view.error
+    if err is None:
+        return
+    if err.layer_index is None:  # the message itself sits under the input fields
+        st.warning("The input size needs a fix (see the message under it); nothing can be worked out until then.",
+                   icon=":material/construction:")
+        return
+    if view.n_valid == 0:
+        covered = "Nothing can be worked out until it is fixed."
+    elif view.n_valid == 1:
+        covered = "The numbers cover layer 0, the part of the design before it."
+    else:
+        covered = f"The numbers cover layers 0–{view.n_valid - 1}, the part of the design before it."
+    # The message is repeated here: in a long design the broken row may be scrolled out of view.
+    st.warning(f"**Needs a fix** (the row is open on the left) — {err}. {covered}", icon=":material/construction:")
+
+
+def render_totals(view: DesignView) -> None:
+    """Parameters, MACs, FLOPs, fp32 model size and activation memory for one image."""
+    r = view.report
+    if r is None:
+        return
+    # A wrapping row: five numbers side by side when there is room, fewer per line when narrow.
+    box = st.container(horizontal=True, gap="small")
+    box.metric("Parameters", human(r.total_params), help=f"{r.total_params:,} (all trainable)", width="content")
+    box.metric("MACs", human(r.total_macs), help=f"{r.total_macs:,} multiply-accumulates per image", width="content")
+    box.metric("FLOPs", human(r.total_flops), help=f"{r.total_flops:,} = 2 × MACs", width="content")
+    box.metric("Model size", human_bytes(r.model_bytes), help="parameters × 4 bytes (fp32)", width="content")
+    box.metric("Activations", human_bytes(r.total_activation_bytes),
+               help="every layer's output for one image, fp32, summed", width="content")
+
+
+def render_warnings(view: DesignView) -> None:
+    for advice in view.advice:
+        st.warning(advice.message, icon=":material/lightbulb:")
+
+
+def table_rows(view: DesignView, *, show_shapes: bool = True) -> list[dict[str, Any]]:
+    """One dict per analysed layer (plus the input), the columns of the layer table."""
+    r = view.report
+    if r is None:
+        return []
+    rows = []
+    first: dict[str, Any] = {"#": "", "layer": "input"}
+    if show_shapes:
+        first["output shape"] = format_dims(r.input_shape or ())
+    rows.append({**first, "params": 0, "MACs": 0, "field": "1", "jump": "1", "start": "0", "activations": ""})
+    for x in r.layers:
+        row: dict[str, Any] = {"#": str(x.index), "layer": x.description}
+        if show_shapes:
+            row["output shape"] = format_dims(x.output_shape)
+        row.update({"params": x.params, "MACs": x.macs, "field": format_pair(x.receptive_field, missing="–"),
+                    "jump": format_pair(x.jump, missing="–"), "start": format_pair(x.start, "{:g}", missing="–"),
+                    "activations": human_bytes(x.activation_bytes)})
+        rows.append(row)
+    return rows
+
+
+def render_table(view: DesignView, *, show_shapes: bool) -> None:
+    """The per-layer table: shape, params, MACs, receptive field / jump / start, activation memory."""
+    rows = table_rows(view, show_shapes=show_shapes)
+    if not rows:
+        st.info("Nothing to analyse until the input size is valid.")
+        return
+    # Tall enough for every row of a typical design (35 px per row), then it scrolls.
+    num = st.column_config.NumberColumn
+    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 740),
+                 column_config={"#": st.column_config.TextColumn(width=40, pinned=True),
+                                "layer": st.column_config.TextColumn(pinned=True),
+                                "params": num(format="localized", help="weights and biases of this layer"),
+                                "MACs": num(format="localized", help="multiply-accumulates for one image"),
+                                "field": st.column_config.TextColumn(help="receptive field (input pixels)"),
+                                "jump": st.column_config.TextColumn(help="input pixels between neighbouring units"),
+                                "start": st.column_config.TextColumn(help="centre of the top-left unit's field"),
+                                "activations": st.column_config.TextColumn(help="this layer's output, fp32")})
+    st.caption("**field**: the receptive field, how many input pixels one unit sees; **jump**: input pixels "
+               "between neighbouring units; **start**: the input coordinate at the centre of the top-left "
+               "unit's field (negative when it reaches into the padding); **activations**: the layer's "
+               "output for one image in fp32.")

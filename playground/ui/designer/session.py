@@ -1,0 +1,178 @@
+"""The designer's session glue: where the Design lives in ``st.session_state``, widget keys,
+loading a design from the share link, keeping the URL equal to the share link, and the
+callbacks every edit goes through.
+
+Widgets never hold the truth: each one takes its first value from the Design (``value=``)
+and its ``on_change`` callback writes the parsed value back. Programmatic changes
+(preset, undo, upload, rewrite) drop the affected widget keys, so those widgets start
+again from the Design.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from playground.design.presets import PRESET_NOTES, default_spec, preset
+from playground.spec.parse import SpecError, decode_share
+from playground.design.view import DesignView
+from playground.design.fields import Kind, new_layer, parse_text
+from playground.design.editor import Design, spec_structure_error
+
+__all__ = ["design", "init_design", "sync_url", "wkey", "okey", "in_key", "is_open", "notify",
+           "show_notices", "on_field", "on_input", "on_toggle", "on_add", "on_remove", "on_move", "on_duplicate",
+           "on_undo", "on_preset", "replace_design", "open_layer", "JUST_ADDED"]
+
+_STATE = "dz.design"
+_OPEN = "dz.open"           # ids of layers whose editor is open
+_TOKEN = "dz.token"         # the share token last written to the URL
+_NOTICES = "dz.notices"     # (kind, text) shown once on the next run
+JUST_ADDED = "dz.added"     # True for the run right after "Add layer" (the list scrolls to it)
+
+
+def wkey(layer_id: int, name: str) -> str:
+    """Widget key of field ``name`` of the layer with this id."""
+    return f"dz.f.{layer_id}.{name}"
+
+
+def in_key(dim: int, rev: int) -> str:
+    """Widget key of input dimension ``dim`` (0 = channels) at the design's ``input_rev``."""
+    return f"dz.in.{rev}.{dim}"
+
+
+def okey(layer_id: int) -> str:
+    """Widget key of the layer's expander."""
+    return f"dz.o.{layer_id}"
+
+
+def design() -> Design:
+    """The design of this session (call :func:`init_design` first)."""
+    return st.session_state[_STATE]
+
+
+def notify(kind: str, text: str) -> None:
+    """Queue a message ("success" | "info" | "warning" | "error") for the top of the next run."""
+    st.session_state.setdefault(_NOTICES, []).append((kind, text))
+
+
+def show_notices() -> None:
+    """Draw and forget the queued messages.
+
+    They go into a container that exists on every run: a message that shows on one run and
+    not the next would otherwise shift every element below it, and Streamlit would rebuild
+    them, e.g. the scrolling layer list, which jumps back to its top."""
+    with st.container():
+        for kind, text in st.session_state.pop(_NOTICES, []):
+            getattr(st, kind)(text)
+
+
+def _load_token(token: str) -> dict[str, Any]:
+    """The spec in a share token; SpecError when the link is malformed or not an editable spec."""
+    spec = decode_share(token)
+    problem = spec_structure_error(spec)
+    if problem:
+        raise SpecError(f"this share link does not hold a design ({problem}); ask for the link again")
+    return spec
+
+
+def init_design() -> Design:
+    """Create the session's design on its first run (from ``?spec=`` or the default), or load
+    a share link opened into a live session (e.g. "Open in designer" from another page)."""
+    token = st.query_params.get("spec")
+    current: Design | None = st.session_state.get(_STATE)
+    if current is not None and (not token or token == st.session_state.get(_TOKEN)):
+        return current
+    spec = None
+    if token:
+        try:
+            spec = _load_token(token)
+        except SpecError as exc:
+            fallback = "Showing the default design instead." if current is None else "Your design is unchanged."
+            notify("error", f"Could not open the design in this link: {exc}. {fallback}")
+    if current is None:
+        st.session_state[_STATE] = Design.from_spec(spec if spec is not None else default_spec())
+        st.session_state[_OPEN] = set()
+    elif spec is not None:
+        replace_design(spec, "open a shared link")
+        notify("info", "Opened the design from the link. Undo brings back the one you had.")
+    st.session_state[_TOKEN] = token
+    return design()
+
+
+def sync_url(view: DesignView) -> None:
+    """Keep ``?spec=`` equal to the current design, so the address bar is always the share link."""
+    if view.token and st.query_params.get("spec") != view.token:
+        st.query_params["spec"] = view.token
+    st.session_state[_TOKEN] = view.token or st.query_params.get("spec")
+
+
+# -- which rows are open ---------------------------------------------------------------------
+
+def is_open(layer_id: int) -> bool:
+    return layer_id in st.session_state.setdefault(_OPEN, set())
+
+
+def open_layer(layer_id: int) -> None:
+    st.session_state.setdefault(_OPEN, set()).add(layer_id)
+
+
+# -- callbacks (run before the script, so the rerun already shows the change) ---------------
+
+def on_field(layer_id: int, name: str, kind: Kind, key: str) -> None:
+    """The widget ``key`` for a layer field changed: parse its text (or bool) into the spec."""
+    raw = st.session_state[key]
+    value = raw if isinstance(raw, bool) else parse_text(str(raw), kind)
+    design().set_field(layer_id, name, value)
+
+
+def on_input(dim: int) -> None:
+    d = design()
+    d.set_input(dim, parse_text(str(st.session_state[in_key(dim, d.input_rev)]), "int"))
+
+
+def on_toggle(layer_id: int) -> None:
+    opened = st.session_state.setdefault(_OPEN, set())
+    (opened.add if st.session_state.get(okey(layer_id)) else opened.discard)(layer_id)
+
+
+def on_add(type_key: str, channels: int | None) -> None:
+    new_id = design().add(new_layer(st.session_state[type_key], channels))
+    open_layer(new_id)
+    st.session_state[JUST_ADDED] = True
+
+
+def on_remove(layer_id: int) -> None:
+    design().remove(layer_id)
+
+
+def on_move(layer_id: int, delta: int) -> None:
+    design().move(layer_id, delta)
+
+
+def on_duplicate(layer_id: int) -> None:
+    open_layer(design().duplicate(layer_id))
+
+
+def on_undo() -> None:
+    d = design()
+    label = d.undo_label
+    opened = st.session_state.setdefault(_OPEN, set())
+    for old, new in d.undo().items():  # a restored layer keeps its row open under its new id
+        if old in opened:
+            opened.add(new)
+    notify("info", f"Undid: {label}.")
+
+
+def replace_design(spec: dict[str, Any], label: str) -> None:
+    """Replace the whole design, keeping the old one on the undo stack."""
+    design().replace(spec, label)
+    st.session_state[_OPEN] = set()
+
+
+def on_preset(name_key: str) -> None:
+    name = st.session_state.get(name_key)
+    if not name:
+        return
+    st.session_state[name_key] = None  # so the same preset can be picked again later
+    replace_design(preset(name), f"load {name}")
+    notify("success", f"Loaded the {name} preset — {PRESET_NOTES[name]} Undo brings back the design you had.")

@@ -1,0 +1,136 @@
+"""Share and export: teacher flags from the URL, the share link, PyTorch code, JSON download/upload."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from playground.spec.parse import SpecError, load_json_bytes
+from playground.ui.designer import session as ss
+from playground.design.view import DesignView
+from playground.design.editor import spec_structure_error
+
+__all__ = ["HIDE_FLAGS", "TeacherFlags", "teacher_flags", "share_url", "render_share", "render_export",
+           "render_upload", "read_design_json"]
+
+# ?hide=<comma list>: panels a teacher can hide from students (README documents them).
+HIDE_FLAGS: dict[str, str] = {
+    "totals": "the totals (parameters, MACs, FLOPs, model size, activations)",
+    "table": "the per-layer table",
+    "shapes": "output shapes (beside each layer and in the table)",
+    "warnings": "the plain-word warnings",
+    "savings": "the depthwise-separable savings panel",
+    "plots": "the plots",
+    "rf": "the receptive field on a photo",
+    "code": "the PyTorch code and JSON export",
+}
+_ON = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class TeacherFlags:
+    """What the link hides (``?hide=totals,table``) and whether editing is off (``?lock=1``)."""
+
+    hide: frozenset[str] = frozenset()
+    locked: bool = False
+    unknown: tuple[str, ...] = ()
+
+    def shows(self, panel: str) -> bool:
+        return panel not in self.hide
+
+    def params(self) -> dict[str, str]:
+        """The query parameters that reproduce these flags (empty ones left out)."""
+        out = {}
+        if self.hide:
+            out["hide"] = ",".join(name for name in HIDE_FLAGS if name in self.hide)
+        if self.locked:
+            out["lock"] = "1"
+        return out
+
+
+def teacher_flags(query: Mapping[str, str]) -> TeacherFlags:
+    """Read ``hide`` and ``lock`` from the query parameters; unknown names are reported, not fatal."""
+    names = [n.strip().lower() for n in str(query.get("hide", "")).split(",") if n.strip()]
+    known = frozenset(n for n in names if n in HIDE_FLAGS)
+    unknown = tuple(n for n in names if n not in HIDE_FLAGS)
+    return TeacherFlags(known, str(query.get("lock", "")).strip().lower() in _ON, unknown)
+
+
+def share_url(token: str, flags: TeacherFlags = TeacherFlags()) -> str:
+    """The full link that reopens this design (with the flags), from the browser's own address."""
+    base = st.context.url or "/design"
+    return f"{base}?{urlencode({'spec': token, **flags.params()})}"
+
+
+def render_share(view: DesignView, flags: TeacherFlags) -> None:
+    """The share link (copy button on the code box) and a builder for teacher links."""
+    if view.token is None:
+        st.warning(view.token_error or "This design cannot be shared as a link; download it as JSON instead.")
+        return
+    st.markdown("**Share link** — the address bar always holds it too; the copy button is at the box's right.")
+    st.code(share_url(view.token, flags), language=None, wrap_lines=True)
+    with st.expander("Teacher link: hide panels or lock editing", icon=":material/school:"):
+        hide = st.multiselect("Hide from students", list(HIDE_FLAGS), format_func=lambda n: f"{n}: {HIDE_FLAGS[n]}",
+                              key="dz.t.hide")
+        lock = st.checkbox("Read-only (students can look but not edit)", key="dz.t.lock")
+        st.code(share_url(view.token, TeacherFlags(frozenset(hide), lock)), language=None, wrap_lines=True)
+
+
+def render_export(view: DesignView) -> None:
+    """PyTorch code (copy + download) and the design as JSON."""
+    if not view.valid:
+        st.info("Fix the broken layer to export code; the JSON below keeps the design as it is.")
+        st.download_button("Download JSON", json.dumps(view.spec, indent=2), file_name="design.json",
+                           mime="application/json", icon=":material/download:", key="dz.dl.json")
+        return
+    from playground.design.build import to_pytorch_code  # imports torch: only when this panel is open
+
+    parsed = view.parsed  # a valid design: the whole spec, already parsed by compute()
+    assert parsed is not None
+    code = to_pytorch_code(parsed)
+    st.code(code, language="python", line_numbers=True)
+    left, right = st.columns(2)
+    left.download_button("Download net.py", code, file_name="net.py", mime="text/x-python",
+                         icon=":material/download:", key="dz.dl.py", width="stretch")
+    canonical = json.dumps(parsed.to_dict(), indent=2)
+    right.download_button("Download JSON", canonical, file_name="design.json", mime="application/json",
+                          icon=":material/download:", key="dz.dl.json", width="stretch")
+
+
+def read_design_json(data: bytes, name: str) -> dict:
+    """The design in an uploaded JSON file; ValueError with a one-line reason when it is not one.
+
+    The bytes are decoded by :func:`playground.spec.parse.load_json_bytes`, the one decoder of spec
+    files (size, UTF-8, strict JSON). Beyond that only the structure is checked: a file with
+    bad values still loads, and the designer shows each problem at its layer.
+    """
+    try:
+        spec = load_json_bytes(data, f"'{name}'")
+    except SpecError as exc:
+        raise ValueError(f"{exc}; fix the file or download a fresh one from this page") from None
+    problem = spec_structure_error(spec)
+    if problem:
+        raise ValueError(f"'{name}' is not a design: {problem}")
+    return spec
+
+
+def _on_upload() -> None:
+    upload = st.session_state.get("dz.upload")
+    if upload is None:
+        return
+    try:
+        spec = read_design_json(upload.getvalue(), upload.name)
+    except ValueError as exc:
+        ss.notify("error", f"{exc}. Your design is unchanged.")
+        return
+    ss.replace_design(spec, f"load {upload.name}")
+    ss.notify("success", f"Loaded '{upload.name}'. Undo brings back the design you had.")
+
+
+def render_upload() -> None:
+    st.file_uploader("Load a design from JSON", type=["json"], key="dz.upload", on_change=_on_upload,
+                     help='A spec file: {"input": [C, H, W], "layers": [...]} (what "Download JSON" gives)')
+

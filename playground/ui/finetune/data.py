@@ -1,0 +1,132 @@
+"""Fine-tune page, step 1: choose the data (bundled set or a zip upload) and see what is in it."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+
+from playground.finetune.data import BUNDLED, Dataset, DatasetError, bundled, load_dataset, stage_upload
+from playground.images import load_image
+from playground.ui.finetune.form import keep, remember
+
+__all__ = ["dataset_picker", "dataset_summary", "sample_grid", "thumbnail"]
+
+_SOURCES = {"bundled": ":material/inventory_2: Bundled dataset", "upload": ":material/upload: Upload a zip"}
+
+
+@st.cache_resource(show_spinner="Preparing the bundled dataset...")
+def _bundled(name: str, home: str) -> Dataset:
+    """The bundled set, written to disk once per data directory (``home`` keys the cache)."""
+    return bundled(name)
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def thumbnail(path: str, size: int = 96) -> Image.Image:
+    """A small copy of a dataset image for grids, decoded through playground.images (cached)."""
+    img = load_image(path, draft_size=(size, size))
+    img.thumbnail((size, size))
+    return img
+
+
+def _staged(key: str, file) -> Dataset:
+    """Extract and check an upload once per file (reruns reuse the staged copy on disk)."""
+    memo = st.session_state.setdefault(f"{key}_staged", {})
+    if file.file_id in memo:
+        root, name = memo[file.file_id]
+        try:
+            ds = load_dataset(root)
+        except DatasetError:  # the staged copy was deleted from the data folder: stage it again
+            del memo[file.file_id]
+        else:
+            st.session_state[f"{key}_last_upload"] = (root, name)
+            ds.name = name
+            return ds
+    bar = st.progress(0.0, text=f"Checking {file.name}...")
+    ds = stage_upload(file.getvalue(), file.name,
+                      on_progress=lambda i, n: bar.progress(i / n, text=f"Decoding image {i:,} of {n:,}"))
+    bar.empty()
+    memo[file.file_id] = (str(ds.root), ds.name)
+    st.session_state[f"{key}_last_upload"] = memo[file.file_id]
+    return ds
+
+
+def dataset_picker(key: str) -> Dataset | None:
+    """The data source widgets; returns the checked dataset, or None (with the reason shown)."""
+    from playground.config import home_dir
+
+    kept = {f"{key}_source": "bundled", f"{key}_bundled": next(iter(BUNDLED))}
+    remember(kept)
+    source = st.segmented_control("Data", list(_SOURCES), format_func=_SOURCES.__getitem__,
+                                  required=True, key=f"{key}_source") or "bundled"
+    name = st.selectbox("Dataset", list(BUNDLED), key=f"{key}_bundled", format_func=lambda n: BUNDLED[n].title) \
+        if source == "bundled" else None
+    keep(kept)
+    if name is not None:
+        st.caption(BUNDLED[name].description)
+        return _bundled(name, str(home_dir()))
+    file = st.file_uploader(
+        "Zip of class folders", type=["zip"], key=f"{key}_upload",
+        help="One sub-folder per class (cats/1.jpg, dogs/2.jpg...), at the top of the zip or inside one folder. "
+             "JPEG, PNG, WebP, GIF or BMP; other files are skipped.",
+    )
+    if file is None:
+        last = st.session_state.get(f"{key}_last_upload")
+        if last:  # the uploader forgets its file while a job is shown; the staged copy is still on disk
+            try:
+                ds = load_dataset(last[0])
+            except DatasetError:  # ...unless someone deleted it from the data folder meanwhile
+                del st.session_state[f"{key}_last_upload"]
+            else:
+                st.caption(f"Using your earlier upload **{last[1]}**; upload another zip to replace it.")
+                ds.name = last[1]
+                return ds
+        st.caption("Upload a .zip with one folder per class, e.g. `cats/`, `dogs/`.")
+        return None
+    try:
+        return _staged(key, file)
+    except DatasetError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+def dataset_summary(ds: Dataset) -> bool:
+    """Counts per class, skipped and undecodable files, a grid of samples; True if trainable."""
+    counts = ds.counts()
+    n = len(ds.classes)
+    st.markdown(f"**{ds.name}**: {len(ds.items):,} images in {n} class{'' if n == 1 else 'es'}")
+    if ds.classes:
+        fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color="#1f6feb"))
+        fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=None,
+                          yaxis_title="images", xaxis_type="category")
+        st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="ft_counts_chart")
+    if ds.skipped:
+        st.caption(":material/filter_alt: Skipped " + ", ".join(f"{n:,} {why}" for why, n in ds.skipped.items()) + ".")
+    if ds.bad:
+        with st.expander(f":material/broken_image: {len(ds.bad):,} image(s) could not be decoded and are left out"):
+            for path, reason in ds.bad[:200]:
+                st.markdown(f"- `{path}`: {reason}")
+    try:
+        ds.check_trainable()
+    except DatasetError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return False
+    sample_grid(ds)
+    return True
+
+
+def sample_grid(ds: Dataset, per_class: int = 4, max_classes: int = 12) -> None:
+    """A few images of each class, one row per class."""
+    with st.expander(":material/grid_view: Samples", expanded=True):
+        firsts: dict[int, list[str]] = {label: [] for label in range(min(len(ds.classes), max_classes))}
+        for it in ds.items:  # one pass over the items, not one per class
+            shown = firsts.get(it.label)
+            if shown is not None and len(shown) < per_class:
+                shown.append(str(ds.path(it)))
+        for label, name in list(enumerate(ds.classes))[:max_classes]:
+            paths = firsts[label]
+            cols = st.columns([1] + [1] * per_class, vertical_alignment="center")
+            cols[0].markdown(f"**{name}**")
+            for col, path in zip(cols[1:], paths):
+                col.image(thumbnail(path), width=64)
+        if len(ds.classes) > max_classes:
+            st.caption(f"...and {len(ds.classes) - max_classes} more classes.")

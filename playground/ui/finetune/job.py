@@ -1,0 +1,299 @@
+"""Fine-tune page, step 3: one job (live progress, then results) and the list of jobs.
+
+Everything shown is read from the job's folder on disk, so a reload, another
+tab or a restarted server shows the same thing. The manager object lives in
+``st.cache_resource`` only as a handle to :func:`playground.finetune.jobs.manager.get_manager`.
+"""
+from __future__ import annotations
+
+import io
+import uuid
+import zipfile
+from datetime import datetime
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+from streamlit.errors import StreamlitPageNotFoundError
+
+from playground._format import format_duration
+from playground.config import home_dir
+from playground.finetune.data import load_dataset
+from playground.errors import PlaygroundError
+from playground.finetune.jobs.manager import Job, JobManager, get_manager
+from playground.ui.finetune.data import thumbnail
+from playground.finetune.jobs.worker import submit_finetune
+
+__all__ = ["manager", "tab_session", "job_view", "job_list", "curves_figure", "confusion_figure", "artifacts_zip", "STATUS_ICONS"]
+
+STATUS_ICONS = {
+    "queued": ":material/schedule:",
+    "running": ":material/progress_activity:",
+    "done": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+    "interrupted": ":material/pause_circle:",
+}
+_POLL_SECONDS = 1.0
+
+
+@st.cache_resource(show_spinner=False)
+def _manager(home: str) -> JobManager:
+    return get_manager(home)
+
+
+def manager() -> JobManager:
+    """The job manager of this server's data directory."""
+    return _manager(str(home_dir()))
+
+
+def tab_session(job_id: str | None) -> str:
+    """This tab's session id (the per-session job limit and "Your jobs" use it).
+
+    A reload or a ``?job=`` link opened in a new tab starts a fresh Streamlit session; it takes
+    over the session of the job it opens, so the job (and its siblings) are still "yours".
+    """
+    if "ft_session" not in st.session_state:
+        owner = None
+        if job_id:
+            try:
+                owner = manager().get(job_id).config.get("session")
+            except PlaygroundError:
+                owner = None  # a bad ?job= is reported by job_view
+        st.session_state["ft_session"] = owner if isinstance(owner, str) and owner else uuid.uuid4().hex
+    return st.session_state["ft_session"]
+
+
+def _throughput(results: dict[str, Any]) -> float:
+    """Training images per second over the whole run. (The steps-only rate of a head run on cached
+    features is tens of thousands: true, but not what a student waited for.)"""
+    seconds = results.get("train_seconds") or 0.0
+    return results.get("train_images", 0) * results.get("epochs", 0) / seconds if seconds > 0 else 0.0
+
+
+def _count(n: int) -> str:
+    """3,383,818 -> '3.38 M' (metrics have room for a few characters)."""
+    return f"{n / 1e6:.2f} M" if n >= 1_000_000 else f"{n:,}"
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def curves_figure(metrics: list[dict[str, Any]]) -> go.Figure:
+    """Loss and accuracy against training step: every batch (thin) and each epoch's validation (dots)."""
+    batches = [m for m in metrics if m.get("event") == "batch"]
+    epochs = [m for m in metrics if m.get("event") == "epoch"]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
+    steps = [b["global_step"] for b in batches]
+    per_epoch = batches[0]["steps_per_epoch"] if batches else 1
+    val_steps = [e["epoch"] * per_epoch for e in epochs]
+    for col, key, val_key in ((1, "loss", "val_loss"), (2, "accuracy", "val_accuracy")):
+        fig.add_trace(go.Scatter(x=steps, y=[b[key] for b in batches], mode="lines", name=f"train {key} (batch)",
+                                 line=dict(width=1, color="#9ab8e6"), showlegend=col == 1, legendgroup="train"),
+                      row=1, col=col)
+        fig.add_trace(go.Scatter(x=val_steps, y=[e[val_key] for e in epochs], mode="lines+markers",
+                                 name="validation (epoch)", line=dict(color="#d1495b"), showlegend=col == 1,
+                                 legendgroup="val"), row=1, col=col)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def confusion_figure(confusion: list[list[int]], classes: list[str]) -> go.Figure:
+    """Heatmap of true (rows) vs predicted (columns) validation counts."""
+    fig = go.Figure(go.Heatmap(z=confusion, x=classes, y=classes, colorscale="Blues", text=confusion,
+                               texttemplate="%{text}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig.update_layout(height=max(260, 30 * len(classes) + 120), margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=dict(title="predicted", type="category"),
+                      yaxis=dict(title="true", type="category", autorange="reversed"))
+    return fig
+
+
+def artifacts_zip(job: Job) -> bytes:
+    """The model folder as a zip (built when the user clicks download)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(job.artifacts.iterdir()):
+            zf.write(path, f"finetuned-{job.id}/{path.name}")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- one job
+
+
+def _settings_line(job: Job) -> str:
+    t, d = job.config.get("train", {}), job.config.get("dataset", {})
+    return (f"**{d.get('name', '?')}** ({d.get('images', '?')} images, {len(d.get('classes', []))} classes) · "
+            f"{t.get('model')} · {t.get('strategy')} · {t.get('epochs')} epoch(s) · batch {t.get('batch_size')} · "
+            f"{t.get('image_size')} px · lr {t.get('lr_head'):.0e}/{t.get('lr_backbone'):.0e}"
+            f"{' · augmentation' if t.get('augment') else ''}")
+
+
+def _progress(job: Job, position: int | None) -> None:
+    p = job.progress
+    if job.status == "queued":
+        st.progress(0.0, text=f"Queued{f' (position {position})' if position else ''}: waiting for a free worker")
+        return
+    if p.get("phase") == "training" and p.get("total_steps"):
+        ips = p.get("images_per_sec")
+        text = (f"Epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['steps_per_epoch']} · "
+                f"loss {p['loss']:.3f} · batch accuracy {p['accuracy']:.0%}"
+                + (f" · {ips:,.0f} images/s" if ips else "") + f" · ~{format_duration(p.get('eta_seconds'))} left")
+        st.progress(min(1.0, p["global_step"] / p["total_steps"]), text=text)
+    else:
+        done, total = p.get("phase_done", 0), p.get("phase_total") or 1
+        st.progress(min(1.0, done / total), text=f"{p.get('phase', 'starting').capitalize()}... ({done:,}/{total:,})")
+
+
+def _live(job_id: str) -> None:
+    """Polled every second while the job is queued or running."""
+    mgr = manager()
+    job = mgr.get(job_id)
+    if not job.active:
+        st.rerun()  # the whole page: results replace the live view
+    _progress(job, mgr.queue_position(job_id))
+    _curves(job_id, "ft_live_curves")
+    if st.button("Cancel", icon=":material/stop_circle:", key=f"ft_cancel_{job_id}"):
+        if not mgr.cancel(job_id).active:
+            st.rerun()  # a queued job is cancelled at once
+        st.toast("Cancelling: the job stops after the current batch.", icon=":material/stop_circle:")
+
+
+def _curves(job_id: str, key: str) -> None:
+    metrics = manager().store.metrics(job_id)
+    if metrics:
+        st.plotly_chart(curves_figure(metrics), width="stretch", config={"displayModeBar": False},
+                        key=f"{key}_{job_id}")
+
+
+def _predict_link(job_id: str) -> None:
+    """A link to the Predict page with this job's model selected (``?model=job:<id>``)."""
+    try:
+        st.page_link("app_pages/predict.py", label="Use on the Predict page", icon=":material/image_search:",
+                     query_params={"model": f"job:{job_id}"})
+    except StreamlitPageNotFoundError:  # the page runs on its own (AppTest), outside the app's router
+        st.markdown(f"[:material/image_search: Use on the Predict page](predict?model=job%3A{job_id})")
+
+
+def _results(job: Job) -> None:
+    results = manager().store.results(job.id) or {}
+    classes = job.config.get("dataset", {}).get("classes", [])
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Validation accuracy", f"{results.get('val_accuracy', 0):.1%}", border=True)
+    c2.metric("Training time", format_duration(results.get("train_seconds")), border=True)
+    c3.metric("Images/s", f"{_throughput(results):,.0f}", border=True,
+              help="Training images x epochs / training time, everything included (feature extraction, "
+                   f"validation). The optimiser steps alone ran at {results.get('images_per_sec', 0):,.0f} images/s"
+                   + (" on cached backbone features." if results.get("feature_cache") else "."))
+    c4.metric("Trainable parameters", _count(results.get("trainable_params", 0)), border=True,
+              help=f"{results.get('trainable_params', 0):,} of {results.get('total_params', 0):,}")
+    st.download_button("Download the model (zip)", data=lambda: artifacts_zip(job), file_name=f"finetuned-{job.id}.zip",
+                       mime="application/zip", icon=":material/download:", on_click="ignore", key=f"ft_dl_{job.id}")
+    _predict_link(job.id)
+    _curves(job.id, "ft_curves")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Confusion matrix** (validation)")
+        st.plotly_chart(confusion_figure(results.get("confusion", []), classes), width="stretch",
+                        config={"displayModeBar": False}, key=f"ft_confusion_{job.id}")
+    with right:
+        st.markdown("**Accuracy per class** (validation)")
+        per_class = results.get("per_class_accuracy", {})
+        fig = go.Figure(go.Bar(x=list(per_class), y=list(per_class.values()), marker_color="#1f6feb"))
+        fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], tickformat=".0%"),
+                          xaxis_type="category")
+        st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key=f"ft_per_class_{job.id}")
+    wrong = results.get("misclassified", [])
+    st.markdown(f"**Misclassified validation images** ({len(wrong)})")
+    if not wrong:
+        st.caption("None: every validation image was classified correctly.")
+    shown = wrong[:24]
+    for start in range(0, len(shown), 8):
+        cols = st.columns(8)
+        for col, item in zip(cols, shown[start : start + 8]):
+            try:
+                col.image(thumbnail(str(job.dir / "data" / item["path"])), width=80,
+                          caption=f"{item['true']} → {item['predicted']} ({item['confidence']:.0%})")
+            except PlaygroundError:
+                col.caption(f"{item['path']}: {item['true']} → {item['predicted']}")
+    if len(wrong) > len(shown):
+        st.caption(f"...and {len(wrong) - len(shown)} more.")
+    with st.expander(":material/code: Load it in plain PyTorch"):
+        example = job.artifacts / "load_example.py"
+        if example.is_file():
+            st.code(example.read_text(), language="python")
+
+
+def _run_again(job: Job, session: str) -> None:
+    if st.button("Run again with the same settings", icon=":material/replay:", key=f"ft_again_{job.id}"):
+        try:
+            new = submit_finetune(manager(), load_dataset(job.dir / "data"), job.config["train"], session=session)
+        except PlaygroundError as exc:
+            st.error(str(exc), icon=":material/error:")
+            return
+        st.query_params["job"] = new.id
+        st.rerun()
+
+
+def job_view(job_id: str, session: str) -> None:
+    """Everything about one job: live while it runs, results when it is done."""
+    mgr = manager()
+    try:
+        job = mgr.get(job_id)
+    except PlaygroundError as exc:
+        st.error(f"Cannot show this job: {exc}", icon=":material/error:")
+        return
+    st.subheader(f"{STATUS_ICONS.get(job.status, '')} Job {job.id}: {job.status}")
+    st.markdown(_settings_line(job))
+    if job.active:
+        st.fragment(_live, run_every=_POLL_SECONDS)(job_id)
+        return
+    message = job.state.get("message", "")
+    if job.status == "done":
+        st.success(f"Done: {message}.", icon=":material/check_circle:")
+        _results(job)
+        return
+    if job.status == "failed":
+        st.error(f"Failed: {message}", icon=":material/error:")
+        log = job.dir / "worker.log"
+        if log.is_file():
+            with st.expander("Worker log"):
+                st.code("\n".join(log.read_text(errors="replace").splitlines()[-60:]) or "(empty)")
+    else:
+        st.warning(f"{job.status.capitalize()}: {message}", icon=STATUS_ICONS[job.status])
+    _curves(job_id, "ft_curves")
+    _run_again(job, session)
+
+
+# --------------------------------------------------------------------------- lists
+
+
+def _rows(jobs: list[Job], key: str, current: str | None) -> None:
+    for job in jobs[:30]:
+        note = job.state.get("message", "")
+        d, t = job.config.get("dataset", {}), job.config.get("train", {})
+        created = job.config.get("created", "")
+        when = datetime.fromisoformat(created).astimezone().strftime("%d %b %H:%M") if created else ""
+        c1, c2, c3 = st.columns([5, 4, 1], vertical_alignment="center")
+        c1.markdown(f"{STATUS_ICONS.get(job.status, '')} `{job.id}` · {when} · {d.get('name')} · "
+                    f"{t.get('model')} / {t.get('strategy')}")
+        c2.caption(note)
+        if c3.button("Open", key=f"{key}_{job.id}", disabled=job.id == current):
+            st.query_params["job"] = job.id
+            st.rerun()
+
+
+def job_list(session: str, current: str | None) -> None:
+    """This session's jobs, and every job on this server in an expander."""
+    everyone = manager().list()  # one pass over the job folders serves both lists
+    mine = [job for job in everyone if job.config.get("session") == session]
+    st.subheader("Your jobs")
+    if mine:
+        _rows(mine, "ft_open", current)
+    else:
+        st.caption("No jobs started from this tab yet.")
+    if everyone:
+        with st.expander(f"All jobs on this server ({len(everyone)})", expanded=not mine):
+            _rows(everyone, "ft_open_all", current)

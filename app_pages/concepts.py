@@ -1,6 +1,7 @@
 """Concepts: the core ideas of CNNs, each as a small live experiment linked to the designer."""
 import streamlit as st
 
+from playground.ui.common import photo_input
 from playground.ui.concepts import (
     render_convolution,
     render_dwsep,
@@ -9,7 +10,6 @@ from playground.ui.concepts import (
     render_receptive_field,
     render_skip,
 )
-from playground.ui.photo_input import photo_input
 
 st.title(":material/school: Concepts")
 st.write("Convolution, padding, stride, receptive fields, depthwise-separable convolutions, skip "

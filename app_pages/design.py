@@ -1,8 +1,8 @@
 """Designer: build a conv stack and see shapes, parameters, MACs and receptive fields live."""
 import streamlit as st
 
-from playground.ui.designer import session as ss
 from playground.design.view import compute
+from playground.ui.designer import session as ss
 from playground.ui.designer.layers import render_add_bar, render_input, render_layers, render_toolbar
 from playground.ui.designer.plots import render_plots
 from playground.ui.designer.results import render_status, render_table, render_totals, render_warnings
@@ -48,7 +48,7 @@ with summary_col:
 # The results span the full width below, so the nine-column layer table, the plots and the
 # savings list are readable without sideways scrolling.
 # Lazy tabs: only the open tab's content runs, so plots and the photo cost nothing until looked at.
-for tab, label in zip(st.tabs(labels, key="dz.tab", on_change="rerun"), labels):
+for tab, label in zip(st.tabs(labels, key=ss.TAB_KEY, on_change="rerun"), labels):
     with tab:
         if not tab.open:
             continue

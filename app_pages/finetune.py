@@ -2,10 +2,11 @@
 import streamlit as st
 
 from playground.errors import PlaygroundError
+from playground.finetune.jobs.worker import submit_finetune
+from playground.ui.finetune import DATA, FORM, NEW_BUTTON, START_BUTTON
 from playground.ui.finetune.data import dataset_picker, dataset_summary
 from playground.ui.finetune.form import estimate_panel, settings_form
 from playground.ui.finetune.job import job_list, job_view, manager, tab_session
-from playground.finetune.jobs.worker import submit_finetune
 
 st.title(":material/model_training: Fine-tune")
 st.write("Teach a pretrained CNN your own classes: pick a dataset, a strategy and settings, and train it "
@@ -16,7 +17,7 @@ job_id = st.query_params.get("job")
 session = tab_session(job_id)
 
 if job_id:
-    if st.button("New job", icon=":material/add:", key="ft_new"):
+    if st.button("New job", icon=":material/add:", key=NEW_BUTTON):
         del st.query_params["job"]
         st.rerun()
     job_view(job_id, session)
@@ -24,18 +25,18 @@ else:
     left, right = st.columns([1, 1], gap="large")
     with left:
         st.subheader("1. Data")
-        dataset = dataset_picker("ft_data")
+        dataset = dataset_picker(DATA)
         ready = dataset is not None and dataset_summary(dataset)
     with right:
         st.subheader("2. Model and settings")
         if not ready:
             st.caption("Choose a usable dataset first.")
         else:
-            config = settings_form("ft", dataset)
-            if estimate_panel(config, dataset) and st.button("Start", type="primary", icon=":material/play_arrow:",
-                                                             key="ft_start"):
+            config = settings_form(FORM, dataset)
+            if config is not None and estimate_panel(config, dataset) and st.button(
+                    "Start", type="primary", icon=":material/play_arrow:", key=START_BUTTON):
                 try:
-                    job = submit_finetune(manager(), dataset, config.to_dict(), session=session)
+                    job = submit_finetune(manager(), dataset, config, session=session)
                 except PlaygroundError as exc:
                     st.error(str(exc), icon=":material/error:")
                 else:

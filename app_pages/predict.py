@@ -2,8 +2,8 @@
 import streamlit as st
 
 from playground.errors import PlaygroundError
-from playground.ui.photo_input import photo_input
-from playground.ui.predict import get_model, model_picker, prediction, render_explanations, top_k_chart
+from playground.ui.common import photo_input
+from playground.ui.predict import PREDICT, get_model, model_picker, prediction, render_explanations, top_k_chart
 
 st.title(":material/image_search: Predict")
 st.write("Classify a photo with a real pretrained CNN, then see where it looked (Grad-CAM), "
@@ -11,15 +11,15 @@ st.write("Classify a photo with a real pretrained CNN, then see where it looked 
 
 left, right = st.columns([2, 3], gap="large")
 with left:
-    ref = model_picker("predict")
-    img, name = photo_input("predict")
+    ref = model_picker(PREDICT)
+    img, name = photo_input(PREDICT)
 
 if ref is None or img is None:
     st.stop()
 
 try:
     loaded = get_model(ref)
-    pred = prediction(loaded, img, key="predict")
+    pred = prediction(loaded, img, key=PREDICT)
 except PlaygroundError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
@@ -32,4 +32,4 @@ with right:
     t = pred.timings
     st.caption(f":material/timer: {t['total_ms']:.0f} ms on {loaded.device.type.upper()} "
                f"(preprocess {t['preprocess_ms']:.0f} ms, forward {t['forward_ms']:.0f} ms)")
-    render_explanations(loaded, img, pred, key="predict")
+    render_explanations(loaded, img, pred, key=PREDICT)

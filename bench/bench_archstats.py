@@ -17,8 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from playground.arch.measure import analyze_module, build_architecture  # noqa: E402
 from playground.arch.landmarks import LANDMARKS  # noqa: E402
+from playground.arch.measure import analyze_module, build_architecture  # noqa: E402
 
 
 def _best_of(fn, repeats: int = 3) -> float:

@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=30)
     args = parser.parse_args()
     spec = thirty_layers()
-    from playground.spec.parse import encode_share
+    from playground.spec.share import encode_share
 
     compute(spec)  # warm imports
     t_compute = []

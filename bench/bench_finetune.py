@@ -28,8 +28,10 @@ os.environ.setdefault("PLAYGROUND_HOME", tempfile.mkdtemp(prefix="bench-finetune
 
 import torch  # noqa: E402
 
+from playground.finetune.config import TrainConfig  # noqa: E402
 from playground.finetune.data import Dataset, bundled  # noqa: E402
-from playground.finetune.loop import TrainConfig, configure_cpu_threads, train  # noqa: E402
+from playground.finetune.loop import train  # noqa: E402
+from playground.finetune.runtime import configure_cpu_threads  # noqa: E402
 
 
 def subset(ds: Dataset, n: int) -> Dataset:

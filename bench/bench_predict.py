@@ -17,8 +17,8 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -27,8 +27,8 @@ from PIL import Image  # noqa: E402
 
 from playground.images import load_image  # noqa: E402
 from playground.models.inference import predict  # noqa: E402
-from playground.samples import load_sample  # noqa: E402
 from playground.models.registry import DEFAULT_MODEL, load_model  # noqa: E402
+from playground.samples import load_sample  # noqa: E402
 
 
 def interleaved_medians(variants: dict[str, Callable[[], object]], repeats: int,

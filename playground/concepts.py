@@ -6,14 +6,15 @@ stack (and links to it). Pictures come from running the operation with PyTorch o
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from playground.design.analysis import Report, analyze
-from playground.spec.parse import encode_share
+from playground.spec.share import encode_share
 
 __all__ = [
     "KERNELS",

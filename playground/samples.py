@@ -5,8 +5,8 @@ page, so every page offers the same photos under the same names.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Callable
+from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 from PIL import Image
@@ -34,7 +34,7 @@ SAMPLE_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_sample(name: str) -> Image.Image:
     """Return the named sample photo as an RGB PIL image (treat it as read-only)."""
     try:

@@ -10,7 +10,10 @@ from PIL import Image
 
 from playground.finetune import data as datasets
 
-__all__ = ["png_bytes", "tiny_digits", "make_zip"]
+__all__ = ["TINY", "png_bytes", "tiny_digits", "make_zip"]
+
+# Settings of a quick training run on tiny_digits (seconds on a CPU).
+TINY = dict(image_size=32, batch_size=8, epochs=2)
 
 
 def png_bytes(value: int = 128, size: int = 8) -> bytes:

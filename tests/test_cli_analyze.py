@@ -34,7 +34,7 @@ def spec_file(tmp_path: Path) -> Path:
 
 
 def test_every_layer_type_answers_as_json(spec_file: Path) -> None:
-    from playground.spec.parse import LAYER_TYPES
+    from playground.spec.layers import LAYER_TYPES
 
     assert {layer["type"] for layer in SPEC["layers"]} == set(LAYER_TYPES)
     result = cli("analyze", str(spec_file), "--json")

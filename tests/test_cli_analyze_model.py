@@ -46,3 +46,12 @@ def test_bad_input_is_one_line_and_status_2() -> None:
     done = _cli("--model", "vit_b_16", "--input", "3,200,200", "--json")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "multiple of 16" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_too_small_input_is_one_line_naming_the_layer_without_traceback() -> None:
+    # torch.fx's ShapeProp used to print a 40-line traceback to stderr before the one-line error
+    done = _cli("--model", "alexnet", "--input", "3,32,32")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: alexnet cannot take a 3×32×32 input: layer features.12: ")
+    assert "Output size is too small" in done.stderr and "try a larger image" in done.stderr

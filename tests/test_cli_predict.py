@@ -10,7 +10,7 @@ import pytest
 from playground.cli import main
 from playground.samples import load_sample
 from tests.conftest import REPO
-from tests.test_zoo import write_finetuned
+from tests.model_data import write_finetuned
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,8 @@ def test_a_real_process_never_prints_a_traceback(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-m", "playground", "predict", str(tmp_path / "empty.png")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr == f"error: {tmp_path / 'empty.png'}: the file is empty; choose a JPEG, PNG, WebP, GIF or BMP image\n"
+    assert proc.stderr == (f"error: {tmp_path / 'empty.png'}: the file is empty; "
+                           "choose a JPEG, PNG, WebP, GIF or BMP image\n")
 
 
 def test_predict_with_a_finetuned_folder(capsys, photos, tmp_path) -> None:

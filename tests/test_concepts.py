@@ -12,7 +12,7 @@ from torch import nn
 from playground import concepts as C
 from playground.design.analysis import analyze
 from playground.design.build import build_model
-from playground.spec.parse import decode_share
+from playground.spec.share import decode_share
 
 
 def test_kernel_presets_do_what_they_say() -> None:

@@ -1,13 +1,16 @@
 """The Architectures page renders clean and shows the measured numbers (one AppTest session for all)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground._format import human
-from playground.arch.measure import analyze_architecture
 from playground.arch.landmarks import designer_spec
-from playground.spec.parse import decode_share
+from playground.arch.measure import analyze_architecture
+from playground.spec.share import decode_share
+from playground.ui.architectures import METRIC_KEY, MODEL_KEY, OTHER_KEY, SIDE_KEY, SOURCE_KEY
 from tests.apptest_pages import assert_clean, metrics, run_page
 
 
@@ -28,8 +31,16 @@ def test_first_load_shows_resnet50(app: AppTest) -> None:
     assert row["Params"] == 25_557_032 and row["Receptive field"] == 427
     assert table[table["Model"] == "VGG-16"].iloc[0]["Receptive field"] == 212
     assert table[table["Model"] == "AlexNet"].iloc[0]["Receptive field"] == 195
-    assert len(app.get("plotly_chart")) == 4  # two error plots, two CNN-vs-ViT plots
+    x_titles = [json.loads(c.proto.spec)["layout"]["xaxis"]["title"]["text"] for c in app.get("plotly_chart")]
+    assert x_titles == ["Parameters", "MACs at the evaluation resolution",  # the two error plots
+                        "Input size (megapixels)", "Input side (pixels, square)"]  # the two CNN-vs-ViT plots
     assert table["Top-1 err. (paper)"].isna().any()  # VGG, GoogLeNet... have no top-1 headline
+
+
+def test_at_224_the_macs_at_224_are_shown_once(app: AppTest) -> None:
+    """The chosen side is 224 on first load: one "MACs at 224×224" metric, not the same one twice."""
+    assert app.number_input(key=SIDE_KEY).value == 224
+    assert [m.label for m in app.metric] == ["Parameters", "MACs at 224×224", "Depth", "Receptive field"]
 
 
 def test_missing_values_show_a_dash_not_none(app: AppTest) -> None:
@@ -38,8 +49,9 @@ def test_missing_values_show_a_dash_not_none(app: AppTest) -> None:
 
 
 def test_open_in_designer_link_carries_the_exact_model(app: AppTest) -> None:
+    assert [button.proto.label for button in app.get("link_button")] == ["Open in designer"]
     urls = [button.proto.url for button in app.get("link_button")]
-    assert len(urls) == 1 and urls[0].startswith("design?spec=")
+    assert urls[0].startswith("design?spec=")
     assert decode_share(urls[0].split("=", 1)[1]) == designer_spec("resnet50")
     table = app.dataframe[0].value  # the catalogue's link column: same links, blank where no spec exists
     links = dict(zip(table["Model"], table["Designer"]))
@@ -50,28 +62,30 @@ def test_open_in_designer_link_carries_the_exact_model(app: AppTest) -> None:
 
 
 def test_other_models_sources_and_a_bad_size(app: AppTest) -> None:
-    app.selectbox(key="arch_model").select("vgg16").run()
+    app.selectbox(key=MODEL_KEY).select("vgg16").run()
     assert_clean(app)
     assert metrics(app)["Receptive field"] == "212"
-    app.selectbox(key="arch_model").select("vit_b_16").run()
+    app.selectbox(key=MODEL_KEY).select("vit_b_16").run()
     assert_clean(app)
     assert not app.get("link_button")  # the spec cannot express a ViT
-    app.button_group(key="arch_source").set_value("torchvision weights").run()
-    app.button_group(key="arch_metric").set_value("Top-1").run()
+    app.button_group(key=SOURCE_KEY).set_value("torchvision weights").run()
+    app.button_group(key=METRIC_KEY).set_value("Top-1").run()
     assert_clean(app)
-    app.number_input(key="arch_side").set_value(200).run()
+    app.number_input(key=SIDE_KEY).set_value(200).run()
     assert not app.exception
     assert "multiple of 16" in app.error[0].value  # shown in place, the rest of the page still works
-    app.number_input(key="arch_side").set_value(384).run()
+    app.number_input(key=SIDE_KEY).set_value(384).run()
     assert_clean(app)
-    assert metrics(app)["MACs at 384×384"] == human(analyze_architecture("vit_b_16", (3, 384, 384)).total_macs)
+    m = metrics(app)
+    assert m["MACs at 384×384"] == human(analyze_architecture("vit_b_16", (3, 384, 384)).total_macs)
+    assert m["MACs at 224×224"] == human(analyze_architecture("vit_b_16").total_macs)  # both, side by side
 
 
 def test_any_torchvision_model(app: AppTest) -> None:
-    app.number_input(key="arch_side").set_value(224).run()
-    app.selectbox(key="arch_model").select("other").run()
-    app.text_input(key="arch_other").input("densenet121").run()
+    app.number_input(key=SIDE_KEY).set_value(224).run()
+    app.selectbox(key=MODEL_KEY).select("other").run()
+    app.text_input(key=OTHER_KEY).input("densenet121").run()
     assert_clean(app)
     assert metrics(app)["Parameters"] == human(analyze_architecture("densenet121").total_params)
-    app.text_input(key="arch_other").input("not_a_model").run()
+    app.text_input(key=OTHER_KEY).input("not_a_model").run()
     assert not app.exception and "unknown architecture" in app.error[0].value

@@ -1,13 +1,24 @@
 """The Concepts page renders clean, and its numbers are the designer's for the same stacks."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground import concepts as C
 from playground.design.analysis import analyze
 from playground.samples import load_sample
-from playground.spec.parse import decode_share
+from playground.spec.share import decode_share
+from playground.ui.concepts import (
+    DW_OUT_KEY,
+    KERNEL_PRESET_KEY,
+    PAD_KERNEL_KEY,
+    PAD_SIZE_KEY,
+    RF_DEPTH_KEY,
+    RF_STRIDE_KEY,
+    SKIP_DEPTH_KEY,
+)
 from tests.apptest_pages import assert_clean, metrics, run_page
 
 
@@ -22,9 +33,19 @@ def _linked_specs(at: AppTest) -> dict[str, dict]:
 
 def test_renders_every_lesson_with_a_designer_link(app: AppTest) -> None:
     assert_clean(app)
-    links = _linked_specs(app)
-    assert len(links) == 11  # conv 2, padding 2, stride 2, receptive field 1, depthwise 2, skips 2
-    assert len(app.get("plotly_chart")) >= 8
+    assert [b.proto.label for b in app.get("link_button")] == [
+        "Open the conv in the designer", "Open the fully connected version",  # convolution
+        "Open valid padding in the designer", "Open same padding in the designer",  # padding
+        "Open the strided conv in the designer", "Open the max-pool in the designer",  # stride vs pooling
+        "Open this stack in the designer",  # receptive field
+        "Open the regular conv in the designer", "Open the separable pair in the designer",  # depthwise
+        "Open the plain stack in the designer", "Open the residual stack in the designer"]  # skips
+    charts = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+    titles = [c["layout"].get("title", {}).get("text", "").split(" — ")[0] for c in charts]
+    for title in ("Input", "Feature map", "The same conv as a dense 36×64 matrix, on an 8×8 crop", "Valid", "Same",
+                  "Stride-2 conv (your kernel)", "2×2 max-pool"):
+        assert title in titles, (title, titles)
+    assert any(trace.get("name") == "plain: h = F(h)" for c in charts for trace in c["data"])  # the skip lesson
 
 
 def test_numbers_equal_the_designers_analysis(app: AppTest) -> None:
@@ -57,16 +78,16 @@ def test_numbers_equal_the_designers_analysis(app: AppTest) -> None:
 
 
 def test_widgets_change_the_numbers(app: AppTest) -> None:
-    app.slider(key="cc_rf_n").set_value(5).run()
-    app.button_group(key="cc_rf_stride").set_value(2).run()
+    app.slider(key=RF_DEPTH_KEY).set_value(5).run()
+    app.button_group(key=RF_STRIDE_KEY).set_value(2).run()
     assert_clean(app)
     rf = analyze(_linked_specs(app)["Open this stack in the designer"]).layers[-1].receptive_field
     assert metrics(app)["Receptive field after 5 convs"] == f"{rf[0]}×{rf[1]}" == "19×19"
-    app.slider(key="cc_pad_size").set_value(20).run()
-    app.select_slider(key="cc_pad_k").set_value(5).run()
-    app.number_input(key="cc_dw_out").set_value(512).run()
-    app.selectbox(key="cc_kernel_preset").select("Gaussian blur").run()
-    app.slider(key="cc_skip_depth").set_value(10).run()
+    app.slider(key=PAD_SIZE_KEY).set_value(20).run()
+    app.select_slider(key=PAD_KERNEL_KEY).set_value(5).run()
+    app.number_input(key=DW_OUT_KEY).set_value(512).run()
+    app.selectbox(key=KERNEL_PRESET_KEY).select("Gaussian blur").run()
+    app.slider(key=SKIP_DEPTH_KEY).set_value(10).run()
     assert_clean(app)
     m = metrics(app)
     assert m["Valid padding (PyTorch's default)"] == "16×16" and m["Same padding"] == "20×20"

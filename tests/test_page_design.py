@@ -6,13 +6,14 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from playground.design.editor import Design, parse_text
 from playground.design.presets import DEFAULT_SPEC, PRESETS
-from playground.spec.parse import decode_share, encode_share
-from playground.design.fields import parse_text
-from playground.ui.designer.session import in_key, wkey
-from playground.design.editor import Design
-from tests.apptest_pages import run_page
-
+from playground.spec.share import decode_share, encode_share
+from playground.ui.designer.layers import ADD_KEY, ADD_TYPE_KEY, COPY, MOVE_UP, PRESET_KEY, REMOVE, UNDO_KEY, row_key
+from playground.ui.designer.rf import ROW, unit_key
+from playground.ui.designer.savings import replace_key
+from playground.ui.designer.session import DESIGN_KEY, OPEN_KEY, TAB_KEY, in_key, wkey
+from tests.apptest_pages import metrics, run_page
 
 
 def _app(**query: str) -> AppTest:
@@ -20,7 +21,7 @@ def _app(**query: str) -> AppTest:
 
 
 def _design(at: AppTest) -> Design:
-    return at.session_state["dz.design"]
+    return at.session_state[DESIGN_KEY]
 
 
 def _titles(at: AppTest) -> list[str]:
@@ -29,7 +30,7 @@ def _titles(at: AppTest) -> list[str]:
 
 
 def _open(at: AppTest, index: int) -> AppTest:
-    at.session_state["dz.open"].add(_design(at).ids[index])
+    at.session_state[OPEN_KEY].add(_design(at).ids[index])
     return at.run()
 
 
@@ -47,7 +48,8 @@ def test_loads_clean_with_the_default_design_in_the_url() -> None:
     assert len(_titles(at)) == len(DEFAULT_SPEC["layers"])
     assert _titles(at)[0] == "`0` conv2d 16, 3×3 → **16×32×32**"
     assert [m.label for m in at.metric] == ["Parameters", "MACs", "FLOPs", "Model size", "Activations"]
-    assert at.metric[0].value == "99K" and "98,970" in at.metric[0].help
+    assert metrics(at)["Parameters"] == "99K"
+    assert "98,970" in [m.help for m in at.metric if m.label == "Parameters"][0]
     assert decode_share(at.query_params["spec"]) == DEFAULT_SPEC
     assert not at.error and not at.warning  # the default design is valid and draws no warnings
 
@@ -68,33 +70,33 @@ def test_editing_a_field_updates_the_row_and_the_table() -> None:
 def test_add_remove_move_and_duplicate_keep_each_layers_own_state() -> None:
     at = _app()
     n = len(DEFAULT_SPEC["layers"])
-    at.selectbox(key="dz.addtype").set_value("dropout").run()
-    at = at.button(key="dz.add").click().run()
+    at.selectbox(key=ADD_TYPE_KEY).set_value("dropout").run()
+    at = at.button(key=ADD_KEY).click().run()
     _clean(at)
     assert len(_titles(at)) == n + 1 and "dropout" in _titles(at)[-1]
     new_id = _design(at).ids[-1]
     at = at.text_input(key=wkey(new_id, "p")).set_value("0.2").run()  # the new row opened itself
     assert _design(at).layers[-1] == {"type": "dropout", "p": 0.2}
-    at = at.button(key=f"dz.up.{new_id}").click().run()
+    at = at.button(key=row_key(MOVE_UP, new_id)).click().run()
     assert "dropout" in _titles(at)[-2] and _design(at).ids[-2] == new_id
-    at = at.button(key=f"dz.cp.{new_id}").click().run()
+    at = at.button(key=row_key(COPY, new_id)).click().run()
     assert [layer.get("p") for layer in _design(at).layers[-3:-1]] == [0.2, 0.2]
     # The moved layer's field still shows its own value, not its new neighbour's.
     assert at.text_input(key=wkey(new_id, "p")).value == "0.2"
-    at = at.button(key=f"dz.rm.{new_id}").click().run()
-    at = at.button(key=f"dz.rm.{_design(at).ids[-2]}").click().run()
+    at = at.button(key=row_key(REMOVE, new_id)).click().run()
+    at = at.button(key=row_key(REMOVE, _design(at).ids[-2])).click().run()
     _clean(at)
     assert _design(at).spec() == DEFAULT_SPEC
 
 
 def test_a_new_conv_starts_16_wide_on_an_empty_design_and_keeps_the_width_after_a_layer() -> None:
     at = _app(spec=encode_share({"input": [3, 32, 32], "layers": []}))
-    at = at.button(key="dz.add").click().run()  # conv2d is the first choice
+    at = at.button(key=ADD_KEY).click().run()  # conv2d is the first choice
     _clean(at)
     assert _design(at).layers == [{"type": "conv2d", "out_channels": 16, "kernel_size": 3, "stride": 1,
                                    "padding": 1}]
-    at.session_state["dz.design"].set_field(_design(at).ids[0], "out_channels", 24)
-    at = at.run().button(key="dz.add").click().run()
+    at.session_state[DESIGN_KEY].set_field(_design(at).ids[0], "out_channels", 24)
+    at = at.run().button(key=ADD_KEY).click().run()
     assert _design(at).layers[-1]["out_channels"] == 24  # follows the channels at the end
 
 
@@ -160,15 +162,15 @@ def test_a_malformed_link_shows_a_message_and_the_default_design(token: str) -> 
 
 def test_a_preset_loads_and_undo_restores() -> None:
     at = _app()
-    at = at.selectbox(key="dz.preset").set_value("VGG-16").run()
+    at = at.selectbox(key=PRESET_KEY).set_value("VGG-16").run()
     _clean(at)
     assert _design(at).spec() == PRESETS["VGG-16"]
-    assert at.metric[0].value == "138M" and "Loaded the VGG-16 preset" in at.success[0].value
+    assert metrics(at)["Parameters"] == "138M" and "Loaded the VGG-16 preset" in at.success[0].value
     assert "only 3x3 convs" in at.success[0].value  # the preset's note says what it shows
     assert any("212x212" in w.value for w in at.warning)  # VGG's final field misses the corners
-    at = at.button(key="dz.undo").click().run()
+    at = at.button(key=UNDO_KEY).click().run()
     _clean(at)
-    assert _design(at).spec() == DEFAULT_SPEC and at.metric[0].value == "99K"
+    assert _design(at).spec() == DEFAULT_SPEC and metrics(at)["Parameters"] == "99K"
 
 
 def test_teacher_flags_hide_panels_and_lock_editing() -> None:
@@ -177,10 +179,10 @@ def test_teacher_flags_hide_panels_and_lock_editing() -> None:
     assert not at.metric
     assert [t.label for t in at.tabs] == ["Depthwise savings", "Plots", "Receptive field", "Share & export"]
     assert _titles(at)[0] == "`0` conv2d 16, 3×3"  # no shape beside the layer
-    assert "nonsense" in at.caption[1].value
-    assert not [b for b in at.button if b.key in ("dz.add", "dz.undo")]
+    assert any(c.value.startswith("Ignored unknown `hide` names") and "nonsense" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key in (ADD_KEY, UNDO_KEY)]
     assert all(t.disabled for t in at.text_input)
-    at.session_state["dz.tab"] = "Share & export"
+    at.session_state[TAB_KEY] = "Share & export"
     at = at.run()
     link = at.code[0].value
     assert "hide=totals%2Ctable%2Cshapes" in link and "lock=1" in link  # the share link keeps the flags
@@ -188,33 +190,34 @@ def test_teacher_flags_hide_panels_and_lock_editing() -> None:
 
 def test_replace_with_dwsep_then_undo() -> None:
     at = _app()
-    at.session_state["dz.tab"] = "Depthwise savings"
+    at.session_state[TAB_KEY] = "Depthwise savings"
     at = at.run()
-    at = at.button(key="dz.dw.0").click().run()
+    at = at.button(key=replace_key(0)).click().run()
     _clean(at)
     assert _design(at).layers[0] == {"type": "dwsep", "out_channels": 16, "kernel_size": 3, "stride": 1}
     assert "BatchNorm and ReLU after it are now the block's own" in at.success[0].value
-    assert at.metric[0].value == "98.6K"
-    at = at.button(key="dz.dw.all").click().run()
+    assert metrics(at)["Parameters"] == "98.6K"
+    at = at.button(key=replace_key(None)).click().run()
     assert [layer["type"] for layer in _design(at).layers].count("conv2d") == 0
-    at = at.button(key="dz.undo").click().run().button(key="dz.undo").click().run()
+    at = at.button(key=UNDO_KEY).click().run().button(key=UNDO_KEY).click().run()
     assert _design(at).spec() == DEFAULT_SPEC
 
 
 def test_plots_photo_and_export_panels() -> None:
     at = _app()
-    at.session_state["dz.tab"] = "Plots"
+    at.session_state[TAB_KEY] = "Plots"
     at = at.run()
-    assert len(at.get("plotly_chart")) == 2
-    at.session_state["dz.tab"] = "Receptive field"
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert titles == ["Spatial size and channels per layer", "Receptive field per layer"]
+    at.session_state[TAB_KEY] = "Receptive field"
     at = at.run()
     _clean(at)
     # Layer 14 (4x4 map, 38 px field, jump 8, start 3.5): the centre unit, then the top-left one.
     assert "Unit (2, 2) of layer 14 sees input rows 1…38 and columns 1…38" in at.caption[-1].value
-    at = at.slider(key="dz.rf.r.14.4").set_value(0).run()
+    at = at.slider(key=unit_key(ROW, 14, 4)).set_value(0).run()
     assert "Unit (0, 2) of layer 14 sees input rows -15…22" in at.caption[-1].value
     assert "15 px past the top edge" in at.caption[-1].value
-    at.session_state["dz.tab"] = "Share & export"
+    at.session_state[TAB_KEY] = "Share & export"
     at = at.run()
     _clean(at)
     (code,) = [c.value for c in at.code if c.language == "python"]

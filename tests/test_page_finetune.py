@@ -7,9 +7,25 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-from tests.finetune_data import make_zip, png_bytes
+from playground.finetune.jobs.store import JobStore
+from playground.ui.common import widget_key
+from playground.ui.finetune import (
+    DATA,
+    DATA_SOURCE,
+    DATA_UPLOAD,
+    EPOCHS,
+    FORM,
+    IMAGE_SIZE,
+    NEW_BUTTON,
+    START_BUTTON,
+    cancel_key,
+    open_key,
+)
 from tests.apptest_pages import run_page
+from tests.finetune_data import make_zip, png_bytes
 
+IMAGE_SIZE_KEY, EPOCHS_KEY = widget_key(FORM, IMAGE_SIZE), widget_key(FORM, EPOCHS)
+SOURCE_KEY, UPLOAD_KEY = widget_key(DATA, DATA_SOURCE), widget_key(DATA, DATA_UPLOAD)
 
 
 def start(**query: str) -> AppTest:
@@ -30,26 +46,26 @@ def test_bundled_digits_queue_cancel_limit_and_results(_playground_home) -> None
     assert not at.exception and not at.error
     assert "**digits**: 1,797 images in 10 classes" in texts(at)
     assert [m.value for m in at.metric if m.label == "Trainable parameters"] == ["12,810"]  # 1280 x 10 + 10
-    assert at.number_input(key="ft_image_size").value == 64  # the bundled set's suggested size
-    at.number_input(key="ft_image_size").set_value(48)
-    at.number_input(key="ft_epochs").set_value(1)
-    at.button(key="ft_start").click().run()
+    assert at.number_input(key=IMAGE_SIZE_KEY).value == 64  # the bundled set's suggested size
+    at.number_input(key=IMAGE_SIZE_KEY).set_value(48)
+    at.number_input(key=EPOCHS_KEY).set_value(1)
+    at.button(key=START_BUTTON).click().run()
     first = at.query_params["job"]
     assert not at.exception and "Job " + first in status(at)
 
     # A second job waits in the queue (one job at a time on a CPU) and can be cancelled there.
-    at.button(key="ft_new").click().run()
-    assert "job" not in at.query_params and at.number_input(key="ft_epochs").value == 1  # settings kept
-    at.button(key="ft_start").click().run()
+    at.button(key=NEW_BUTTON).click().run()
+    assert "job" not in at.query_params and at.number_input(key=EPOCHS_KEY).value == 1  # settings kept
+    at.button(key=START_BUTTON).click().run()
     second = at.query_params["job"]
     assert second != first and "queued" in status(at)
-    at.button(key="ft_new").click().run()
-    at.button(key="ft_start").click().run()  # a third one is over the per-session limit
+    at.button(key=NEW_BUTTON).click().run()
+    at.button(key=START_BUTTON).click().run()  # a third one is over the per-session limit
     assert [e.value for e in at.error] == [
         "this session already has 2 job(s) queued or running (limit 2); wait for one to finish or cancel it"]
     at.query_params["job"] = second
     at.run()
-    at.button(key=f"ft_cancel_{second}").click().run()
+    at.button(key=cancel_key(second)).click().run()
     assert "cancelled" in status(at) and "Cancelled: cancelled before it started" in texts(at)
 
     at.query_params["job"] = first
@@ -61,7 +77,7 @@ def test_bundled_digits_queue_cancel_limit_and_results(_playground_home) -> None
     assert not at.exception and "done" in status(at), texts(at)
     accuracy = next(m.value for m in at.metric if m.label == "Validation accuracy")
     assert float(accuracy.rstrip("%")) > 50  # 10 classes: chance is 10%
-    results = json.loads((_playground_home / "jobs" / first / "results.json").read_text())
+    results = json.loads(JobStore(_playground_home).folder(first).results_file.read_text())
     shown = next(m.value for m in at.metric if m.label == "Images/s")  # the whole run, not the head's steps alone
     assert shown == f"{results['train_images'] * results['epochs'] / results['train_seconds']:,.0f}"
     assert f"predict?model=job%3A{first}" in texts(at)
@@ -75,7 +91,7 @@ def test_bundled_digits_queue_cancel_limit_and_results(_playground_home) -> None
     assert f"`{first}`" in texts(other)  # listed under all jobs on this server
     # ...and still counts it among "Your jobs": the new session took over the job's own session.
     assert "No jobs started from this tab yet." not in texts(other)
-    assert other.button(key=f"ft_open_{first}").disabled  # the row of the job being shown
+    assert other.button(key=open_key(first)).disabled  # the row of the job being shown
     assert "No jobs started from this tab yet." in texts(start())  # a fresh tab without ?job= has none
 
 
@@ -88,12 +104,13 @@ def test_bad_job_in_the_url() -> None:
 
 def test_uploads_are_checked_with_clear_messages() -> None:
     at = start()
-    at.segmented_control(key="ft_data_source").set_value("upload").run()
-    at.file_uploader(key="ft_data_upload").set_value(("photos.zip", b"not a zip at all", "application/zip")).run()
+    at.segmented_control(key=SOURCE_KEY).set_value("upload").run()
+    at.file_uploader(key=UPLOAD_KEY).set_value(("photos.zip", b"not a zip at all", "application/zip")).run()
     assert not at.exception
     assert at.error[0].value.startswith("'photos.zip' is not a readable zip file")
 
-    at.file_uploader(key="ft_data_upload").set_value(("cats.zip", make_zip({"cats/1.png": png_bytes(1), "cats/2.png": png_bytes(2)}),
+    cats = make_zip({"cats/1.png": png_bytes(1), "cats/2.png": png_bytes(2)})
+    at.file_uploader(key=UPLOAD_KEY).set_value(("cats.zip", cats,
                       "application/zip")).run()
     assert not at.exception
     assert "a classifier needs at least 2" in at.error[0].value
@@ -101,21 +118,21 @@ def test_uploads_are_checked_with_clear_messages() -> None:
 
     good = make_zip({"a/1.png": png_bytes(1), "a/2.png": png_bytes(2), "b/3.png": png_bytes(3),
                      "b/4.png": png_bytes(4), "b/notes.txt": b"x", "b/5.png": b"broken"})
-    at.file_uploader(key="ft_data_upload").set_value(("ab.zip", good, "application/zip")).run()
+    at.file_uploader(key=UPLOAD_KEY).set_value(("ab.zip", good, "application/zip")).run()
     assert not at.exception and not at.error
     assert "**ab.zip**: 4 images in 2 classes" in texts(at)
     assert "Skipped 1 non-image files." in texts(at)
     assert any("1 image(s) could not be decoded" in e.label for e in at.expander)
-    assert at.number_input(key="ft_image_size").value == 224  # uploads start at the model's own size
+    assert at.number_input(key=IMAGE_SIZE_KEY).value == 224  # uploads start at the model's own size
 
 
 def test_a_staged_upload_deleted_from_the_data_folder_is_staged_again(_playground_home) -> None:
     import shutil
 
     at = start()
-    at.segmented_control(key="ft_data_source").set_value("upload").run()
+    at.segmented_control(key=SOURCE_KEY).set_value("upload").run()
     ab = make_zip({"a/1.png": png_bytes(1), "a/2.png": png_bytes(2), "b/3.png": png_bytes(3), "b/4.png": png_bytes(4)})
-    at.file_uploader(key="ft_data_upload").set_value(("ab.zip", ab, "application/zip")).run()
+    at.file_uploader(key=UPLOAD_KEY).set_value(("ab.zip", ab, "application/zip")).run()
     assert "**ab.zip**: 4 images in 2 classes" in texts(at)
     shutil.rmtree(_playground_home / "uploads")  # e.g. a teacher cleaning the data folder
     at.run()

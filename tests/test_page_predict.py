@@ -8,15 +8,20 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.samples import load_sample
-from tests.test_zoo import CAT_CLASSES, write_finetuned
+from playground.ui.common import PHOTO_SOURCE, PHOTO_UPLOAD, widget_key
+from playground.ui.predict import CAM_CLASS, EXPLAIN_TAB, FEATURE_LAYER, MODEL_PICKER, PREDICT
 from tests.apptest_pages import run_page
+from tests.model_data import CAT_CLASSES, write_finetuned
 
+MODEL, TAB = widget_key(PREDICT, MODEL_PICKER), widget_key(PREDICT, EXPLAIN_TAB)
+UPLOAD = widget_key(PREDICT, PHOTO_UPLOAD)
 
 
 def bars(at: AppTest) -> list[str]:
     """The labels of the top-k bar chart, top first."""
-    (chart,) = at.get("plotly_chart")
-    return json.loads(chart.proto.spec)["data"][0]["y"]
+    (labels,) = [trace["y"] for chart in at.get("plotly_chart")
+                 for trace in json.loads(chart.proto.spec)["data"] if trace["type"] == "bar"]
+    return labels
 
 
 def png_bytes(name: str) -> bytes:
@@ -34,25 +39,26 @@ def test_sample_photo_by_default_with_grad_cam() -> None:
     assert not at.exception and not at.error
     assert bars(at)[0] == "espresso" and len(bars(at)) == 5
     assert "Top 5" in [h.value for h in at.subheader]
-    assert at.selectbox(key="predict_model").value == "efficientnet_lite0"
-    assert at.selectbox(key="predict_cam_class").value == 967  # the top class is explained first
+    assert at.selectbox(key=MODEL).value == "efficientnet_lite0"
+    assert at.selectbox(key=widget_key(PREDICT, CAM_CLASS)).value == 967  # the top class is explained first
     assert any("Grad-CAM" in c.value or "gradient" in c.value for c in at.caption)
 
 
 def test_upload_a_png_gives_five_predictions_then_a_bad_upload_gives_a_message() -> None:
     at = start()
-    at.segmented_control(key="predict_photo_source").set_value("upload").run()
+    at.segmented_control(key=widget_key(PREDICT, PHOTO_SOURCE)).set_value("upload").run()
     assert not at.get("plotly_chart")  # nothing to classify yet
-    at.file_uploader(key="predict_photo_upload").set_value(("chelsea.png", png_bytes("Cat (Chelsea)"), "image/png"))
+    at.file_uploader(key=UPLOAD).set_value(("chelsea.png", png_bytes("Cat (Chelsea)"), "image/png"))
     at.run()
     assert not at.exception and not at.error
     labels = bars(at)
     assert len(labels) == 5 and labels[0] in CAT_CLASSES
 
-    at.file_uploader(key="predict_photo_upload").set_value(("broken.png", b"\x89PNG\r\n\x1a\nnope", "image/png"))
+    at.file_uploader(key=UPLOAD).set_value(("broken.png", b"\x89PNG\r\n\x1a\nnope", "image/png"))
     at.run()
     assert not at.exception and not at.get("plotly_chart")
-    assert [e.value for e in at.error] == ["broken.png: not a JPEG, PNG, WebP, GIF or BMP image (or the file is damaged)"]
+    assert [e.value for e in at.error] == [
+        "broken.png: not a JPEG, PNG, WebP, GIF or BMP image (or the file is damaged)"]
 
 
 def test_feature_maps_and_other_tabs_render() -> None:
@@ -60,13 +66,13 @@ def test_feature_maps_and_other_tabs_render() -> None:
     for tab, words in ((":material/layers: Feature maps", "most active"),
                        (":material/grid_view: First-layer filters", "32 filters of 3x3"),
                        (":material/crop: What the model sees", "resized to 256 (bicubic)")):
-        at.session_state["predict_tab"] = tab
+        at.session_state[TAB] = tab
         at.run()
         assert not at.exception and not at.error
         assert any(words in c.value for c in at.caption), (tab, [c.value for c in at.caption])
-    at.session_state["predict_tab"] = ":material/layers: Feature maps"
+    at.session_state[TAB] = ":material/layers: Feature maps"
     at.run()
-    at.select_slider(key="predict_fm_layer").set_value("_head_act").run()
+    at.select_slider(key=widget_key(PREDICT, FEATURE_LAYER)).set_value("_head_act").run()
     assert any("`_head_act` outputs 1280 maps of 7x7" in c.value for c in at.caption)
 
 
@@ -74,7 +80,7 @@ def test_query_param_opens_a_finetuned_job(_playground_home) -> None:
     write_finetuned(_playground_home / "jobs" / "fruit1" / "artifacts", classes=("apple", "pear", "plum"))
     at = start(model="job:fruit1")
     assert not at.exception and not at.error
-    assert at.selectbox(key="predict_model").value == "job:fruit1"
+    assert at.selectbox(key=MODEL).value == "job:fruit1"
     assert sorted(bars(at)) == ["apple", "pear", "plum"]
     assert "Top 3" in [h.value for h in at.subheader]  # not "Top 5" with three bars
 
@@ -85,4 +91,4 @@ def test_bad_query_param_explains_and_falls_back(ref: str, words: str) -> None:
     at = start(model=ref)
     assert not at.exception
     assert len(at.error) == 1 and words in at.error[0].value
-    assert at.selectbox(key="predict_model").value == "efficientnet_lite0" and len(bars(at)) == 5
+    assert at.selectbox(key=MODEL).value == "efficientnet_lite0" and len(bars(at)) == 5

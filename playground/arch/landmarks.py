@@ -11,8 +11,9 @@ ResNet, MobileNet-V1), a spec with exactly the reference parameter count, to ope
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from playground.design.presets import preset
 
@@ -70,7 +71,8 @@ def _conv(out: int, k: int, stride: int = 1, padding: int = 0, bias: bool = True
             "dilation": 1, "groups": 1, "bias": bias}
 
 
-_VGG_CFGS = {  # channels per conv, "M" = 2×2 max-pool (torchvision's cfgs "A", "B", "D" and "E")
+# channels per conv, "M" = 2×2 max-pool (torchvision's cfgs "A", "B", "D" and "E")
+_VGG_CFGS: dict[int, list[int | str]] = {
     11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     13: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],

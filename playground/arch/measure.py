@@ -16,24 +16,26 @@ from walking the graph once:
 - **depth**: conv and linear layers on the longest path through the graph (so ResNet-50 is 50).
 
 Entry point: :func:`analyze_architecture` (a catalogue or torchvision name), or :func:`analyze_module`
-for any ``nn.Module``. The walk itself lives in :mod:`playground.arch.graph`.
+for any ``nn.Module``. The walk itself lives in :mod:`playground.arch.graph`, the report objects in
+:mod:`playground.arch.report`.
 """
 from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
-from playground._format import format_dims
+from playground.arch.graph import ShapeError, propagate_shapes, walk_graph
+from playground.arch.landmarks import LANDMARKS, designer_spec, torchvision_metrics
+from playground.arch.nodes import Walk
+from playground.arch.report import ArchLayer, ArchReport, caveats, group_stages
 from playground.errors import PlaygroundError
 
 __all__ = [
     "ArchitectureError",
-    "ArchLayer",
-    "ArchStage",
-    "ArchReport",
+    "MAX_ARCH_SIDE",
     "analyze_architecture",
     "analyze_module",
     "build_architecture",
@@ -43,180 +45,12 @@ __all__ = [
     "catalogue",
 ]
 
-MAX_SIDE = 4096  # larger inputs are refused: the graph would be analysed, but nobody needs it
+MAX_ARCH_SIDE = 4096  # larger inputs are refused: the graph would be analysed, but nobody needs it
+_MESSAGE_CHARS = 200  # an exception's first line is cut there in a one-line message
 
 
 class ArchitectureError(PlaygroundError):
     """An architecture name or input size that cannot be analysed (message says what to do)."""
-
-
-Pair = tuple[float, float]
-
-
-def _json_pair(value: Pair | None, as_int: bool) -> list[float] | None:
-    """(h, w) as a JSON list: whole pixels for fields and jumps, floats for starts; None stays None."""
-    if value is None:
-        return None
-    return [int(v) for v in value] if as_int else [float(v) for v in value]
-
-
-@dataclass(frozen=True)
-class ArchLayer:
-    """One node of the traced graph that produces a tensor (a layer, a merge, a parameter)."""
-
-    index: int
-    name: str  # module path (``layer1.0.conv1``) or scope + function (``layer1.0.add``)
-    type: str  # ``conv2d``, ``batchnorm2d``, ``add``, ``cat``, ``multiheadattention``, ``parameter``...
-    output_shape: tuple[int, ...]  # without the batch dimension
-    params: int
-    macs: int  # all multiply-accumulates of this node, attention_macs included
-    attention_macs: int  # the QKᵀ and AV products (0 for convolutions and linear layers)
-    receptive_field: Pair | None  # (h, w) in input pixels; None once spatial layout is gone
-    jump: Pair | None
-    start: Pair | None
-    misaligned: bool = False  # a merge whose branches' jump or start differ
-    feature_size: tuple[int, int] | None = None  # (H, W) of the map while the layout is spatial
-
-    def to_dict(self) -> dict[str, Any]:
-        """The DESIGN.md per-layer JSON plus ``name``, ``attention_macs`` and ``misaligned``."""
-
-        return {
-            "index": self.index,
-            "name": self.name,
-            "type": self.type,
-            "output_shape": list(self.output_shape),
-            "params": self.params,
-            "macs": self.macs,
-            "attention_macs": self.attention_macs,
-            "receptive_field": _json_pair(self.receptive_field, True),
-            "jump": _json_pair(self.jump, True),
-            "start": _json_pair(self.start, False),
-            "misaligned": self.misaligned,
-        }
-
-
-@dataclass(frozen=True)
-class ArchStage:
-    """Consecutive layers working at one feature-map size (or on tokens, or in the head)."""
-
-    label: str  # "56×56", "197 tokens", "head"
-    first: str
-    last: str
-    output_shape: tuple[int, ...]
-    params: int
-    macs: int
-    receptive_field: Pair | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "label": self.label,
-            "first": self.first,
-            "last": self.last,
-            "output_shape": list(self.output_shape),
-            "params": self.params,
-            "macs": self.macs,
-            "receptive_field": _json_pair(self.receptive_field, True),
-        }
-
-
-@dataclass(frozen=True)
-class ArchReport:
-    """What :func:`analyze_architecture` measured; ``str(report)`` is a table, ``to_dict()`` JSON."""
-
-    model: str
-    input_shape: tuple[int, int, int]
-    layers: tuple[ArchLayer, ...]
-    total_params: int
-    conv_macs: int
-    linear_macs: int
-    attention_macs: int
-    depth: int  # conv + linear layers on the longest path
-    conv_layers: int  # conv layers executed (all branches)
-    linear_layers: int
-    receptive_field: Pair | None  # of the last spatial feature map
-    jump: Pair | None
-    start: Pair | None
-    rf_layer: str | None  # the node that map comes from
-    misaligned: tuple[str, ...]  # merges whose branches disagree in jump or start
-    global_context: str | None  # "squeeze-excitation" / "self-attention" when some units see everything
-    notes: tuple[str, ...]
-    stages: tuple[ArchStage, ...] = field(default=())
-
-    @property
-    def total_macs(self) -> int:
-        """Every multiply-accumulate counted: conv + linear + attention."""
-        return self.conv_macs + self.linear_macs + self.attention_macs
-
-    @property
-    def conv_linear_macs(self) -> int:
-        """The MACs most tools quote: convolutions and linear layers only."""
-        return self.conv_macs + self.linear_macs
-
-    @property
-    def total_flops(self) -> int:
-        """FLOPs counting a multiply and an add separately: 2 × MACs."""
-        return 2 * self.total_macs
-
-    def to_dict(self) -> dict[str, Any]:
-        """The DESIGN.md analyze JSON (``input_shape``, ``layers``, ``total_params``, ``total_macs``) plus extras."""
-
-        return {
-            "model": self.model,
-            "input_shape": list(self.input_shape),
-            "layers": [layer.to_dict() for layer in self.layers],
-            "total_params": self.total_params,
-            "total_trainable_params": self.total_params,
-            "total_macs": self.total_macs,
-            "total_flops": self.total_flops,
-            "conv_macs": self.conv_macs,
-            "linear_macs": self.linear_macs,
-            "attention_macs": self.attention_macs,
-            "depth": self.depth,
-            "conv_layers": self.conv_layers,
-            "linear_layers": self.linear_layers,
-            "receptive_field": _json_pair(self.receptive_field, True),
-            "jump": _json_pair(self.jump, True),
-            "start": _json_pair(self.start, False),
-            "rf_layer": self.rf_layer,
-            "misaligned": list(self.misaligned),
-            "global_context": self.global_context,
-            "notes": list(self.notes),
-            "stages": [stage.to_dict() for stage in self.stages],
-        }
-
-    def __str__(self) -> str:
-        rows = [("Layer", "Type", "Output shape", "Params", "MACs", "RF")]
-        for layer in self.layers:
-            rf = format_dims(layer.receptive_field, missing="")
-            rows.append(
-                (
-                    layer.name,
-                    layer.type,
-                    format_dims(layer.output_shape),
-                    f"{layer.params:,}" if layer.params else "",
-                    f"{layer.macs:,}" if layer.macs else "",
-                    rf + (" !" if layer.misaligned else ""),
-                )
-            )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = [
-            "  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-            for row in rows
-        ]
-        rule = "-" * len(lines[0])
-        c, h, w = self.input_shape
-        rf = format_dims(self.receptive_field, missing="n/a")
-        summary = [
-            f"{self.model}: input {c}×{h}×{w}",
-            f"Total params: {self.total_params:,}",
-            f"Total MACs: {self.total_macs:,} (conv {self.conv_macs:,}, linear {self.linear_macs:,}, "
-            f"attention {self.attention_macs:,})",
-            f"Depth (conv + linear on the longest path): {self.depth}",
-            f"Receptive field of the last feature map ({self.rf_layer}): {rf}",
-        ]
-        summary += [f"Note: {note}" for note in self.notes]
-        return "\n".join([lines[0], rule, *lines[1:], rule, *summary])
 
 
 # --------------------------------------------------------------------------- public entry points
@@ -227,46 +61,60 @@ def analyze_module(model: Any, input_shape: Sequence[int] = (3, 224, 224), name:
 
     Raises :class:`ArchitectureError` when the module cannot be traced or cannot take that input.
     """
-    import torch
+    shape = _check_shape(input_shape)
+    model = model.eval()
+    gm = _trace(model, name)
+    _propagate(gm, model, shape, name)
+    layers, walk = _walk(gm, name)
+    return _report(model, name, shape, layers, walk)
+
+
+def _trace(model: Any, name: str) -> Any:
+    """The module as a torch.fx GraphModule."""
     from torch.fx import symbolic_trace
 
-    from playground.arch.graph import notes, shape_propagator, stages, walk_graph
-
-    c, h, w = _check_shape(input_shape)
-    model = model.eval()
     try:
-        gm = symbolic_trace(model)
+        return symbolic_trace(model)
     except Exception as exc:  # torch.fx raises many kinds for data-dependent Python control flow
         raise ArchitectureError(
             f"{name}: its forward() cannot be traced with torch.fx ({_first_line(exc)}); "
             "only models whose control flow does not depend on tensor values can be analysed"
         ) from None
+
+
+def _propagate(gm: Any, model: Any, shape: tuple[int, int, int], name: str) -> None:
+    """Every node's output shape for one empty image, on the model's device (meta when it has no parameters)."""
+    import torch
+
+    c, h, w = shape
     device = next((p.device for p in model.parameters()), torch.device("meta"))
     try:
-        with torch.no_grad():
-            shape_propagator()(gm).propagate(torch.empty(1, c, h, w, device=device))
+        propagate_shapes(gm, torch.empty(1, c, h, w, device=device))
     except Exception as exc:
         raise ArchitectureError(
             f"{name} cannot take a {c}×{h}×{w} input: {_shape_failure(exc)}; "
             "try a larger image such as 3×224×224"
         ) from None
+
+
+def _walk(gm: Any, name: str) -> tuple[list[ArchLayer], Walk]:
     try:
-        layers, walk = walk_graph(gm)
+        return walk_graph(gm)
     except Exception as exc:  # a construct the walk does not know: say so rather than crash the CLI/page
         raise ArchitectureError(
             f"{name}: its graph uses an operation this analysis cannot measure ({type(exc).__name__}: "
             f"{_first_line(exc)})"
         ) from exc
+
+
+def _report(model: Any, name: str, shape: tuple[int, int, int], layers: list[ArchLayer], walk: Walk) -> ArchReport:
+    """The totals, the last spatial map's field, stages and notes of one walk."""
     spatial = [layer for layer in layers if layer.receptive_field is not None]
     last = spatial[-1] if spatial else None
     unused = sum(p.numel() for p in model.parameters() if id(p) not in walk.seen)
-    if walk.attention:
-        global_context = "window attention" if set(walk.attention) == {"window attention"} else "self-attention"
-    else:
-        global_context = "squeeze-excitation" if walk.gated else None
     return ArchReport(
         model=name,
-        input_shape=(c, h, w),
+        input_shape=shape,
         layers=tuple(layers),
         total_params=sum(p.numel() for p in model.parameters()),
         conv_macs=walk.macs["conv"],
@@ -280,9 +128,9 @@ def analyze_module(model: Any, input_shape: Sequence[int] = (3, 224, 224), name:
         start=last.start if last else None,
         rf_layer=last.name if last else None,
         misaligned=tuple(layer.name for layer in layers if layer.misaligned),
-        global_context=global_context,
-        notes=tuple(notes(walk, unused, last)),
-        stages=stages(layers),
+        global_context=walk.found.global_context(),
+        notes=tuple(caveats(walk.found, unused, last)),
+        stages=group_stages(layers),
     )
 
 
@@ -296,28 +144,26 @@ def _check_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
         ) from None
     if min(c, h, w) < 1:
         raise ArchitectureError(f"input shape {c}×{h}×{w}: every size must be at least 1")
-    if max(h, w) > MAX_SIDE:
-        raise ArchitectureError(f"input {h}×{w} is larger than this tool analyses; use a side of at most {MAX_SIDE}")
+    if max(h, w) > MAX_ARCH_SIDE:
+        raise ArchitectureError(
+            f"input {h}×{w} is larger than this tool analyses; use a side of at most {MAX_ARCH_SIDE}")
     return c, h, w
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    return text[0][:_MESSAGE_CHARS] if text else type(exc).__name__
 
 
 def _shape_failure(exc: BaseException) -> str:
-    """ShapeProp wraps the real error; pull out the node and the reason in one line."""
-    text = str(exc)
-    node = re.search(r"node=(\w+)", text)
-    cause = exc.__cause__ or exc
-    reason = _first_line(cause)
-    return f"{'layer ' + node.group(1) + ': ' if node else ''}{reason}"
+    """The node that failed (when known) and the reason, in one line."""
+    if isinstance(exc, ShapeError):
+        return f"layer {exc.node}: {_first_line(exc.cause)}"
+    return _first_line(exc.__cause__ or exc)
 
 
 def resolve_name(name: str) -> str:
     """Map a user's spelling (``ResNet-50``, ``resnet50``, ``vit-b/16``) to a catalogue or torchvision name."""
-    from playground.arch.landmarks import LANDMARKS
 
     def norm(text: str) -> str:
         return re.sub(r"[^a-z0-9]", "", text.lower())
@@ -351,19 +197,12 @@ def _torchvision_classifiers() -> tuple[str, ...]:
 
 def build_architecture(name: str, input_shape: Sequence[int] = (3, 224, 224), device: str = "meta") -> Any:
     """Build the named architecture without weights (on the meta device unless told otherwise)."""
-    from playground.arch.landmarks import LANDMARKS
-
     key = resolve_name(name)
     c, h, w = _check_shape(input_shape)
     entry = LANDMARKS.get(key)
     kwargs = dict(entry.builder_kwargs) if entry else {}
     if key.startswith("vit_"):  # checked before importing torch, so a bad size fails fast
-        patch = int(key.rsplit("_", 1)[1])
-        if h != w or h % patch:
-            side = max(patch, min(h, w) - min(h, w) % patch)
-            raise ArchitectureError(f"{key} needs a square input whose side is a multiple of {patch} "
-                                    f"(got {h}×{w}); try 3,{side},{side}")
-        kwargs["image_size"] = h  # the position embedding is sized for the input
+        kwargs["image_size"] = _vit_side(key, h, w)  # the position embedding is sized for the input
     import torch
 
     def build() -> Any:
@@ -388,6 +227,16 @@ def build_architecture(name: str, input_shape: Sequence[int] = (3, 224, 224), de
                 raise
         # A few builders compute their layout with tensors (RegNet's widths), which meta cannot read back.
         return build()
+
+
+def _vit_side(key: str, h: int, w: int) -> int:
+    """The side of a square input a ViT can cut into whole patches (``vit_b_16``: multiples of 16)."""
+    patch = int(key.rsplit("_", 1)[1])
+    if h != w or h % patch:
+        side = max(patch, min(h, w) - min(h, w) % patch)
+        raise ArchitectureError(f"{key} needs a square input whose side is a multiple of {patch} "
+                                f"(got {h}×{w}); try 3,{side},{side}")
+    return h
 
 
 @lru_cache(maxsize=128)
@@ -453,8 +302,6 @@ def resnet50_flops_explained() -> dict[str, int]:
 
 def catalogue(side: int = 224) -> list[dict[str, Any]]:
     """One row per catalogue model, measured at ``side``×``side``, with the literature's figures beside it."""
-    from playground.arch.landmarks import LANDMARKS, designer_spec, torchvision_metrics
-
     rows = []
     for key, entry in LANDMARKS.items():
         report = analyze_architecture(key, (3, side, side))

@@ -8,9 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from playground.cli._io import print_json
-from playground.spec.parse import SpecError
+from playground.spec.parse import SpecError, SpecSource
+
+if TYPE_CHECKING:
+    from playground.arch.report import ArchReport
+    from playground.design.analysis import Report
 
 __all__ = ["HELP", "add_arguments", "run", "parse_input_shape", "read_spec_arg"]
 
@@ -36,7 +41,7 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
     return int(parts[0]), int(parts[1]), int(parts[2])
 
 
-def read_spec_arg(arg: str) -> object:
+def read_spec_arg(arg: str) -> str | Path:
     """A SPEC.json argument as parse_spec input: a Path, or the JSON text of stdin for '-'."""
     if arg == "-":
         return sys.stdin.read()
@@ -46,6 +51,7 @@ def read_spec_arg(arg: str) -> object:
 def run(args: argparse.Namespace) -> int:
     """Print the table (or JSON with --json); SpecError becomes exit status 2 in the dispatcher."""
     shape = parse_input_shape(args.input) if args.input else None
+    result: ArchReport | Report
     if args.model:
         if args.spec:
             raise SpecError("give either SPEC.json or --model NAME, not both")
@@ -56,12 +62,12 @@ def run(args: argparse.Namespace) -> int:
         from playground.design.analysis import analyze
         from playground.spec.parse import parse_spec
 
-        spec: object = read_spec_arg(args.spec)
+        spec: SpecSource = read_spec_arg(args.spec)
         if shape is not None:
             data = parse_spec(spec).to_dict()  # validate the file first, then swap its input
             data["input"] = list(shape)
             spec = data
-        result = analyze(spec)  # type: ignore[arg-type]
+        result = analyze(spec)
     else:
         raise SpecError("give a SPEC.json file to analyse (or --model NAME); "
                         "see `python -m playground analyze --help`")

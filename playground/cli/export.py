@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from playground.cli.analyze import read_spec_arg
     from playground.spec.parse import parse_spec
 
-    spec = parse_spec(read_spec_arg(args.spec))  # type: ignore[arg-type]  # fail fast, before importing torch
+    spec = parse_spec(read_spec_arg(args.spec))  # fail fast, before importing torch
     from playground.design.build import to_pytorch_code
 
     code = to_pytorch_code(spec)

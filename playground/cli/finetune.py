@@ -9,39 +9,68 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from playground.cli._io import bounded, print_json
+from playground.finetune.config import DEFAULTS, DEVICES, LIMITS, STRATEGIES
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "Fine-tune a pretrained model on a zip or folder of class sub-folders, or a bundled dataset."
+# Option -> (TrainConfig field, metavar, help before the default). Bounds and defaults come from the config.
+_NUMBERS = {
+    "--epochs": ("epochs", "N", ""),
+    "--batch-size": ("batch_size", "B", ""),
+    "--lr": ("lr_head", "LR", "learning rate of the new head"),
+    "--lr-backbone": ("lr_backbone", "LR", "learning rate of unfrozen pretrained layers"),
+    "--val-split": ("val_fraction", "F", "fraction of each class held out for validation"),
+    "--seed": ("seed", "S", "seed for the split, the head and shuffling"),
+}
+
+
+def _in_limits(setting: str) -> Callable[[str], Any]:
+    """An argparse ``type=`` for a TrainConfig setting, checked against its LIMITS."""
+    allowed = LIMITS[setting]
+    if allowed.whole:
+        return bounded(int, allowed.lo, allowed.hi)
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value not in allowed:
+            raise argparse.ArgumentTypeError(f"must be {allowed.describe()}")
+        return value
+
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The finetune command's arguments, generated from playground.finetune.config."""
+    from playground.finetune.data import BUNDLED
+
     parser.add_argument("data", metavar="DATA",
                         help="a .zip or folder of class sub-folders (cats/1.jpg, dogs/2.jpg...), or a bundled "
-                             "dataset name: digits")
-    parser.add_argument("--model", default="efficientnet_lite0", metavar="NAME",
-                        help="zoo model to start from (see `models`; default: efficientnet_lite0)")
-    parser.add_argument("--strategy", default="head", choices=["head", "last-block", "full"],
-                        help="head: train only a new final layer (default); last-block: also the last block; "
-                             "full: every layer")
-    parser.add_argument("--epochs", type=bounded(int, 1, 500), default=5, metavar="N", help="default: 5")
-    parser.add_argument("--batch-size", type=bounded(int, 1, 1024), default=32, metavar="B", help="default: 32")
-    parser.add_argument("--image-size", type=bounded(int, 32, 640), default=None, metavar="PX",
-                        help="square input size in pixels (default: the model's own, e.g. 224; 64 for digits)")
-    parser.add_argument("--lr", type=bounded(float, 1e-8, 1), default=1e-3, metavar="LR",
-                        help="learning rate of the new head (default: 1e-3)")
-    parser.add_argument("--lr-backbone", type=bounded(float, 1e-8, 1), default=1e-4, metavar="LR",
-                        help="learning rate of unfrozen pretrained layers (default: 1e-4)")
+                             f"dataset name: {', '.join(BUNDLED)}")
+    parser.add_argument("--model", default=DEFAULTS["model"], metavar="NAME",
+                        help=f"zoo model to start from (see `models`; default: {DEFAULTS['model']})")
+    parser.add_argument("--strategy", default=DEFAULTS["strategy"], choices=list(STRATEGIES),
+                        help="; ".join(f"{name}: {text}" for name, text in STRATEGIES.items())
+                             + f" (default: {DEFAULTS['strategy']})")
+    for option, (setting, metavar, text) in _NUMBERS.items():
+        default = f"default: {DEFAULTS[setting]:g}"
+        parser.add_argument(option, dest=setting, type=_in_limits(setting), default=DEFAULTS[setting],
+                            metavar=metavar, help=f"{text} ({default})" if text else default)
+    parser.add_argument("--image-size", type=_in_limits("image_size"), default=None, metavar="PX",
+                        help="square input size in pixels (default: the model's own, e.g. "
+                             f"{DEFAULTS['image_size']}; smaller for bundled sets of small images)")
     parser.add_argument("--augment", action="store_true", help="random crops and horizontal flips while training")
-    parser.add_argument("--val-split", type=bounded(float, 0.01, 0.99), default=0.2, metavar="F",
-                        help="fraction of each class held out for validation (default: 0.2)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the split, the head and shuffling (default: 0)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    parser.add_argument("--device", default=DEFAULTS["device"], choices=list(DEVICES),
+                        help=f"default: {DEFAULTS['device']}")
     parser.add_argument("--out", metavar="DIR",
                         help="where to write the model folder for `predict --model DIR` "
                              "(default: <data dir>/models/<time>-<data>)")
@@ -72,16 +101,16 @@ class _Reporter:
 def run(args: argparse.Namespace) -> int:
     """Prepare the data, train, write the model folder, report."""
     from playground.config import home_dir
-    from playground.finetune.data import open_dataset
-    from playground.finetune.loop import TrainConfig, configure_cpu_threads, save_finetuned, suggested_image_size, train
+    from playground.finetune.archive import open_dataset
+    from playground.finetune.config import TrainConfig
+    from playground.finetune.loop import train
+    from playground.finetune.runtime import configure_cpu_threads, suggested_image_size
+    from playground.models.finetuned import save_finetuned
 
     size = args.image_size if args.image_size is not None else suggested_image_size(args.data, args.model)
-    cfg = TrainConfig(
-        model=args.model, strategy=args.strategy, epochs=args.epochs, batch_size=args.batch_size,
-        image_size=size, lr_head=args.lr, lr_backbone=args.lr_backbone, augment=args.augment,
-        val_fraction=args.val_split, seed=args.seed, device=args.device,
-    )
-    cfg.validate()  # bad settings fail before the data is unpacked
+    # Built (and so checked) before the data is unpacked: bad settings fail first.
+    cfg = TrainConfig(model=args.model, strategy=args.strategy, image_size=size, augment=args.augment,
+                      device=args.device, **{setting: getattr(args, setting) for setting, _, _ in _NUMBERS.values()})
     sys.stderr.write(f"checking {args.data}...\n")
     dataset, cleanup = open_dataset(args.data)
     try:

@@ -9,11 +9,13 @@ HELP = "List the models (zoo and fine-tuned) and whether each can be used now."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``models``."""
     parser.add_argument("--json", action="store_true",
                         help='print [{"name", "title", "available", "reason"}]')
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print one line per model (and why an unavailable one is so), or JSON with --json."""
     from dataclasses import asdict
 
     from playground.cli._io import print_json

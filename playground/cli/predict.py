@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from playground.cli._io import bounded, print_json
 
@@ -12,6 +13,7 @@ HELP = "Classify images with a pretrained or fine-tuned model (top-k labels and 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``predict``."""
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG, PNG, WebP, GIF or BMP files")
     parser.add_argument("--model", default="efficientnet_lite0", metavar="NAME_OR_DIR",
                         help="a zoo model (see `models`), job:<id>, or a fine-tuned model folder "
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, device=default_device())  # ModelUnavailable -> one line, exit 2 (dispatcher)
     # Decode big JPEGs at the smallest scale that still covers the model's resize (draft mode).
     draft = (loaded.preprocess.resize, loaded.preprocess.resize)
-    results: list[dict[str, object]] = []
+    results: list[dict[str, Any]] = []
     for path in args.images:
         try:
             prediction = predict(loaded, load_image(path, draft_size=draft), top_k=args.top)
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     return 2 if any("error" in r for r in results) else 0
 
 
-def _print_table(results: list[dict[str, object]]) -> None:
+def _print_table(results: list[dict[str, Any]]) -> None:
     for i, result in enumerate(results):
         if "error" in result:
             sys.stderr.write(f"error: {result['error']}\n")
@@ -55,5 +57,5 @@ def _print_table(results: list[dict[str, object]]) -> None:
         if i:
             print()
         print(result["image"])
-        for p in result["predictions"]:  # type: ignore[union-attr]
+        for p in result["predictions"]:
             print(f"  {p['probability']:6.1%}  {p['label']}  (class {p['class_index']})")

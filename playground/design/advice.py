@@ -6,18 +6,19 @@ padding, final maps that do not see the whole input, a flatten+linear head holdi
 most of the parameters. ``replace_with_dwsep`` rewrites a conv2d as the MobileNet
 ``dwsep`` block and says in words what else changes.
 
-Pure Python on top of ``playground.spec.parse`` / ``playground.design.analysis``; no torch, no streamlit.
+Pure Python on top of ``playground.spec`` / ``playground.design.analysis``; no torch, no streamlit.
 """
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from playground._format import format_pair
 from playground.design.analysis import Report
-from playground.spec.parse import (AvgPool2d, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d, Spec, SpecSource,
-                             parse_spec)
+from playground.spec.layers import AvgPool2d, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d
+from playground.spec.parse import Spec, SpecSource, parse_spec
 
 __all__ = ["Advice", "advise", "FC_HEAVY_SHARE", "DwsepChange", "dwsep_blocker", "replace_with_dwsep",
            "replace_all_with_dwsep"]

@@ -12,15 +12,18 @@ top-left output unit's field in input-pixel coordinates (input pixel i at i).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from playground._format import format_pair, format_shape, human, human_bytes
-from playground.spec.parse import (BatchNorm2d, Bottleneck, Conv2d, DWSep, LayerSpec, Linear, Pair, Residual, Shape, Spec,
-                             SpecError, SpecSource, Window, parse_spec, parse_spec_prefix)
+from playground.design.receptive_field import INPUT_RF_STATE, RFState, window_field
+from playground.spec.layers import BatchNorm2d, Bottleneck, Conv2d, DWSep, LayerSpec, Linear, Residual, Shape
+from playground.spec.parse import Spec, SpecError, SpecSource, parse_spec, parse_spec_prefix
+from playground.spec.window import Pair
 
 __all__ = ["analyze", "analyze_prefix", "Report", "LayerReport", "DepthwiseSaving", "DepthwiseSavings",
-           "window_field", "Field", "BYTES_PER_VALUE"]
+           "BYTES_PER_VALUE"]
 
 BYTES_PER_VALUE = 4  # fp32
 
@@ -159,13 +162,16 @@ class DepthwiseSaving:
 
     @property
     def params_ratio(self) -> float:
+        """Parameters of the pair / of the original conv."""
         return self.dwsep_params / self.params
 
     @property
     def macs_ratio(self) -> float:
+        """MACs of the pair / of the original conv."""
         return self.dwsep_macs / self.macs
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON: the counts before and after, and both ratios."""
         return {"index": self.index, "params": self.params, "macs": self.macs, "dwsep_params": self.dwsep_params,
                 "dwsep_macs": self.dwsep_macs, "params_ratio": self.params_ratio, "macs_ratio": self.macs_ratio}
 
@@ -181,6 +187,7 @@ class DepthwiseSavings:
     total_macs_after: int
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON: every candidate and the whole-net totals before and after."""
         return {"layers": [s.to_dict() for s in self.layers],
                 "total_params_before": self.total_params_before, "total_params_after": self.total_params_after,
                 "total_macs_before": self.total_macs_before, "total_macs_after": self.total_macs_after}
@@ -206,14 +213,17 @@ class Report:
 
     @property
     def total_params(self) -> int:
+        """Parameters of every layer, summed."""
         return sum(layer.params for layer in self.layers)
 
     @property
     def total_trainable_params(self) -> int:
+        """Trainable parameters, summed (all of them in a fresh model)."""
         return sum(layer.trainable_params for layer in self.layers)
 
     @property
     def total_macs(self) -> int:
+        """Multiply-accumulates for one image, summed over the layers."""
         return sum(layer.macs for layer in self.layers)
 
     @property
@@ -261,25 +271,10 @@ def _dwsep_equivalent(layer: Conv2d, index: int, s_in: Shape, s_out: Shape, para
     return DepthwiseSaving(index, params, macs, dw_params + pw_params, dw_macs + pw_macs)
 
 
-Field = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]  # (field, jump, start) as (h, w)
-
-
-def window_field(field: Field, w: Window) -> Field:
-    """One sliding window's step of the Distill recurrences, per axis: ``r += (k_eff − 1)·j``,
-    ``start += ((k_eff − 1)/2 − p_left)·j``, ``j *= s``. The designer's analysis and the
-    landmark-graph walk both use it, so the two agree to the last bit."""
-    (r_h, r_w), (j_h, j_w), (st_h, st_w) = field
-    (kh, kw), (dh, dw) = w.kernel, w.dilation
-    eh, ew = dh * (kh - 1), dw * (kw - 1)  # k_eff − 1
-    return ((r_h + eh * j_h, r_w + ew * j_w), (j_h * w.stride[0], j_w * w.stride[1]),
-            (st_h + (eh / 2 - w.pad_l[0]) * j_h, st_w + (ew / 2 - w.pad_l[1]) * j_w))
-
-
 def _report(spec: Spec) -> Report:
     layers: list[LayerReport] = []
     savings: list[DepthwiseSaving] = []
-    # Receptive-field state per axis: field size r, jump j, start (centre of the top-left unit's field).
-    rf: Field = ((1, 1), (1, 1), (0.0, 0.0))
+    rf: RFState = INPUT_RF_STATE  # carried through every spatial layer's windows, in order
     spatial = True
     shapes = spec.shapes
     for index, layer in enumerate(spec.layers):

@@ -8,15 +8,17 @@ spec uses them, so they only use ``torch``/``nn``/``Tensor``.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from torch import Tensor, nn
 
-from playground.spec import parse as S
 from playground._format import format_shape, human
 from playground.design.analysis import analyze
-from playground.spec.parse import Shape, Spec, SpecError, SpecSource, parse_spec
+from playground.spec import layers as S
+from playground.spec.layers import Shape
+from playground.spec.parse import Spec, SpecError, SpecSource, parse_spec
 
 __all__ = ["build_model", "to_pytorch_code", "DWSep", "BasicBlock", "Bottleneck", "MAX_BUILD_PARAMS"]
 

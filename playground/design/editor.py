@@ -1,21 +1,34 @@
-"""The designer's state: the design being edited, stable layer ids, and undo.
+"""The designer's editor model: the design being edited (stable layer ids, undo) and its fields.
 
-``Design`` is plain Python (tested without streamlit). The page keeps one in
+Plain Python (tested without streamlit). The page keeps one :class:`Design` in
 ``st.session_state`` and it is the single source of truth: widgets take their first
 value from it and their callbacks write into it. Widget keys are built from layer ids:
 an id stays with its layer through moves and edits, so moving or removing a layer never
 hands one layer's widget state to another; and a layer whose contents change behind its
 widgets' back (undo, replace) gets a fresh id, so its widgets start again from the design.
+
+Which fields a layer type shows, and their defaults, come from the typed layer specs in
+:mod:`playground.spec.layers` (one dataclass per layer type), so the editor offers exactly
+what a spec accepts. Validation is *not* done here: whatever the user typed goes into the
+spec and :mod:`playground.spec.parse` says what is wrong with it, so there is one set of rules
+and messages.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import Any, Literal
 
-__all__ = ["Design", "Snapshot", "UNDO_DEPTH", "spec_structure_error"]
+from playground.spec.layers import LAYER_TYPES
 
-UNDO_DEPTH = 30
+__all__ = ["Design", "Snapshot", "UNDO_DEPTH", "spec_structure_error",
+           "EditorField", "FieldKind", "fields_of", "LAYER_TYPE_NAMES", "new_layer", "parse_text", "format_value"]
+
+UNDO_DEPTH = 30  # changes the Undo button can take back
+_NEW_LAYER_CHANNELS = 16  # width of a new layer when the design's channel count is unknown
 
 
 def spec_structure_error(spec: Any) -> str | None:
@@ -61,7 +74,7 @@ class Design:
             self.ids = self._fresh_ids(len(self.layers))
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "Design":
+    def from_spec(cls, spec: dict[str, Any]) -> Design:
         """A design holding a deep copy of ``spec`` (``{"input": [C, H, W], "layers": [...], "name"?}``).
 
         The caller checks the structure (see :func:`spec_structure_error`); values inside
@@ -87,10 +100,12 @@ class Design:
 
     @property
     def can_undo(self) -> bool:
+        """Whether there is a change to undo."""
         return bool(self.undo_stack)
 
     @property
     def undo_label(self) -> str | None:
+        """The name of the change :meth:`undo` would take back (None: nothing to undo)."""
         return self.undo_stack[-1].label if self.undo_stack else None
 
     # -- changing ------------------------------------------------------------------------
@@ -144,6 +159,7 @@ class Design:
         return new_id
 
     def remove(self, layer_id: int) -> None:
+        """Delete the layer with this id."""
         i = self.position(layer_id)
         self.checkpoint(f"remove layer {i} ({self.layers[i].get('type')})")
         del self.layers[i], self.ids[i]
@@ -187,3 +203,135 @@ class Design:
         while len(self.input) <= dim:
             self.input.append(None)
         self.input[dim] = value
+
+
+# ---------------------------------------------------------------------------
+# Fields: what the editor shows per layer type, and how typed text becomes a spec value
+# ---------------------------------------------------------------------------
+
+FieldKind = Literal["int", "pair", "padding", "float", "bool", "text"]
+"""How a field is shown and how its text is read (:func:`parse_text`)."""
+
+
+@dataclass(frozen=True)
+class EditorField:
+    """One editable key of a layer type: its spec name, widget kind and default."""
+
+    name: str
+    kind: FieldKind
+    required: bool
+    default: Any      # the spec's default (None for required keys and "stride = kernel" pools)
+
+    @property
+    def label(self) -> str:
+        """The key as a widget label: ``out channels``."""
+        return self.name.replace("_", " ")
+
+    @property
+    def placeholder(self) -> str:
+        """What an empty field means."""
+        if self.required:
+            return "required"
+        if self.default is None:
+            return "= kernel" if self.name == "stride" else "none"
+        return f"{format_value(self.default)} (default)"
+
+
+LAYER_TYPE_NAMES: tuple[str, ...] = tuple(LAYER_TYPES)
+"""The layer types the editor offers, in the spec's order."""
+
+
+def _kind(f: dataclasses.Field, default: Any) -> FieldKind:
+    annotation = str(f.type)
+    if "Pair" in annotation:
+        return "padding" if "str" in annotation else "pair"
+    if isinstance(default, bool) or annotation == "bool":
+        return "bool"
+    if "float" in annotation:
+        return "float"
+    if annotation == "int":
+        return "int"
+    return "text"
+
+
+def _canon_default(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return value[0] if value[0] == value[1] else list(value)
+    return value
+
+
+@cache
+def fields_of(layer_type: str) -> tuple[EditorField, ...]:
+    """The editable fields of ``layer_type``, in the spec's order (KeyError for unknown types)."""
+    out = []
+    for f in dataclasses.fields(LAYER_TYPES[layer_type]):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        default = None if required else _canon_default(f.default)
+        out.append(EditorField(f.name, _kind(f, default), required, default))
+    return tuple(out)
+
+
+def new_layer(layer_type: str, channels: int | None = None) -> dict[str, Any]:
+    """A fresh layer of ``layer_type`` with sensible starting values.
+
+    ``channels`` is the channel count at the end of the design (None when unknown);
+    widths start equal to it, so adding a layer keeps the channel count.
+    """
+    if layer_type not in LAYER_TYPES:
+        raise KeyError(f"unknown layer type {layer_type!r}; choose one of {', '.join(LAYER_TYPE_NAMES)}")
+    c = channels if channels and channels > 0 else _NEW_LAYER_CHANNELS
+    templates: dict[str, dict[str, Any]] = {
+        "conv2d": {"out_channels": c, "kernel_size": 3, "stride": 1, "padding": 1},
+        "maxpool2d": {"kernel_size": 2},
+        "avgpool2d": {"kernel_size": 2},
+        "dwsep": {"out_channels": c, "kernel_size": 3, "stride": 1},
+        "residual": {"out_channels": c, "stride": 1},
+        # The bottleneck's inner width is out_channels // 4, so keep it a multiple of 4.
+        "bottleneck": {"out_channels": max(4, -(-c // 4) * 4), "stride": 1},
+        "linear": {"out_features": 10},
+    }
+    return {"type": layer_type, **templates.get(layer_type, {})}
+
+
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+def parse_text(text: str, kind: FieldKind) -> Any:
+    """Turn what the user typed into a spec value.
+
+    ``""`` -> None (use the default), ``"3"`` -> 3, ``"3,5"`` / ``"3x5"`` / ``"[3, 5]"`` -> [3, 5],
+    ``"same"`` / ``"valid"`` for padding, a number for float fields, ``"true"`` / ``"false"``
+    for a yes/no field shown as text. Anything else is
+    returned unchanged so the spec validator reports it in its own words.
+    """
+    s = text.strip()
+    if not s:
+        return None
+    if kind == "text":
+        return s
+    if kind == "bool" and s.lower() in ("true", "false"):
+        return s.lower() == "true"
+    if kind == "padding" and s.lower() in ("same", "valid"):
+        return s.lower()
+    if kind == "float":
+        try:
+            return float(s)
+        except ValueError:
+            return s
+    if _INT.match(s):
+        return int(s)
+    parts = [p for p in re.split(r"[\s,x×*]+", s.strip("[]() ").lower()) if p]
+    if len(parts) == 2 and all(_INT.match(p) for p in parts):
+        return [int(parts[0]), int(parts[1])]
+    return s
+
+
+def format_value(value: Any) -> str:
+    """The text a field shows for a spec value (inverse of :func:`parse_text`)."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -3,7 +3,7 @@
 Each preset is a plain spec dict (the DESIGN.md "Layer spec" format), so it can be
 analysed, built, exported or encoded into a share link like any user design. The
 parameter counts match the reference implementations (torchvision where one
-exists); ``tests/test_presets.py`` checks them against PyTorch.
+exists); ``tests/design/test_presets.py`` checks them against PyTorch.
 """
 from __future__ import annotations
 

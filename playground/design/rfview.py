@@ -10,14 +10,14 @@ Pure functions: PIL image in, PIL image out. No streamlit here.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageOps
 
-__all__ = ["FieldBox", "RFView", "unit_field", "unit_centre", "fit_photo", "draw_receptive_field"]
+from playground.spec.window import Pair
 
-Pair = tuple[int, int]
+__all__ = ["UnitField", "RFView", "unit_field", "unit_centre", "fit_photo", "draw_receptive_field"]
 
 # Colours (RGBA): field outline/fill, chosen unit's centre, other units' centres, padding margin.
 _BOX = (255, 64, 32, 255)
@@ -36,7 +36,7 @@ def _pair(v: int | float | Sequence[int | float]) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class FieldBox:
+class UnitField:
     """Where one output unit looks, in input-pixel coordinates (rows, columns inclusive).
 
     ``top..bottom`` / ``left..right`` may lie outside the image (zero padding);
@@ -81,7 +81,7 @@ def unit_centre(jump: float | Sequence[float], start: float | Sequence[float], u
 
 
 def unit_field(receptive_field: int | Sequence[int], jump: float | Sequence[float],
-               start: float | Sequence[float], unit: Pair, input_hw: Pair) -> FieldBox:
+               start: float | Sequence[float], unit: Pair, input_hw: Pair) -> UnitField:
     """The field of output unit ``unit = (row, col)`` of a layer, for an input of ``input_hw``."""
     rh, rw = _pair(receptive_field)
     cy, cx = unit_centre(jump, start, unit)
@@ -92,7 +92,7 @@ def unit_field(receptive_field: int | Sequence[int], jump: float | Sequence[floa
     h, w = input_hw
     ct, cl, cb, cr = max(top, 0), max(left, 0), min(bottom, h - 1), min(right, w - 1)
     clipped = (ct, cl, cb, cr) if ct <= cb and cl <= cr else None
-    return FieldBox((int(unit[0]), int(unit[1])), (cy, cx), top, left, bottom, right, clipped, (int(h), int(w)))
+    return UnitField((int(unit[0]), int(unit[1])), (cy, cx), top, left, bottom, right, clipped, (int(h), int(w)))
 
 
 def fit_photo(photo: Image.Image, channels: int, input_hw: Pair) -> Image.Image:
@@ -108,7 +108,7 @@ class RFView:
     """The drawing plus what it shows (for the caption)."""
 
     image: Image.Image
-    field: FieldBox
+    field: UnitField
     grid_step: int     # every grid_step-th unit centre is drawn (1 = all of them)
     scale: float       # display pixels per input pixel
 

@@ -11,7 +11,9 @@ from typing import Any
 
 from playground.design.advice import Advice, advise
 from playground.design.analysis import Report, analyze
-from playground.spec.parse import Shape, Spec, SpecError, encode_share, parse_spec_prefix
+from playground.spec.layers import Shape
+from playground.spec.parse import Spec, SpecError, parse_spec_prefix
+from playground.spec.share import encode_share
 
 __all__ = ["DesignView", "compute"]
 

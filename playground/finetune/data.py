@@ -2,30 +2,26 @@
 
 Every source ends up as the same thing on disk: a folder of class sub-folders
 plus ``dataset.json`` listing the usable images, the ones that failed to decode
-and what was skipped. The zip path is the one place an uploaded archive is
-opened: its entry list is checked (paths, symlinks, counts, sizes, compression
-ratios) before a single byte is written, and only image files inside class
-folders are extracted, by our own loop.
+and what was skipped. Zip uploads are opened in one
+place, playground.finetune.archive, which builds on the layout rules and the
+verification here.
 """
 from __future__ import annotations
 
-import hashlib
-import io
+import contextlib
 import json
 import os
 import shutil
-import stat
 import tempfile
-import zipfile
-import zlib
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable, Iterable, Sequence
+from typing import Any
 
+from playground._fileio import write_json_atomic
 from playground.config import home_dir
 from playground.errors import PlaygroundError
-from playground._fileio import write_json_atomic
 from playground.images import UPLOAD_TYPES, ImageError, load_image
 
 __all__ = [
@@ -35,34 +31,27 @@ __all__ = [
     "Split",
     "BUNDLED",
     "IMAGE_EXTENSIONS",
+    "INDEX_FILE",
     "MAX_ENTRIES",
-    "MAX_TOTAL_BYTES",
-    "MAX_RATIO",
-    "from_zip",
+    "ProgressFn",
     "from_folder",
     "bundled",
-    "open_dataset",
     "load_dataset",
-    "stage_upload",
     "link_dataset",
     "stratified_split",
+    "skip_reason",
+    "assign_classes",
+    "describe_skipped",
+    "verify_images",
 ]
 
 # Exactly the formats playground.images decodes; anything else is skipped, not "bad".
 IMAGE_EXTENSIONS = frozenset("." + ext for ext in UPLOAD_TYPES)
-MAX_ENTRIES = 20_000
-MAX_TOTAL_BYTES = 2 * 1024**3
-# Photos are already compressed, so a member that deflates more than 100x is
-# almost certainly a decompression bomb. Members under 1 MiB are exempt: tiny
-# files (a flat-colour PNG, a text file) can legitimately shrink a lot, and the
-# entry and total-size caps bound them anyway.
-MAX_RATIO = 100
-RATIO_EXEMPT_BYTES = 1024**2
+MAX_ENTRIES = 20_000  # files in a zip or images in a folder
 INDEX_FILE = "dataset.json"
 # Images are verified at a reduced JPEG draft scale: the whole stream is still
 # decoded (a truncated file still fails) but at a fraction of the cost.
 _VERIFY_DRAFT = (256, 256)
-_COPY_CHUNK = 1024 * 1024
 ProgressFn = Callable[[int, int], None]
 
 
@@ -98,7 +87,7 @@ class Dataset:
         """Absolute path of an item's file."""
         return self.root / item.path
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON form (what ``dataset.json`` holds; ``root`` is implied by the file's folder)."""
         return {
             "name": self.name,
@@ -108,7 +97,7 @@ class Dataset:
             "skipped": dict(self.skipped),
         }
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """Counts for display and the CLI: classes, images per class, bad and skipped."""
         return {
             "name": self.name,
@@ -187,7 +176,7 @@ def load_dataset(root: str | Path) -> Dataset:
 # --------------------------------------------------------------------------- layout rules
 
 
-def _skip_reason(parts: Sequence[str]) -> str | None:
+def skip_reason(parts: Sequence[str]) -> str | None:
     """Why a file (path parts, already validated) is not a candidate image, or None."""
     if parts[0] == "__MACOSX":
         return "macOS metadata files"
@@ -198,7 +187,7 @@ def _skip_reason(parts: Sequence[str]) -> str | None:
     return None
 
 
-def _assign_classes(
+def assign_classes(
     paths: Iterable[tuple[str, ...]], skipped: Counter
 ) -> tuple[list[str], list[tuple[tuple[str, ...], str]]]:
     """Map candidate image paths to classes: first folder level, after one shared top folder.
@@ -223,138 +212,8 @@ def _assign_classes(
     return classes, assigned
 
 
-# --------------------------------------------------------------------------- zip safety
-
-
-def _check_member_name(name: str) -> tuple[str, ...]:
-    """Validate one zip member name; return its path parts. Raises DatasetError."""
-    if "\x00" in name:
-        raise DatasetError(f"zip entry {name!r} has a NUL byte in its name; the archive is not safe to open")
-    norm = name.replace("\\", "/")  # some Windows tools write backslashes
-    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
-        raise DatasetError(f"zip entry {name!r} has an absolute path; refusing to extract it (re-create the zip with relative paths)")
-    parts = tuple(p for p in norm.split("/") if p not in ("", "."))
-    if ".." in parts:
-        raise DatasetError(f"zip entry {name!r} points outside the archive ('..'); refusing to extract it "
-                           "(re-create the zip from the class folders themselves)")
-    return parts
-
-
-def _is_symlink(info: zipfile.ZipInfo) -> bool:
-    """True when the member was stored as a Unix symlink (mode in the high 16 bits)."""
-    return stat.S_ISLNK(info.external_attr >> 16)
-
-
-def _checked_members(zf: zipfile.ZipFile, label: str) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
-    """Check the whole entry list before anything is written; return (info, parts) for files."""
-    infos = zf.infolist()
-    if len(infos) > MAX_ENTRIES:
-        raise DatasetError(f"{label} has {len(infos):,} entries; the limit is {MAX_ENTRIES:,} (split it into smaller zips)")
-    total = 0
-    files = []
-    for info in infos:
-        try:
-            parts = _check_member_name(info.filename)
-        except DatasetError as exc:  # say which upload it is, as every other message does
-            raise DatasetError(f"{label}: {exc}") from None
-        if _is_symlink(info):
-            raise DatasetError(f"zip entry {info.filename!r} is a symbolic link; links are not allowed (zip the files themselves)")
-        if info.flag_bits & 0x1:
-            raise DatasetError(f"zip entry {info.filename!r} is password-protected; upload an unencrypted zip")
-        if info.is_dir() or not parts:
-            continue
-        total += info.file_size
-        if total > MAX_TOTAL_BYTES:
-            raise DatasetError(
-                f"{label} unpacks to more than {MAX_TOTAL_BYTES / 1024**3:.0f} GB; the limit keeps the server's disk safe "
-                "(use fewer or smaller images)"
-            )
-        if info.file_size > RATIO_EXEMPT_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            ratio = info.file_size / max(info.compress_size, 1)
-            raise DatasetError(
-                f"zip entry {info.filename!r} expands {ratio:,.0f}x (limit {MAX_RATIO}x): it looks like a "
-                "decompression bomb, not an image"
-            )
-        files.append((info, parts))
-    return files
-
-
-def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, root: Path) -> None:
-    """Copy one member to ``target`` (which must lie inside ``root``), never more bytes than declared."""
-    resolved = target.resolve()
-    if not resolved.is_relative_to(root.resolve()):  # belt and braces after the name checks
-        raise DatasetError(f"zip entry {info.filename!r} would be written outside the dataset folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    with zf.open(info) as src, open(target, "xb") as dst:
-        while chunk := src.read(_COPY_CHUNK):
-            written += len(chunk)
-            if written > info.file_size:
-                raise DatasetError(f"zip entry {info.filename!r} is larger than its header says; the zip is corrupt")
-            dst.write(chunk)
-
-
-def from_zip(
-    source: str | Path | bytes | BinaryIO,
-    dest: str | Path,
-    *,
-    name: str | None = None,
-    on_progress: ProgressFn | None = None,
-) -> Dataset:
-    """Safely extract a zip of class folders into ``dest`` and check every image.
-
-    ``dest`` must not exist yet or be empty; nothing is written anywhere else.
-    Raises DatasetError for an unsafe or unusable archive.
-    """
-    label = name or (Path(source).name if isinstance(source, (str, Path)) else "the upload")
-    dest = Path(dest)
-    fileobj = io.BytesIO(source) if isinstance(source, bytes) else source
-    try:
-        zf = zipfile.ZipFile(fileobj)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
-        raise DatasetError(f"{label!r} is not a readable zip file ({exc}); upload a .zip of class folders") from None
-    except OSError as exc:
-        raise DatasetError(f"cannot read {label!r}: {exc.strerror or exc}") from None
-    with zf:
-        members = _checked_members(zf, repr(label))
-        skipped: Counter = Counter()
-        candidates: dict[tuple[str, ...], zipfile.ZipInfo] = {}
-        for info, parts in members:
-            why = _skip_reason(parts)
-            if why:
-                skipped[why] += 1
-            elif parts in candidates:
-                skipped["duplicate entries"] += 1
-            else:
-                candidates[parts] = info
-        classes, assigned = _assign_classes(candidates, skipped)
-        if not assigned:
-            raise DatasetError(
-                f"{label!r} contains no images inside class folders ({_describe_skipped(skipped)}); "
-                f"expected e.g. cats/1.jpg, dogs/2.jpg with extensions {', '.join(sorted(IMAGE_EXTENSIONS))}"
-            )
-        # The outermost folder this call creates: removed again if extraction fails.
-        created = next((p for p in reversed((dest, *dest.parents)) if not p.exists()), None)
-        dest.mkdir(parents=True, exist_ok=True)
-        if any(dest.iterdir()):
-            raise DatasetError(f"{dest} is not empty; extract into a new folder")
-        try:
-            for parts, rel in assigned:
-                _extract_member(zf, candidates[parts], dest / rel, dest)
-        except (DatasetError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
-            # Leave nothing half-extracted behind.
-            shutil.rmtree(created or dest, ignore_errors=True)
-            if created is None:
-                dest.mkdir()
-            if isinstance(exc, DatasetError):
-                raise
-            raise DatasetError(f"{label!r} is damaged ({exc}); re-create the zip and upload it again") from None
-    dataset = _verify(dest, label, classes, [rel for _, rel in assigned], skipped, on_progress)
-    dataset.save()
-    return dataset
-
-
-def _describe_skipped(skipped: Counter) -> str:
+def describe_skipped(skipped: Counter) -> str:
+    """What was skipped, for a message about a source with no usable images."""
     if not skipped:
         return "it is empty"
     return "skipped " + ", ".join(f"{n} {why}" for why, n in skipped.items())
@@ -363,7 +222,7 @@ def _describe_skipped(skipped: Counter) -> str:
 # --------------------------------------------------------------------------- verification
 
 
-def _verify(
+def verify_images(
     root: Path,
     name: str,
     classes: list[str],
@@ -413,23 +272,23 @@ def from_folder(path: str | Path, *, on_progress: ProgressFn | None = None) -> D
         rel_dir = Path(dirpath).relative_to(root).parts
         for fname in sorted(filenames):
             parts = tuple(rel_dir) + (fname,)
-            why = _skip_reason(parts)
+            why = skip_reason(parts)
             if why:
                 skipped[why] += 1
             else:
                 candidates.append(parts)
         if len(candidates) > MAX_ENTRIES:
             raise DatasetError(f"{root} has more than {MAX_ENTRIES:,} images; use a smaller folder")
-    classes, assigned = _assign_classes(candidates, skipped)
+    classes, assigned = assign_classes(candidates, skipped)
     if not assigned:
         raise DatasetError(
-            f"{root} contains no images inside class folders ({_describe_skipped(skipped)}); "
+            f"{root} contains no images inside class folders ({describe_skipped(skipped)}); "
             "expected e.g. cats/1.jpg, dogs/2.jpg"
         )
     # For a folder the root itself moves down past a shared top folder.
     relpaths = [rel for _, rel in assigned]
     top = assigned[0][0][: len(assigned[0][0]) - len(assigned[0][1].split("/"))]
-    return _verify(root.joinpath(*top), root.name, classes, relpaths, skipped, on_progress)
+    return verify_images(root.joinpath(*top), root.name, classes, relpaths, skipped, on_progress)
 
 
 # --------------------------------------------------------------------------- bundled sets
@@ -493,67 +352,14 @@ def bundled(name: str, *, on_progress: ProgressFn | None = None) -> Dataset:
         ds = from_folder(scratch, on_progress=on_progress)
         ds.name = name
         ds.save()
-        try:
+        with contextlib.suppress(OSError):  # another process finished first: use theirs
             os.replace(scratch, root)
-        except OSError:  # another process finished first: use theirs
-            pass
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return load_dataset(root)
 
 
-# --------------------------------------------------------------------------- staging & jobs
-
-
-def stage_upload(data: bytes, filename: str, *, on_progress: ProgressFn | None = None) -> Dataset:
-    """Extract and check an uploaded zip once, under ``<home>/uploads/<content hash>``.
-
-    Uploading the same bytes again reuses the earlier result.
-    """
-    digest = hashlib.sha256(data).hexdigest()[:20]
-    root = home_dir() / "uploads" / digest
-    if (root / INDEX_FILE).exists():
-        ds = load_dataset(root)
-        ds.name = filename
-        return ds
-    root.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=root.parent))
-    try:
-        ds = from_zip(data, scratch, name=filename, on_progress=on_progress)
-        try:
-            os.replace(scratch, root)
-        except OSError:
-            pass
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    ds = load_dataset(root)
-    ds.name = filename
-    return ds
-
-
-def open_dataset(source: str | Path, *, on_progress: ProgressFn | None = None) -> tuple[Dataset, Callable[[], None]]:
-    """Open what the command line calls DATA: a bundled name, a .zip file or a folder.
-
-    Returns (dataset, cleanup): a zip is extracted into a temporary folder that
-    ``cleanup()`` removes; for the other kinds cleanup does nothing.
-    """
-    text = str(source)
-    path = Path(source)
-    if text in BUNDLED and not path.exists():
-        return bundled(text, on_progress=on_progress), lambda: None
-    if path.is_dir():
-        return from_folder(path, on_progress=on_progress), lambda: None
-    if not path.exists():
-        raise DatasetError(
-            f"{text!r} is neither a file, a folder nor a bundled dataset ({', '.join(BUNDLED)})"
-        )
-    tmp = Path(tempfile.mkdtemp(prefix="playground-data-"))
-    try:
-        ds = from_zip(path, tmp / "data", name=path.name, on_progress=on_progress)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return ds, lambda: shutil.rmtree(tmp, ignore_errors=True)
+# --------------------------------------------------------------------------- job copies
 
 
 def link_dataset(dataset: Dataset, dest: str | Path) -> Dataset:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from PIL import Image
 from torch import nn
 
 from playground.errors import PlaygroundError
-from playground.models.registry import LoadedModel, first_conv
+from playground.models.registry import LoadedModel
 
 __all__ = [
     "Prediction",
@@ -197,23 +197,33 @@ def feature_maps(loaded: LoadedModel, img: Image.Image, layer: str, count: int =
     strength = act.clamp(min=0).mean(dim=(1, 2))  # (C,): how strongly each channel fires
     order = strength.argsort(descending=True)[: min(count, act.shape[0])]
     maps = act[order].numpy()  # (n, H, W)
-    tiles = [Image.fromarray(_colormap(_unit(m), _VIRIDIS)).resize(_tile_size(m.shape, tile), Image.NEAREST)
+    tiles = [Image.fromarray(_colormap(_unit(m), _VIRIDIS)).resize(_tile_size(m.shape, tile), Image.Resampling.NEAREST)
              for m in maps]
-    return FeatureMaps(layer, tuple(act.shape), order.tolist(), strength[order].tolist(), maps, _grid(tiles))
+    c, h, w = act.shape
+    return FeatureMaps(layer, (c, h, w), order.tolist(), strength[order].tolist(), maps, _grid(tiles))
+
+
+def _first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
+    """The first ``nn.Conv2d`` applied to the image (name, module): its filters see RGB pixels."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            return name, module
+    raise ValueError("the model has no Conv2d layer")
 
 
 def first_layer_filters(loaded: LoadedModel, tile: int = 40) -> Filters:
     """The first conv layer's kernels, each scaled to [0, 1] on its own and shown as RGB
     (3 input channels) or grey: the edge and colour detectors the network learned."""
-    name, conv = first_conv(loaded.model)
+    name, conv = _first_conv(loaded.model)
     w = conv.weight.detach().float().cpu()  # (out, in, kh, kw)
     tiles = []
     for kernel in w:
         pix = kernel if kernel.shape[0] == 3 else kernel.mean(dim=0, keepdim=True)  # (3 or 1, kh, kw)
         arr = (_unit(pix.numpy()) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)  # (kh, kw, 3 or 1)
         im = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).convert("RGB")
-        tiles.append(im.resize(_tile_size(arr.shape[:2], tile), Image.NEAREST))
-    return Filters(name, tuple(w.shape), _grid(tiles, cols=8))
+        tiles.append(im.resize(_tile_size(arr.shape[:2], tile), Image.Resampling.NEAREST))
+    out_channels, in_channels, kh, kw = w.shape
+    return Filters(name, (out_channels, in_channels, kh, kw), _grid(tiles, cols=8))
 
 
 # -- pictures ---------------------------------------------------------------------------------

@@ -1,1 +1,2 @@
-"""Layer specs: typed layers, value readers, parse + validate (SpecError), share-link codec."""
+"""Layer specs: sliding windows (``window``), value readers and limits (``keys``), typed layers
+(``layers``), load + parse + validate with SpecError (``parse``), the share-link codec (``share``)."""

@@ -1,24 +1,33 @@
-"""Streamlit pieces of the Architectures page: the catalogue table, one model's panel, CNN vs ViT."""
+"""Streamlit pieces of the Architectures page: the catalogue table, one model's panel, CNN vs ViT,
+and their Plotly figures (pure: data in, figure out)."""
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from playground._format import format_dims, format_pair, human
+from playground.arch.landmarks import LANDMARKS, designer_spec, torchvision_metrics
 from playground.arch.measure import (
     ArchitectureError,
-    ArchReport,
     analyze_architecture,
     catalogue,
     macs_vs_resolution,
     resnet50_flops_explained,
 )
+from playground.arch.report import ArchReport
 from playground.concepts import designer_url
-from playground.arch.landmarks import LANDMARKS, designer_spec, torchvision_metrics
-from playground.ui.arch_charts import error_bubbles, per_pixel_curve, resolution_curve
 
-__all__ = ["render_catalogue", "render_model", "render_cnn_vs_vit", "MISSING", "VIT_SIDES"]
+__all__ = ["render_catalogue", "render_model", "render_cnn_vs_vit", "error_bubbles", "resolution_curve",
+           "per_pixel_curve", "MISSING", "VIT_SIDES", "BASE_SIDE", "METRIC_KEY", "SOURCE_KEY", "MODEL_KEY",
+           "OTHER_KEY", "SIDE_KEY"]
+
+BASE_SIDE = 224  # the input side every model is compared at (ImageNet's usual crop)
+METRIC_KEY, SOURCE_KEY = "arch_metric", "arch_source"  # widget keys, error plots: top-5/top-1, paper/torchvision
+MODEL_KEY, OTHER_KEY, SIDE_KEY = "arch_model", "arch_other", "arch_side"  # One model: pick, free name, side
 
 # Square input sides for the CNN-vs-ViT sweep: multiples of 16 (ViT-B/16's patch), 224 to 1024.
 VIT_SIDES = tuple(range(224, 1025, 80))
@@ -26,7 +35,7 @@ VIT_SIDES = tuple(range(224, 1025, 80))
 
 @st.cache_data(show_spinner="Building every architecture (no weights) and tracing its graph…")
 def _catalogue() -> list[dict[str, Any]]:
-    return catalogue(224)
+    return catalogue(BASE_SIDE)
 
 
 @st.cache_data(show_spinner="Measuring MACs at each resolution…")
@@ -87,8 +96,15 @@ def _table_height(n_rows: int) -> int:
 
 
 def render_catalogue() -> None:
-    """The table of every model at 224×224 and the two error plots."""
+    """The table of every model at 224×224, the two error plots, the sources and the FLOPs note."""
     rows = _catalogue()
+    _render_table(rows)
+    _render_error_plots(rows)
+    _render_sources()
+    _render_flops_note()
+
+
+def _render_table(rows: list[dict[str, Any]]) -> None:
     st.dataframe(_catalogue_records(rows), hide_index=True, height=_table_height(len(rows)),
                  column_config=_catalogue_columns(rows), placeholder=MISSING)
     st.caption(
@@ -98,10 +114,13 @@ def render_catalogue() -> None:
         f"{MISSING} where the paper does not give it); *torchvision* is its own weights, one model, one centre crop."
     )
 
+
+def _render_error_plots(rows: list[dict[str, Any]]) -> None:
+    """Error against parameters and against MACs, for the error and source the user picks."""
     c1, c2 = st.columns(2)
-    metric = c1.segmented_control("Error", ["Top-5", "Top-1"], default="Top-5", key="arch_metric") or "Top-5"
+    metric = c1.segmented_control("Error", ["Top-5", "Top-1"], default="Top-5", key=METRIC_KEY) or "Top-5"
     source = c2.segmented_control("Source", ["Paper", "torchvision weights"], default="Paper",
-                                  key="arch_source") or "Paper"
+                                  key=SOURCE_KEY) or "Paper"
     prefix = "paper" if source == "Paper" else "tv"
     error_key = f"{prefix}_top{metric[-1]}_error"
     points = [dict(r, ensemble=r["ensemble"] and source == "Paper") for r in rows]
@@ -111,7 +130,7 @@ def render_catalogue() -> None:
     right.plotly_chart(error_bubbles(points, f"{prefix}_macs", "MACs at the evaluation resolution", error_key, title),
                        key="arch_macs_plot")
     odd = [f"{r['title']} {r[prefix + '_side']}×{r[prefix + '_side']}" for r in rows
-           if r[prefix + "_side"] != 224 and r[error_key] is not None]
+           if r[prefix + "_side"] != BASE_SIDE and r[error_key] is not None]
     if odd:
         st.caption(":material/straighten: MACs are counted at the input size the error was measured at: 224×224, "
                    f"except {', '.join(odd)}.")
@@ -119,6 +138,8 @@ def render_catalogue() -> None:
     if missing:
         st.caption(f":material/info: Not plotted (no {metric.lower()} figure from this source): {', '.join(missing)}.")
 
+
+def _render_sources() -> None:
     with st.expander("Sources", icon=":material/menu_book:"):
         st.markdown("\n".join(
             f"- **{entry.title}**: {entry.paper}. "
@@ -128,6 +149,8 @@ def render_catalogue() -> None:
         ))
         st.caption("The first figure of each model is the one in the table and plots.")
 
+
+def _render_flops_note() -> None:
     with st.expander("Why do papers say ResNet-50 is 3.8 GFLOPs, while tools say 4.09 G?",
                      icon=":material/help:"):
         f = resnet50_flops_explained()
@@ -163,14 +186,14 @@ _OTHER = "other"  # the selectbox entry for any torchvision classifier outside t
 def _pick_model() -> tuple[str, int]:
     keys = [*LANDMARKS, _OTHER]
     c1, c2 = st.columns([2, 1])
-    key = c1.selectbox("Model", keys, index=keys.index("resnet50"), key="arch_model",
+    key = c1.selectbox("Model", keys, index=keys.index("resnet50"), key=MODEL_KEY,
                        format_func=lambda k: LANDMARKS[k].title if k in LANDMARKS else "Another torchvision model…")
     if key == _OTHER:
-        key = c1.text_input("torchvision model name", "resnet34", key="arch_other",
+        key = c1.text_input("torchvision model name", "resnet34", key=OTHER_KEY,
                             help="Any name from torchvision.models.list_models(), e.g. densenet121, swin_t, "
                                  "regnet_y_400mf, inception_v3 (built without weights).").strip()
-    side = int(c2.number_input("Input side (pixels)", min_value=32, max_value=2048, value=224, step=16,
-                               key="arch_side", help="Square input; ViT needs a multiple of 16."))
+    side = int(c2.number_input("Input side (pixels)", min_value=32, max_value=2048, value=BASE_SIDE, step=16,
+                               key=SIDE_KEY, help="Square input; ViT needs a multiple of 16."))
     return key, side
 
 
@@ -214,18 +237,7 @@ def render_model() -> None:
     except ArchitectureError as exc:
         st.error(str(exc), icon=":material/error:")
         return
-    entry = LANDMARKS.get(report.model)
-    m = st.columns(5)
-    m[0].metric("Parameters", human(at224.total_params), help=f"{at224.total_params:,}")
-    m[1].metric("MACs at 224×224", human(at224.total_macs), help=f"{at224.total_macs:,}")
-    m[2].metric(f"MACs at {side}×{side}", human(report.total_macs), help=f"{report.total_macs:,}")
-    m[3].metric("Depth", report.depth, help="Conv and linear layers on the longest path through the graph."
-                + (f" The paper counts: {entry.published_depth}." if entry else ""))
-    rf = None if report.receptive_field is None else [int(v) for v in report.receptive_field]
-    m[4].metric("Receptive field", format_pair(rf, missing="n/a"), help=f"Of the last feature map ({report.rf_layer}), "
-                f"at {side}×{side}; largest field over all paths."
-                + (f" {len(report.misaligned)} merges join branches on misaligned grids (see the note below)."
-                   if report.misaligned else _aligned_note(report)))
+    _render_metrics(at224, report, side)
     _render_literature(report.model)
     if report.attention_macs:
         st.caption(f"MACs: conv {report.conv_macs:,} + linear {report.linear_macs:,} + attention QKᵀ/AV "
@@ -233,8 +245,30 @@ def render_model() -> None:
     for note in report.notes:
         st.caption(f":material/info: {note}")
     _designer_button(report.model)
-
     st.subheader("Per stage")
+    _render_stages(report)
+    with st.expander(f"Every layer ({len(report.layers)} nodes of the traced graph)", icon=":material/table:"):
+        _render_layers(report)
+
+
+def _render_metrics(at224: ArchReport, report: ArchReport, side: int) -> None:
+    """Parameters, MACs at 224 (and at ``side`` when it differs), depth, receptive field at ``side``."""
+    entry = LANDMARKS.get(report.model)
+    rf = None if report.receptive_field is None else [int(v) for v in report.receptive_field]
+    cells = iter(st.columns(5 if side != BASE_SIDE else 4))
+    next(cells).metric("Parameters", human(at224.total_params), help=f"{at224.total_params:,}")
+    next(cells).metric(f"MACs at {BASE_SIDE}×{BASE_SIDE}", human(at224.total_macs), help=f"{at224.total_macs:,}")
+    if side != BASE_SIDE:
+        next(cells).metric(f"MACs at {side}×{side}", human(report.total_macs), help=f"{report.total_macs:,}")
+    next(cells).metric("Depth", report.depth, help="Conv and linear layers on the longest path through the graph."
+                       + (f" The paper counts: {entry.published_depth}." if entry else ""))
+    next(cells).metric("Receptive field", format_pair(rf, missing="n/a"),
+                       help=f"Of the last feature map ({report.rf_layer}), at {side}×{side}; largest field over "
+                            "all paths." + (f" {len(report.misaligned)} merges join branches on misaligned grids "
+                                            "(see the note below)." if report.misaligned else _aligned_note(report)))
+
+
+def _render_stages(report: ArchReport) -> None:
     number = st.column_config.NumberColumn
     st.dataframe(
         [{"Stage": s.label, "From": s.first, "To": s.last, "Output shape": format_dims(s.output_shape),
@@ -247,20 +281,23 @@ def render_model() -> None:
                                                       "once the layout is no longer spatial (after global pooling, "
                                                       "flattening or tokenising).")},
     )
-    with st.expander(f"Every layer ({len(report.layers)} nodes of the traced graph)", icon=":material/table:"):
-        st.dataframe(
-            [{"Layer": l.name, "Type": l.type, "Output shape": format_dims(l.output_shape),
-              "Params": l.params, "MACs": l.macs,
-              "RF": None if l.receptive_field is None else int(l.receptive_field[0]),
-              "Jump": None if l.jump is None else int(l.jump[0]),
-              "Misaligned": l.misaligned} for l in report.layers],
-            hide_index=True, height=400, placeholder=MISSING,
-            column_config={"Params": number(format="localized"), "MACs": number(format="localized"),
-                           "RF": number(help=f"Receptive field; {MISSING} once the layout is no longer spatial."),
-                           "Misaligned": st.column_config.CheckboxColumn(
-                               help="A merge whose branches' grids differ in jump or start: the larger field "
-                                    "is kept.")},
-        )
+
+
+def _render_layers(report: ArchReport) -> None:
+    number = st.column_config.NumberColumn
+    st.dataframe(
+        [{"Layer": layer.name, "Type": layer.type, "Output shape": format_dims(layer.output_shape),
+          "Params": layer.params, "MACs": layer.macs,
+          "RF": None if layer.receptive_field is None else int(layer.receptive_field[0]),
+          "Jump": None if layer.jump is None else int(layer.jump[0]),
+          "Misaligned": layer.misaligned} for layer in report.layers],
+        hide_index=True, height=400, placeholder=MISSING,
+        column_config={"Params": number(format="localized"), "MACs": number(format="localized"),
+                       "RF": number(help=f"Receptive field; {MISSING} once the layout is no longer spatial."),
+                       "Misaligned": st.column_config.CheckboxColumn(
+                           help="A merge whose branches' grids differ in jump or start: the larger field "
+                                "is kept.")},
+    )
 
 
 def render_cnn_vs_vit() -> None:
@@ -284,3 +321,82 @@ but attention compares every token with every other, so QKᵀ and AV grow with i
     st.caption("Counted: every conv and linear layer (ViT's Q, K, V and output projections included) plus "
                "attention's two activation products; softmax, norms and additions are not counted. "
                "ViT's position embedding is resized with the input, as fine-tuning at a higher resolution does.")
+
+
+# Figures
+
+_SYMBOLS = {True: "diamond", False: "circle"}  # ensemble vs single model
+_CNN, _VIT = "#1f6feb", "#d62728"
+
+
+def error_bubbles(rows: Sequence[dict[str, Any]], x: str, x_title: str, error_key: str, error_title: str) -> go.Figure:
+    """Error (y) against ``x`` (log scale) for every row that has that error; bubbles coloured by year.
+
+    Rows need ``title``, ``year``, ``x``, ``error_key`` and, for the marker, ``ensemble`` (bool).
+    """
+    shown = [r for r in rows if r.get(error_key) is not None]
+    # alternate labels above/below along x so neighbours (VGG-16/19, GoogLeNet/EfficientNet-B0) stay legible
+    order = sorted(shown, key=lambda r: r[x])
+    position = {r["title"]: ("top center" if i % 2 == 0 else "bottom center") for i, r in enumerate(order)}
+    fig = go.Figure()
+    for ensemble in (False, True):
+        group = [r for r in shown if bool(r.get("ensemble")) == ensemble]
+        if not group:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[r[x] for r in group],
+            y=[r[error_key] for r in group],
+            text=[r["title"] for r in group],
+            customdata=[[r["year"], r.get("protocol", "")] for r in group],
+            mode="markers+text",
+            textposition=[position[r["title"]] for r in group],
+            name="ensemble" if ensemble else "single model",
+            marker=dict(
+                size=18, symbol=_SYMBOLS[ensemble], color=[r["year"] for r in group],
+                colorscale="Viridis", cmin=2012, cmax=2022, line=dict(width=1, color="#333"),
+                colorbar=dict(title="Year", thickness=12) if not ensemble else None,
+                showscale=not ensemble,
+            ),
+            hovertemplate="<b>%{text}</b> (%{customdata[0]})<br>" + x_title + ": %{x:.3s}<br>"
+                          + error_title + ": %{y:.2f}%<br>%{customdata[1]}<extra></extra>",
+        ))
+    logs = [math.log10(r[x]) for r in shown] or [0.0]
+    fig.update_xaxes(type="log", title=x_title, range=[min(logs) - 0.3, max(logs) + 0.3])  # room for labels
+    top = max((r[error_key] for r in shown), default=1.0)
+    fig.update_yaxes(title=error_title + " (%)", range=[0, 1.15 * top])  # room for the labels above
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10), font=dict(size=11),
+                      legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def resolution_curve(cnn: Sequence[dict[str, int]], vit: Sequence[dict[str, int]],
+                     cnn_name: str, vit_name: str) -> go.Figure:
+    """Total GMACs against input pixels for a CNN and a ViT, with the ViT's attention part."""
+    fig = go.Figure()
+    mp = lambda rows: [r["pixels"] / 1e6 for r in rows]  # noqa: E731 - megapixels on the x axis
+    fig.add_trace(go.Scatter(x=mp(cnn), y=[r["total_macs"] / 1e9 for r in cnn], name=cnn_name,
+                             mode="lines+markers", line=dict(color=_CNN)))
+    fig.add_trace(go.Scatter(x=mp(vit), y=[r["total_macs"] / 1e9 for r in vit], name=vit_name,
+                             mode="lines+markers", line=dict(color=_VIT)))
+    fig.add_trace(go.Scatter(x=mp(vit), y=[r["attention_macs"] / 1e9 for r in vit],
+                             name=f"{vit_name}: attention QKᵀ and AV only", mode="lines",
+                             line=dict(dash="dot", color=_VIT)))
+    fig.update_xaxes(title="Input size (megapixels)")
+    fig.update_yaxes(title="GMACs per image")
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2),
+                      hovermode="x unified")
+    return fig
+
+
+def per_pixel_curve(cnn: Sequence[dict[str, int]], vit: Sequence[dict[str, int]],
+                    cnn_name: str, vit_name: str) -> go.Figure:
+    """MACs per input pixel: flat for the CNN (linear cost), rising for the ViT (quadratic term)."""
+    fig = go.Figure()
+    for rows, name, colour in ((cnn, cnn_name, _CNN), (vit, vit_name, _VIT)):
+        fig.add_trace(go.Scatter(x=[r["side"] for r in rows], y=[r["total_macs"] / r["pixels"] for r in rows],
+                                 name=name, mode="lines+markers", line=dict(color=colour)))
+    fig.update_xaxes(title="Input side (pixels, square)")
+    fig.update_yaxes(title="MACs per input pixel", rangemode="tozero")
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25),
+                      hovermode="x unified")
+    return fig

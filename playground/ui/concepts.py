@@ -1,29 +1,40 @@
 """Streamlit pieces of the Concepts page: one render function per lesson.
 
 Every number shown comes from :mod:`playground.concepts` (which asks the designer's analysis), and
-every lesson ends with a link that opens the designer on the same stack.
+every lesson ends with a link that opens the designer on the same stack. The Plotly figures
+at the end are pure (arrays in, figure out).
 """
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from playground._format import format_dims
 from playground import concepts as C
+from playground._format import format_dims
 from playground.design.analysis import Report
+from playground.design.rfview import draw_receptive_field, fit_photo
 from playground.errors import PlaygroundError
 from playground.models.inference import feature_maps, first_layer_filters, layer_names
-from playground.design.rfview import draw_receptive_field, fit_photo
-from playground.ui.concepts_charts import dense_matrix, gradient_lines, image_map
-from playground.ui.predict import get_model
 from playground.models.registry import DEFAULT_MODEL
+from playground.ui.predict import get_model
 
 __all__ = ["render_convolution", "render_padding_stride", "render_receptive_field", "render_dwsep",
-           "render_skip", "render_hierarchy", "shape_text"]
+           "render_skip", "render_hierarchy", "shape_text", "image_map", "dense_matrix", "gradient_lines",
+           "KERNEL_PRESET_KEY", "PAD_SIZE_KEY", "PAD_KERNEL_KEY", "RF_DEPTH_KEY", "RF_STRIDE_KEY",
+           "DW_OUT_KEY", "SKIP_DEPTH_KEY"]
+
+# Widget keys (session-state names) of the lessons' controls
+KERNEL_PRESET_KEY = "cc_kernel_preset"                 # convolution: the 3×3 kernel preset
+PAD_SIZE_KEY, PAD_KERNEL_KEY = "cc_pad_size", "cc_pad_k"  # padding: input side, kernel size
+RF_DEPTH_KEY, RF_STRIDE_KEY = "cc_rf_n", "cc_rf_stride"  # receptive field: stacked convs, first stride
+DW_OUT_KEY = "cc_dw_out"                               # depthwise separable: output channels
+SKIP_DEPTH_KEY = "cc_skip_depth"                       # skip connections: number of layers
 
 _DESIGN = ":material/architecture:"
 
@@ -49,7 +60,7 @@ def _designer_pair(*links: tuple[str, dict[str, Any], str]) -> None:
 def _kernel_editor() -> np.ndarray:
     """Preset picker plus an editable 3×3 grid; the grid resets when the preset changes."""
     preset = st.selectbox("Kernel preset", list(C.KERNELS), index=list(C.KERNELS).index("Sobel x (vertical edges)"),
-                          key="cc_kernel_preset")
+                          key=KERNEL_PRESET_KEY)
     grid = np.array(C.KERNELS[preset], dtype=np.float64)
     edited = st.data_editor(grid, key=f"cc_kernel_{preset}", hide_index=True, placeholder="—",
                             column_config={str(i): st.column_config.NumberColumn(f"col {i}", format="%.3f")
@@ -103,8 +114,8 @@ def render_padding_stride(photo: Image.Image) -> None:
     """Valid vs same padding, then stride-2 conv vs 2×2 max-pool on the same photo."""
     st.subheader("Valid vs same padding")
     c1, c2 = st.columns(2)
-    size = c1.slider("Input side", 8, 64, 32, key="cc_pad_size")
-    k = c2.select_slider("Kernel size", [1, 3, 5, 7], value=3, key="cc_pad_k")
+    size = c1.slider("Input side", 8, 64, 32, key=PAD_SIZE_KEY)
+    k = c2.select_slider("Kernel size", [1, 3, 5, 7], value=3, key=PAD_KERNEL_KEY)
     both = C.padding_comparison(size, k)
     valid, same = both["valid"], both["same"]
     m = st.columns(3)
@@ -147,8 +158,8 @@ def render_padding_stride(photo: Image.Image) -> None:
 def render_receptive_field(photo: Image.Image) -> None:
     """N stacked 3×3 convs: field per layer (2N+1 with stride 1), and what stride and dilation change."""
     c1, c2, c3 = st.columns(3)
-    n = c1.slider("Stacked 3×3 convs (N)", 1, 10, 3, key="cc_rf_n")
-    stride = c2.segmented_control("Stride of the first conv", [1, 2], default=1, required=True, key="cc_rf_stride")
+    n = c1.slider("Stacked 3×3 convs (N)", 1, 10, 3, key=RF_DEPTH_KEY)
+    stride = c2.segmented_control("Stride of the first conv", [1, 2], default=1, required=True, key=RF_STRIDE_KEY)
     dilation = c3.segmented_control("Dilation of every conv", [1, 2, 3], default=1, required=True,
                                     key="cc_rf_dilation")
     stack = C.stacked_fields(n, size=64, first_stride=stride, dilation=dilation)
@@ -178,7 +189,7 @@ def render_dwsep() -> None:
     """Regular vs depthwise-separable convolution, parameters and MACs for chosen channel counts."""
     c1, c2, c3 = st.columns(3)
     c_in = int(c1.number_input("Input channels", 1, 2048, 128, key="cc_dw_in"))
-    c_out = int(c2.number_input("Output channels", 1, 2048, 128, key="cc_dw_out"))
+    c_out = int(c2.number_input("Output channels", 1, 2048, 128, key=DW_OUT_KEY))
     k = c3.select_slider("Kernel size", [1, 3, 5, 7], value=3, key="cc_dw_k")
     cmp = C.dwsep_comparison(c_in, c_out, k, size=56)
     regular, separable = cmp["regular"], cmp["separable"]
@@ -206,7 +217,7 @@ def _flows(depth: int) -> tuple[C.GradientFlow, C.GradientFlow]:
 
 def render_skip() -> None:
     """Gradient reaching each layer of a deep stack, with and without ``x + F(x)``."""
-    depth = st.slider("Layers", 5, 60, 30, key="cc_skip_depth")
+    depth = st.slider("Layers", 5, 60, 30, key=SKIP_DEPTH_KEY)
     plain, residual = _flows(depth)
     m = st.columns(3)
     m[0].metric("Plain: gradient at layer 1 ÷ at the top", f"{plain.relative_signal[0]:.1e}")
@@ -271,3 +282,52 @@ def render_hierarchy(photo: Image.Image) -> None:
         "(each unit sees most of the image) and fire on whole regions such as the cup or the cat's face. "
         "Spatial size shrinks and channels grow with depth: the stride trades resolution for meaning.")
     st.markdown("[:material/image_search: Explore every layer, and Grad-CAM, on the Predict page](predict)")
+
+
+# Figures (pure: arrays in, figure out)
+
+
+def image_map(values: np.ndarray, title: str, signed: bool = False, height: int = 320) -> go.Figure:
+    """A 2-D map at its true pixel grid: grey for an image, red/blue around 0 for a signed feature map."""
+    h, w = values.shape
+    if signed:
+        bound = float(np.abs(values).max()) or 1.0
+        heat = go.Heatmap(z=values, colorscale="RdBu_r", zmin=-bound, zmax=bound, zmid=0.0,
+                          colorbar=dict(thickness=10))
+    else:
+        heat = go.Heatmap(z=values, colorscale="gray", showscale=False)
+    fig = go.Figure(heat)
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False)
+    fig.update_xaxes(constrain="domain", showticklabels=False)
+    fig.update_layout(title=dict(text=f"{title} — {h}×{w}", font=dict(size=14)), height=height,
+                      margin=dict(l=0, r=0, t=36, b=0))
+    return fig
+
+
+def dense_matrix(matrix: np.ndarray, title: str) -> go.Figure:
+    """The fully connected weight matrix equivalent to a conv: mostly zeros, the same k² weights per row."""
+    bound = float(np.abs(matrix).max()) or 1.0
+    fig = go.Figure(go.Heatmap(z=matrix, colorscale="RdBu_r", zmin=-bound, zmax=bound, zmid=0.0,
+                               colorbar=dict(thickness=10),
+                               hovertemplate="output %{y}, input %{x}: %{z:.3f}<extra></extra>"))
+    cols = matrix.shape[1]
+    fig.update_yaxes(autorange="reversed", title="output pixel", scaleanchor="x", constrain="domain")
+    fig.update_xaxes(title="input pixel", range=[-0.5, cols - 0.5], constrain="domain")
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=360, margin=dict(l=0, r=0, t=36, b=0))
+    return fig
+
+
+_LINE_COLOURS = ("#d62728", "#1f6feb", "#2ca02c")
+
+
+def gradient_lines(series: Sequence[tuple[str, Sequence[float]]], y_title: str) -> go.Figure:
+    """Per-layer values (log scale), layer 1 = next to the input."""
+    fig = go.Figure()
+    for (name, values), colour in zip(series, _LINE_COLOURS):
+        fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=list(values), name=name,
+                                 mode="lines+markers", line=dict(color=colour)))
+    fig.update_yaxes(type="log", title=y_title, exponentformat="power")
+    fig.update_xaxes(title="layer (1 = next to the input)")
+    fig.update_layout(height=380, margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", y=-0.25),
+                      hovermode="x unified")
+    return fig

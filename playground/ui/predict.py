@@ -7,20 +7,27 @@ from PIL import Image
 
 from playground._format import format_floats
 from playground.errors import PlaygroundError
+from playground.models.finetuned import WEIGHTS_FILE, finetuned_dir, finetuned_status
 from playground.models.inference import Prediction, feature_maps, first_layer_filters, grad_cam, layer_names, predict
 from playground.models.registry import (
     DEFAULT_MODEL,
     MODELS,
     LoadedModel,
-    default_device,
     ModelStatus,
-    finetuned_dir,
-    finetuned_status,
+    default_device,
     load_model,
     model_status,
 )
+from playground.ui.common import widget_key
 
-__all__ = ["model_picker", "cached_model", "get_model", "prediction", "top_k_chart", "render_explanations"]
+__all__ = ["model_picker", "cached_model", "get_model", "prediction", "top_k_chart", "render_explanations",
+           "PREDICT", "MODEL_PICKER", "EXPLAIN_TAB", "CAM_CLASS", "CAM_LAYER", "FEATURE_LAYER"]
+
+PREDICT = "predict"  # the Predict page's namespace for widget_key
+# This module's widgets, as parts of their keys (playground.ui.common.widget_key)
+MODEL_PICKER, EXPLAIN_TAB = "model", "tab"
+CAM_CLASS, CAM_LAYER, FEATURE_LAYER = "cam_class", "cam_layer", "fm_layer"
+_PREDICTION = "prediction"  # the memo of the last prediction (not a widget)
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=6)
@@ -34,7 +41,7 @@ def get_model(ref: str) -> LoadedModel:
     """The cached model for a zoo name, ``job:<id>`` or folder; raises PlaygroundError."""
     stamp = 0.0
     if ref not in MODELS:
-        weights = finetuned_dir(ref) / "model.safetensors"
+        weights = finetuned_dir(ref) / WEIGHTS_FILE
         stamp = weights.stat().st_mtime if weights.is_file() else 0.0
     return cached_model(ref, stamp)
 
@@ -46,7 +53,7 @@ def prediction(loaded: LoadedModel, img: Image.Image, key: str, top_k: int = 5) 
     Identity is enough: the cached model and the decoded photo (sample or memoised upload) are
     the same objects on every rerun until the user picks another one.
     """
-    memo_key = f"{key}_prediction"
+    memo_key = widget_key(key, _PREDICTION)
     memo = st.session_state.get(memo_key)
     if memo is not None and memo[0] is loaded and memo[1] is img and memo[2] == top_k:
         return memo[3]
@@ -77,10 +84,10 @@ def model_picker(key: str) -> str | None:
             st.error(f"Cannot use the model from the link: {status.reason}", icon=":material/error:")
             wanted = None
     options = list(usable)
-    widget_key = f"{key}_model"
-    if widget_key not in st.session_state or st.session_state[widget_key] not in usable:
-        st.session_state[widget_key] = wanted or (DEFAULT_MODEL if DEFAULT_MODEL in usable else options[0])
-    choice = st.selectbox("Model", options, key=widget_key, format_func=lambda n: _label(usable[n]))
+    picker = widget_key(key, MODEL_PICKER)
+    if picker not in st.session_state or st.session_state[picker] not in usable:
+        st.session_state[picker] = wanted or (DEFAULT_MODEL if DEFAULT_MODEL in usable else options[0])
+    choice = st.selectbox("Model", options, key=picker, format_func=lambda n: _label(usable[n]))
     missing = [r for r in rows if not r.available]
     if missing:
         with st.expander(f":material/info: {len(missing)} more model(s) not available here"):
@@ -129,7 +136,7 @@ def render_explanations(loaded: LoadedModel, img: Image.Image, pred: Prediction,
     tabs = st.tabs(
         [":material/local_fire_department: Grad-CAM", ":material/layers: Feature maps",
          ":material/grid_view: First-layer filters", ":material/crop: What the model sees"],
-        key=f"{key}_tab", on_change="rerun",
+        key=widget_key(key, EXPLAIN_TAB), on_change="rerun",
     )
     layers = list(layer_names(loaded))
     try:
@@ -151,7 +158,8 @@ def render_explanations(loaded: LoadedModel, img: Image.Image, pred: Prediction,
                 p = loaded.preprocess
                 st.image(p.crop_image(img), caption=f"{p.crop}x{p.crop} input", width=p.crop * 2)
                 st.caption(f"Shorter side resized to {p.resize} ({p.interpolation}), centre {p.crop}x{p.crop} "
-                           f"crop, then each channel normalised with mean {format_floats(p.mean)} and std {format_floats(p.std)}.")
+                           f"crop, then each channel normalised with mean {format_floats(p.mean)} and std "
+                           f"{format_floats(p.std)}.")
     except PlaygroundError as exc:
         st.error(str(exc), icon=":material/error:")
 
@@ -162,15 +170,15 @@ def _keep_valid(key: str, options: list) -> None:
         del st.session_state[key]
 
 
-
 def _grad_cam_tab(loaded: LoadedModel, img: Image.Image, pred: Prediction, layers: list[str], key: str) -> None:
     c1, c2 = st.columns(2)
     names = {idx: f"{label} ({p:.1%})" for label, idx, p in pred.top}
-    _keep_valid(f"{key}_cam_class", list(names))
-    _keep_valid(f"{key}_cam_layer", layers)
-    index = c1.selectbox("Class", list(names), format_func=names.__getitem__, key=f"{key}_cam_class")
+    class_key, layer_key = widget_key(key, CAM_CLASS), widget_key(key, CAM_LAYER)
+    _keep_valid(class_key, list(names))
+    _keep_valid(layer_key, layers)
+    index = c1.selectbox("Class", list(names), format_func=names.__getitem__, key=class_key)
     default = layers.index(loaded.entry.cam_layer) if loaded.entry.cam_layer in layers else len(layers) - 1
-    layer = c2.selectbox("Layer", layers, index=default, key=f"{key}_cam_layer",
+    layer = c2.selectbox("Layer", layers, index=default, key=layer_key,
                          help="Later layers: coarse maps of whole objects. Earlier: finer, more local.")
     cam = grad_cam(loaded, img, class_index=index, layer=layer)
     _images_row((cam.image, "model input"), (cam.overlay, f"Grad-CAM: {cam.label}"))
@@ -179,8 +187,9 @@ def _grad_cam_tab(loaded: LoadedModel, img: Image.Image, pred: Prediction, layer
 
 
 def _feature_tab(loaded: LoadedModel, img: Image.Image, layers: list[str], key: str) -> None:
-    _keep_valid(f"{key}_fm_layer", layers)
-    layer = st.select_slider("Layer", layers, value=layers[max(1, len(layers) // 6)], key=f"{key}_fm_layer")
+    layer_key = widget_key(key, FEATURE_LAYER)
+    _keep_valid(layer_key, layers)
+    layer = st.select_slider("Layer", layers, value=layers[max(1, len(layers) // 6)], key=layer_key)
     fm = feature_maps(loaded, img, layer)
     c, h, w = fm.shape
     st.image(fm.grid, width=min(720, max(360, fm.grid.width)))

@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
 
-from playground.spec.parse import decode_share
+from playground.spec.share import decode_share
 from tests.e2e.helpers import settle
 
 

@@ -2,8 +2,8 @@
 
 :func:`run_job` is the whole job as a function of its folder (config in;
 progress, metrics and artifacts out), so any runner can execute it.
-:func:`worker_main` (``python -m playground.finetune.jobs.worker``, what the job runner
-starts in a fresh interpreter) turns every outcome into a final state, and
+:func:`worker_main` (``python -m playground.finetune.jobs.worker``, what the local
+runner starts in a fresh interpreter) turns every outcome into a final state, and
 stops within one batch when the job is cancelled, the worker is terminated, or
 the server that started it is gone. torch is imported only after the GPU is chosen.
 """
@@ -16,43 +16,47 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from playground.errors import PlaygroundError
 from playground._fileio import write_json_atomic
-from playground.finetune.jobs.manager import Job, JobManager, JobStore
+from playground.errors import PlaygroundError
+from playground.finetune.jobs.store import INTERRUPTED_MESSAGE, Job, JobStore
 
-__all__ = ["run_job", "worker_main", "submit_finetune", "job_config", "cancel_message"]
+if TYPE_CHECKING:
+    from playground.finetune.config import TrainConfig
+    from playground.finetune.data import Dataset
+    from playground.finetune.jobs.manager import JobManager
+
+__all__ = ["run_job", "worker_main", "submit_finetune", "job_config", "cancel_message", "STATE_INTERVAL_SECONDS"]
 
 # state.json is rewritten at most this often during training (metrics.jsonl gets every batch).
-_STATE_INTERVAL = 0.2
+STATE_INTERVAL_SECONDS = 0.2
 
 
-def job_config(train: dict[str, Any], dataset_name: str, classes: list[str], images: int) -> dict[str, Any]:
+def job_config(train: TrainConfig, dataset_name: str, classes: list[str], images: int) -> dict[str, Any]:
     """The config.json of a fine-tuning job (the job folder adds id, session and creation time)."""
-    return {"kind": "finetune", "train": train,
-            "dataset": {"name": dataset_name, "classes": list(classes), "images": images, "dir": "data"}}
+    return {"kind": "finetune", "train": train.to_dict(),
+            "dataset": {"name": dataset_name, "classes": list(classes), "images": images}}
 
 
-def submit_finetune(manager: JobManager, dataset: Any, train: dict[str, Any], *, session: str | None = None) -> Job:
-    """Queue a fine-tuning job: its config plus its own copy of ``dataset`` under ``data/``."""
+def submit_finetune(manager: JobManager, dataset: Dataset, train: TrainConfig, *,
+                    session: str | None = None) -> Job:
+    """Queue a fine-tuning job: its config plus its own copy of ``dataset`` in the job's data folder."""
     from playground.finetune.data import link_dataset
-    from playground.finetune.loop import TrainConfig
 
-    cfg = TrainConfig.from_dict(train)
-    cfg.validate()
     dataset.check_trainable()
-    config = job_config(cfg.to_dict(), dataset.name, dataset.classes, len(dataset.items))
-    return manager.submit(config, session=session, prepare=lambda d: link_dataset(dataset, d / "data"))
+    config = job_config(train, dataset.name, dataset.classes, len(dataset.items))
+    return manager.submit(config, session=session, prepare=lambda job: link_dataset(dataset, job.data_dir))
 
 
 class _Progress:
     """Turns training events into metrics.jsonl lines and (throttled) state.json progress."""
 
-    def __init__(self, store: JobStore, job_id: str, job_dir: Path) -> None:
-        self.store, self.job_id = store, job_id
-        self.metrics = open(job_dir / "metrics.jsonl", "a", buffering=1)
+    def __init__(self, store: JobStore, job: Job) -> None:
+        self.store, self.job_id = store, job.id
+        self.metrics = open(job.metrics_file, "a", buffering=1)  # noqa: SIM115 (closed by close())
         self.progress: dict[str, Any] = {}
         self.last_write = 0.0
 
@@ -68,7 +72,7 @@ class _Progress:
             self.progress.update(val_accuracy=event["val_accuracy"], val_loss=event["val_loss"])
         now = time.monotonic()
         last_step = kind == "batch" and event["step"] == event["steps_per_epoch"]
-        if kind != "batch" or last_step or now - self.last_write >= _STATE_INTERVAL:
+        if kind != "batch" or last_step or now - self.last_write >= STATE_INTERVAL_SECONDS:
             self.last_write = now
             self.store.update(self.job_id, progress=self.progress,
                               message=self.progress.get("phase", "running"))
@@ -83,27 +87,27 @@ def run_job(job_dir: str | Path, *, should_stop: Callable[[], bool] | None = Non
     Raises training.Stopped when ``should_stop()`` turns True, PlaygroundError
     for anything the user can fix.
     """
+    from playground.finetune.config import TrainConfig
     from playground.finetune.data import load_dataset
-    from playground.finetune.loop import TrainConfig, save_finetuned, train
+    from playground.finetune.loop import train
+    from playground.models.finetuned import save_finetuned
 
-    job_dir = Path(job_dir)
-    store = JobStore(job_dir.parent.parent)
-    config = json.loads((job_dir / "config.json").read_text())
-    cfg = TrainConfig.from_dict(config["train"])
-    dataset = load_dataset(job_dir / config["dataset"].get("dir", "data"))
-    progress = _Progress(store, job_dir.name, job_dir)
+    store, job_id = JobStore.of(job_dir)
+    job = store.get(job_id)
+    cfg = TrainConfig.from_dict(job.config["train"])
+    dataset = load_dataset(job.data_dir)
+    progress = _Progress(store, job)
     try:
         result = train(cfg, dataset, on_event=progress, should_stop=should_stop)
     finally:
         progress.close()
     # Write the model folder under a temporary name first: the Predict page lists
     # artifacts/ folders and must never see half of one.
-    tmp = job_dir / ".artifacts.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_finetuned(result, tmp)
-    os.replace(tmp, job_dir / "artifacts")
+    shutil.rmtree(job.artifacts_scratch, ignore_errors=True)
+    save_finetuned(result, job.artifacts_scratch)
+    os.replace(job.artifacts_scratch, job.artifacts)
     metrics = result.metrics()
-    write_json_atomic(job_dir / "results.json", metrics)
+    write_json_atomic(job.results_file, metrics)
     return metrics
 
 
@@ -117,49 +121,48 @@ def cancel_message(progress: dict[str, Any]) -> str:
     return f"stopped at your request {where}; no model was saved"
 
 
+def _one_line(exc: Exception) -> str:
+    """An unexpected error as one line: its type and the first line of its message."""
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
 def worker_main(job_dir: str, device: int | None, parent_pid: int) -> None:
     """Run the job in ``job_dir`` and record how it ended in state.json (output goes to stdout,
-    which :class:`~playground.finetune.jobs.manager.SpawnRunner` points at worker.log)."""
+    which :class:`~playground.finetune.jobs.runner.LocalRunner` points at worker.log)."""
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(device)  # before torch is imported
-    path = Path(job_dir)
-    store = JobStore(path.parent.parent)
-    job_id = path.name
+    store, job_id = JobStore.of(job_dir)
     terminated = []
     signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     store.update(job_id, pid=os.getpid(), message="loading")
 
-    def orphaned() -> bool:
-        # The server that started us is gone when our parent changed (we were re-parented).
-        return os.getppid() != parent_pid
-
     def should_stop() -> bool:
-        return bool(terminated) or store.cancel_requested(job_id) or orphaned()
+        # The server that started us is gone when our parent changed (we were re-parented).
+        return bool(terminated) or store.cancel_requested(job_id) or os.getppid() != parent_pid
 
     import torch
 
-    from playground.finetune.loop import Stopped, configure_cpu_threads
+    from playground.finetune.loop import Stopped
+    from playground.finetune.runtime import configure_cpu_threads
 
     if not torch.cuda.is_available():
         print(f"CPU threads: {configure_cpu_threads()}")
     running = frozenset({"running"})
     try:
-        metrics = run_job(path, should_stop=should_stop)
+        metrics = run_job(job_dir, should_stop=should_stop)
     except Stopped:
         if store.cancel_requested(job_id):
             store.finish(job_id, "cancelled", cancel_message(store.get(job_id).progress), only_from=running)
         else:
-            store.finish(job_id, "interrupted", "the server stopped while this job was running; start it again",
-                         only_from=running)
+            store.finish(job_id, "interrupted", INTERRUPTED_MESSAGE, only_from=running)
     except PlaygroundError as exc:
         print(f"failed: {exc}")
         store.finish(job_id, "failed", str(exc), only_from=running)
     except Exception as exc:
         traceback.print_exc()
-        line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        store.finish(job_id, "failed", f"{type(exc).__name__}: {line}" if line else type(exc).__name__,
-                     only_from=running)
-        raise SystemExit(1)
+        store.finish(job_id, "failed", _one_line(exc), only_from=running)
+        raise SystemExit(1) from None
     else:
         # only_from: a restarted server may have marked the job interrupted meanwhile; that stands.
         store.finish(job_id, "done", f"validation accuracy {metrics['val_accuracy']:.1%}", only_from=running)
@@ -168,7 +171,7 @@ def worker_main(job_dir: str, device: int | None, parent_pid: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m playground.finetune.jobs.worker JOB_DIR --parent PID [--device N]``: what SpawnRunner starts."""
+    """``python -m playground.finetune.jobs.worker JOB_DIR --parent PID [--device N]``: what LocalRunner starts."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m playground.finetune.jobs.worker", description=main.__doc__)

@@ -11,18 +11,28 @@ from typing import Any
 import streamlit as st
 
 from playground._format import format_dims
+from playground.design.editor import LAYER_TYPE_NAMES, Design, EditorField, fields_of, format_value
 from playground.design.presets import PRESETS
+from playground.design.view import DesignView
 from playground.spec.parse import SpecError, parse_layer
 from playground.ui.designer import session as ss
-from playground.design.view import DesignView
-from playground.design.fields import LAYER_TYPES, Field, fields_of, format_value
-from playground.design.editor import Design
 
-__all__ = ["render_toolbar", "render_input", "render_layers", "render_add_bar"]
+__all__ = ["render_toolbar", "render_input", "render_layers", "render_add_bar", "row_key", "MOVE_UP", "MOVE_DOWN",
+           "COPY", "REMOVE", "ADD_TYPE_KEY", "ADD_KEY", "PRESET_KEY", "UNDO_KEY"]
+
+# Widget keys of the add bar and the toolbar
+ADD_TYPE_KEY, ADD_KEY = "dz.addtype", "dz.add"
+PRESET_KEY, UNDO_KEY = "dz.preset", "dz.undo"
+MOVE_UP, MOVE_DOWN, COPY, REMOVE = "up", "dn", "cp", "rm"  # a layer row's buttons (see row_key)
 
 _FIELDS_PER_ROW = 3
 _ROWS_BEFORE_SCROLL = 9    # more layers than this: the list scrolls in a box ...
 _LIST_HEIGHT = 500         # ... this many pixels tall (about 9 closed rows, or an open conv row and then some)
+
+
+def row_key(action: str, layer_id: int) -> str:
+    """Widget key of button ``action`` (MOVE_UP, MOVE_DOWN, COPY or REMOVE) of the layer with this id."""
+    return f"dz.{action}.{layer_id}"
 
 
 def render_input(d: Design, view: DesignView, *, locked: bool) -> None:
@@ -52,7 +62,7 @@ def _title(i: int, layer: dict[str, Any], view: DesignView, show_shapes: bool) -
     return f"`{i}` {kind} → ?", None
 
 
-def _field_widget(layer_id: int, layer: dict[str, Any], f: Field, *, locked: bool) -> None:
+def _field_widget(layer_id: int, layer: dict[str, Any], f: EditorField, *, locked: bool) -> None:
     value = layer.get(f.name)
     # The design gives each widget its first value; after that the widget keeps what the user typed.
     # (A layer changed behind its widgets' back gets a fresh id, hence fresh widgets: see Design.undo.)
@@ -74,8 +84,8 @@ def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: D
     if err is not None:
         st.error(str(err), icon=":material/error:")
     kind = layer.get("type")
-    fields = fields_of(kind) if isinstance(kind, str) and kind in LAYER_TYPES else ()
-    if not fields and isinstance(kind, str) and kind in LAYER_TYPES:
+    fields = fields_of(kind) if isinstance(kind, str) and kind in LAYER_TYPE_NAMES else ()
+    if not fields and isinstance(kind, str) and kind in LAYER_TYPE_NAMES:
         st.caption("No settings: this layer has nothing to choose.")
     elif not fields:
         st.code(json.dumps(layer), language="json")
@@ -93,13 +103,13 @@ def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: D
         return
     # A wrapping row of content-wide buttons: in a narrow column they wrap instead of clipping their labels.
     bar = st.container(horizontal=True, gap="small")
-    bar.button("Up", icon=":material/arrow_upward:", key=f"dz.up.{layer_id}", on_click=ss.on_move,
+    bar.button("Up", icon=":material/arrow_upward:", key=row_key(MOVE_UP, layer_id), on_click=ss.on_move,
                args=(layer_id, -1), disabled=i == 0, help="Move this layer up")
-    bar.button("Down", icon=":material/arrow_downward:", key=f"dz.dn.{layer_id}", on_click=ss.on_move,
+    bar.button("Down", icon=":material/arrow_downward:", key=row_key(MOVE_DOWN, layer_id), on_click=ss.on_move,
                args=(layer_id, 1), disabled=i == len(d.layers) - 1, help="Move this layer down")
-    bar.button("Copy", icon=":material/content_copy:", key=f"dz.cp.{layer_id}", on_click=ss.on_duplicate,
+    bar.button("Copy", icon=":material/content_copy:", key=row_key(COPY, layer_id), on_click=ss.on_duplicate,
                args=(layer_id,), help="Insert a copy below")
-    bar.button("Remove", icon=":material/delete:", key=f"dz.rm.{layer_id}", on_click=ss.on_remove,
+    bar.button("Remove", icon=":material/delete:", key=row_key(REMOVE, layer_id), on_click=ss.on_remove,
                args=(layer_id,))
 
 
@@ -138,10 +148,10 @@ def _layer_rows(d: Design, view: DesignView, *, locked: bool, show_shapes: bool)
 def render_add_bar(view: DesignView) -> None:
     """Pick a layer type and append it (its width follows the current channel count)."""
     left, right = st.columns([3, 2], vertical_alignment="bottom")
-    left.selectbox("Layer type", LAYER_TYPES, key="dz.addtype")
-    right.button("Add layer", icon=":material/add:", key="dz.add", on_click=ss.on_add,
+    left.selectbox("Layer type", LAYER_TYPE_NAMES, key=ADD_TYPE_KEY)
+    right.button("Add layer", icon=":material/add:", key=ADD_KEY, on_click=ss.on_add,
                  # The first layer starts at 16 wide rather than copying the image's 3 (or 1) channels.
-                 args=("dz.addtype", view.channels_at_end if view.n_valid else None), width="stretch",
+                 args=(ADD_TYPE_KEY, view.channels_at_end if view.n_valid else None), width="stretch",
                  type="primary")
 
 
@@ -150,8 +160,8 @@ def render_toolbar(d: Design) -> None:
     """Load a preset (replaces the design; Undo brings it back) and Undo."""
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     left.selectbox("Start from a preset", list(PRESETS), index=None, placeholder="Choose a classic network…",
-                   key="dz.preset", on_change=ss.on_preset, args=("dz.preset",),
+                   key=PRESET_KEY, on_change=ss.on_preset, args=(PRESET_KEY,),
                    help="Replaces the current design; Undo brings it back.")
     label = d.undo_label
-    right.button("Undo", icon=":material/undo:", key="dz.undo", on_click=ss.on_undo, disabled=label is None,
+    right.button("Undo", icon=":material/undo:", key=UNDO_KEY, on_click=ss.on_undo, disabled=label is None,
                  help=f"Undo: {label}" if label else "Nothing to undo yet", width="stretch")

@@ -27,7 +27,7 @@ def _spatial_rows(report: Report) -> list[tuple[str, tuple[int, ...]]]:
     return rows
 
 
-def shape_figure(report: Report) -> "go.Figure":
+def shape_figure(report: Report) -> go.Figure:
     """Height/width (lines, left axis) and channels (bars, right axis) after each layer."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -53,7 +53,7 @@ def shape_figure(report: Report) -> "go.Figure":
     return fig
 
 
-def field_figure(report: Report) -> "go.Figure":
+def field_figure(report: Report) -> go.Figure:
     """Receptive field after each layer, with the input height (and width) marked."""
     import plotly.graph_objects as go
 

@@ -5,10 +5,21 @@ import streamlit as st
 
 from playground._format import format_dims
 from playground.design.rfview import RFView, draw_receptive_field
-from playground.samples import SAMPLE_PHOTOS, load_sample
 from playground.design.view import DesignView
+from playground.samples import SAMPLE_PHOTOS, load_sample
 
-__all__ = ["render_receptive_field", "caption"]
+__all__ = ["render_receptive_field", "caption", "unit_key", "ROW", "COLUMN"]
+
+ROW, COLUMN = "r", "c"  # the two sliders that pick an output unit (see unit_key)
+
+
+def unit_key(axis: str, layer_index: int, size: int) -> str:
+    """Widget key of the ROW or COLUMN slider for a layer whose output is ``size`` units along that axis.
+
+    The key carries the layer and its size, so changing either starts from the centre unit
+    instead of keeping a position that may no longer exist.
+    """
+    return f"dz.rf.{axis}.{layer_index}.{size}"
 
 
 def caption(view: RFView, layer_index: int, jump: tuple[int, int], start: tuple[float, float]) -> str:
@@ -44,11 +55,10 @@ def render_receptive_field(view: DesignView) -> None:
     photo_name = top[1].selectbox("Photo", list(SAMPLE_PHOTOS), key="dz.rf.photo")
     x = next(layer for layer in layers if layer.index == choice)
     _, out_h, out_w = x.output_shape
-    # Keys carry the layer and its size, so changing either starts from the centre unit
-    # instead of keeping a position that may no longer exist.
     cols = st.columns(2)
-    row = cols[0].slider("Output row", 0, out_h - 1, out_h // 2, key=f"dz.rf.r.{choice}.{out_h}") if out_h > 1 else 0
-    col = cols[1].slider("Output column", 0, out_w - 1, out_w // 2, key=f"dz.rf.c.{choice}.{out_w}") if out_w > 1 else 0
+    row = cols[0].slider("Output row", 0, out_h - 1, out_h // 2, key=unit_key(ROW, choice, out_h)) if out_h > 1 else 0
+    col = (cols[1].slider("Output column", 0, out_w - 1, out_w // 2, key=unit_key(COLUMN, choice, out_w))
+           if out_w > 1 else 0)
     drawing = draw_receptive_field(load_sample(photo_name), input_shape=r.input_shape,
                                    receptive_field=x.receptive_field, jump=x.jump, start=x.start,
                                    output_hw=(out_h, out_w), unit=(row, col))

@@ -6,13 +6,19 @@ from typing import cast
 
 import streamlit as st
 
-from playground.design.advice import dwsep_blocker, replace_all_with_dwsep, replace_with_dwsep
 from playground._format import human
-from playground.spec.parse import Conv2d, SpecError
-from playground.ui.designer import session as ss
+from playground.design.advice import dwsep_blocker, replace_all_with_dwsep, replace_with_dwsep
 from playground.design.view import DesignView
+from playground.spec.layers import Conv2d
+from playground.spec.parse import SpecError
+from playground.ui.designer import session as ss
 
-__all__ = ["render_savings", "on_apply"]
+__all__ = ["render_savings", "on_apply", "replace_key"]
+
+
+def replace_key(index: int | None) -> str:
+    """Widget key of the Replace button of conv ``index`` (None: the Replace all button)."""
+    return f"dz.dw.{'all' if index is None else index}"
 
 
 def on_apply(index: int | None) -> None:
@@ -65,12 +71,12 @@ def render_savings(view: DesignView, *, locked: bool) -> None:
             f"MACs {human(s.macs)} → **{human(s.dwsep_macs)}** (×{s.macs_ratio:.3f})")
         blocker = dwsep_blocker(conv)
         if can_apply and blocker is None:
-            button.button("Replace", key=f"dz.dw.{s.index}", on_click=on_apply, args=(s.index,),
+            button.button("Replace", key=replace_key(s.index), on_click=on_apply, args=(s.index,),
                           help="Rewrite this conv as a dwsep block (BatchNorm + ReLU inside; Undo reverts)")
         elif blocker:
             button.caption(f"can't apply: {blocker}")
     if can_apply:
-        st.button("Replace all", icon=":material/auto_fix_high:", key="dz.dw.all", on_click=on_apply,
+        st.button("Replace all", icon=":material/auto_fix_high:", key=replace_key(None), on_click=on_apply,
                   args=(None,), type="primary")
     st.caption("The numbers above are the pure pair (same stride, padding and dilation, bias on the pointwise "
                "conv). **Replace** uses the designer's `dwsep` block, MobileNet's version: BatchNorm + ReLU after "

@@ -13,18 +13,20 @@ from typing import Any
 
 import streamlit as st
 
+from playground.design.editor import Design, FieldKind, new_layer, parse_text, spec_structure_error
 from playground.design.presets import PRESET_NOTES, default_spec, preset
-from playground.spec.parse import SpecError, decode_share
 from playground.design.view import DesignView
-from playground.design.fields import Kind, new_layer, parse_text
-from playground.design.editor import Design, spec_structure_error
+from playground.spec.parse import SpecError
+from playground.spec.share import decode_share
 
 __all__ = ["design", "init_design", "sync_url", "wkey", "okey", "in_key", "is_open", "notify",
            "show_notices", "on_field", "on_input", "on_toggle", "on_add", "on_remove", "on_move", "on_duplicate",
-           "on_undo", "on_preset", "replace_design", "open_layer", "JUST_ADDED"]
+           "on_undo", "on_preset", "replace_design", "open_layer", "JUST_ADDED", "DESIGN_KEY", "OPEN_KEY",
+           "TAB_KEY"]
 
-_STATE = "dz.design"
-_OPEN = "dz.open"           # ids of layers whose editor is open
+DESIGN_KEY = "dz.design"    # the session's Design
+OPEN_KEY = "dz.open"        # ids of layers whose editor is open
+TAB_KEY = "dz.tab"          # the open results tab (Layers, Plots, ...) below the editor
 _TOKEN = "dz.token"         # the share token last written to the URL
 _NOTICES = "dz.notices"     # (kind, text) shown once on the next run
 JUST_ADDED = "dz.added"     # True for the run right after "Add layer" (the list scrolls to it)
@@ -47,7 +49,7 @@ def okey(layer_id: int) -> str:
 
 def design() -> Design:
     """The design of this session (call :func:`init_design` first)."""
-    return st.session_state[_STATE]
+    return st.session_state[DESIGN_KEY]
 
 
 def notify(kind: str, text: str) -> None:
@@ -79,7 +81,7 @@ def init_design() -> Design:
     """Create the session's design on its first run (from ``?spec=`` or the default), or load
     a share link opened into a live session (e.g. "Open in designer" from another page)."""
     token = st.query_params.get("spec")
-    current: Design | None = st.session_state.get(_STATE)
+    current: Design | None = st.session_state.get(DESIGN_KEY)
     if current is not None and (not token or token == st.session_state.get(_TOKEN)):
         return current
     spec = None
@@ -90,8 +92,8 @@ def init_design() -> Design:
             fallback = "Showing the default design instead." if current is None else "Your design is unchanged."
             notify("error", f"Could not open the design in this link: {exc}. {fallback}")
     if current is None:
-        st.session_state[_STATE] = Design.from_spec(spec if spec is not None else default_spec())
-        st.session_state[_OPEN] = set()
+        st.session_state[DESIGN_KEY] = Design.from_spec(spec if spec is not None else default_spec())
+        st.session_state[OPEN_KEY] = set()
     elif spec is not None:
         replace_design(spec, "open a shared link")
         notify("info", "Opened the design from the link. Undo brings back the one you had.")
@@ -109,16 +111,16 @@ def sync_url(view: DesignView) -> None:
 # -- which rows are open ---------------------------------------------------------------------
 
 def is_open(layer_id: int) -> bool:
-    return layer_id in st.session_state.setdefault(_OPEN, set())
+    return layer_id in st.session_state.setdefault(OPEN_KEY, set())
 
 
 def open_layer(layer_id: int) -> None:
-    st.session_state.setdefault(_OPEN, set()).add(layer_id)
+    st.session_state.setdefault(OPEN_KEY, set()).add(layer_id)
 
 
 # -- callbacks (run before the script, so the rerun already shows the change) ---------------
 
-def on_field(layer_id: int, name: str, kind: Kind, key: str) -> None:
+def on_field(layer_id: int, name: str, kind: FieldKind, key: str) -> None:
     """The widget ``key`` for a layer field changed: parse its text (or bool) into the spec."""
     raw = st.session_state[key]
     value = raw if isinstance(raw, bool) else parse_text(str(raw), kind)
@@ -131,7 +133,7 @@ def on_input(dim: int) -> None:
 
 
 def on_toggle(layer_id: int) -> None:
-    opened = st.session_state.setdefault(_OPEN, set())
+    opened = st.session_state.setdefault(OPEN_KEY, set())
     (opened.add if st.session_state.get(okey(layer_id)) else opened.discard)(layer_id)
 
 
@@ -156,7 +158,7 @@ def on_duplicate(layer_id: int) -> None:
 def on_undo() -> None:
     d = design()
     label = d.undo_label
-    opened = st.session_state.setdefault(_OPEN, set())
+    opened = st.session_state.setdefault(OPEN_KEY, set())
     for old, new in d.undo().items():  # a restored layer keeps its row open under its new id
         if old in opened:
             opened.add(new)
@@ -166,7 +168,7 @@ def on_undo() -> None:
 def replace_design(spec: dict[str, Any], label: str) -> None:
     """Replace the whole design, keeping the old one on the undo stack."""
     design().replace(spec, label)
-    st.session_state[_OPEN] = set()
+    st.session_state[OPEN_KEY] = set()
 
 
 def on_preset(name_key: str) -> None:

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 from urllib.parse import urlencode
 
 import streamlit as st
 
+from playground.design.editor import spec_structure_error
+from playground.design.view import DesignView
 from playground.spec.parse import SpecError, load_json_bytes
 from playground.ui.designer import session as ss
-from playground.design.view import DesignView
-from playground.design.editor import spec_structure_error
 
 __all__ = ["HIDE_FLAGS", "TeacherFlags", "teacher_flags", "share_url", "render_share", "render_export",
            "render_upload", "read_design_json"]

@@ -5,8 +5,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from playground.finetune.data import BUNDLED, Dataset, DatasetError, bundled, load_dataset, stage_upload
+from playground.finetune.archive import stage_upload
+from playground.finetune.data import BUNDLED, Dataset, DatasetError, bundled, load_dataset
 from playground.images import load_image
+from playground.ui.common import widget_key
+from playground.ui.finetune import DATA_SOURCE, DATA_UPLOAD
 from playground.ui.finetune.form import keep, remember
 
 __all__ = ["dataset_picker", "dataset_summary", "sample_grid", "thumbnail"]
@@ -54,10 +57,11 @@ def dataset_picker(key: str) -> Dataset | None:
     """The data source widgets; returns the checked dataset, or None (with the reason shown)."""
     from playground.config import home_dir
 
-    kept = {f"{key}_source": "bundled", f"{key}_bundled": next(iter(BUNDLED))}
+    source_key = widget_key(key, DATA_SOURCE)
+    kept = {source_key: "bundled", f"{key}_bundled": next(iter(BUNDLED))}
     remember(kept)
     source = st.segmented_control("Data", list(_SOURCES), format_func=_SOURCES.__getitem__,
-                                  required=True, key=f"{key}_source") or "bundled"
+                                  required=True, key=source_key) or "bundled"
     name = st.selectbox("Dataset", list(BUNDLED), key=f"{key}_bundled", format_func=lambda n: BUNDLED[n].title) \
         if source == "bundled" else None
     keep(kept)
@@ -65,7 +69,7 @@ def dataset_picker(key: str) -> Dataset | None:
         st.caption(BUNDLED[name].description)
         return _bundled(name, str(home_dir()))
     file = st.file_uploader(
-        "Zip of class folders", type=["zip"], key=f"{key}_upload",
+        "Zip of class folders", type=["zip"], key=widget_key(key, DATA_UPLOAD),
         help="One sub-folder per class (cats/1.jpg, dogs/2.jpg...), at the top of the zip or inside one folder. "
              "JPEG, PNG, WebP, GIF or BMP; other files are skipped.",
     )

@@ -2,18 +2,30 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from playground._format import format_duration
-from playground.finetune.data import Dataset, load_dataset
 from playground.errors import PlaygroundError
-from playground.finetune.loop import STRATEGIES, TrainConfig, count_parameters, estimate, suggested_image_size
+from playground.finetune.config import DEFAULTS, LEARNING_RATES, LIMITS, STRATEGIES, VAL_FRACTION_CHOICES, TrainConfig
+from playground.finetune.data import Dataset, load_dataset
+from playground.finetune.estimate import estimate
+from playground.finetune.runtime import suggested_image_size
+from playground.finetune.strategy import count_parameters
 from playground.models.registry import DEFAULT_MODEL, MODELS, model_status
+from playground.ui.common import widget_key
+from playground.ui.finetune import EPOCHS, IMAGE_SIZE
 
-__all__ = ["settings_form", "estimate_panel", "remember", "keep", "LEARNING_RATES"]
-
-LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+__all__ = ["settings_form", "estimate_panel", "remember", "keep"]
+# The settings drawn as number inputs: (setting, widget part, label, help).
+_NUMBERS = (
+    ("epochs", EPOCHS, "Epochs", None),
+    ("batch_size", "batch", "Batch size", None),
+    ("image_size", IMAGE_SIZE, "Image size (px)",
+     "Images are resized and centre-cropped to this square, as at prediction time."),
+)
 
 
 def remember(defaults: dict[str, object]) -> None:
@@ -39,13 +51,21 @@ def _lr_slider(key: str, label: str, help: str, disabled: bool = False) -> float
                             disabled=disabled)
 
 
-def settings_form(key: str, ds: Dataset) -> TrainConfig:
-    """The settings widgets (kept in session state); returns the chosen configuration."""
+def _number(column: DeltaGenerator, key: str, setting: str, part: str, label: str, help: str | None) -> int:
+    allowed = LIMITS[setting]
+    return int(column.number_input(label, int(allowed.lo), int(allowed.hi), key=widget_key(key, part), help=help))
+
+
+def settings_form(key: str, ds: Dataset) -> TrainConfig | None:
+    """The settings widgets (kept in session state); returns the chosen configuration, or None
+    (with the reason shown) when it cannot be used."""
     usable = [s for s in model_status() if s.name in MODELS and s.available]
     names = [s.name for s in usable] or [DEFAULT_MODEL]
-    defaults = {f"{key}_model": DEFAULT_MODEL if DEFAULT_MODEL in names else names[0], f"{key}_strategy": "head",
-                f"{key}_epochs": 5, f"{key}_batch": 32, f"{key}_lr_head": 1e-3, f"{key}_lr_backbone": 1e-4,
-                f"{key}_augment": False, f"{key}_val": 0.2, f"{key}_seed": 0, f"{key}_image_size": 224}
+    defaults = {f"{key}_model": DEFAULT_MODEL if DEFAULT_MODEL in names else names[0],
+                f"{key}_strategy": DEFAULTS["strategy"], f"{key}_lr_head": DEFAULTS["lr_head"],
+                f"{key}_lr_backbone": DEFAULTS["lr_backbone"], f"{key}_augment": DEFAULTS["augment"],
+                f"{key}_val": DEFAULTS["val_fraction"], f"{key}_seed": DEFAULTS["seed"]}
+    defaults.update({widget_key(key, part): DEFAULTS[setting] for setting, part, _, _ in _NUMBERS})
     remember(defaults)
     model = st.selectbox("Model", names, key=f"{key}_model", format_func=lambda n: MODELS[n].title,
                          help="Pretrained on ImageNet; only models whose weights are on this machine are listed.")
@@ -53,32 +73,34 @@ def settings_form(key: str, ds: Dataset) -> TrainConfig:
     # A bundled set suggests its own image size (digits are tiny); uploads start at the model's size.
     if st.session_state.get(f"{key}_sized_for") != ds.name:
         st.session_state[f"{key}_sized_for"] = ds.name
-        st.session_state[f"{key}_image_size"] = suggested_image_size(ds.name, model)
-    c1, c2, c3 = st.columns(3)
-    epochs = c1.number_input("Epochs", 1, 500, key=f"{key}_epochs")
-    batch = c2.number_input("Batch size", 1, 1024, key=f"{key}_batch")
-    image_size = c3.number_input("Image size (px)", 32, 640, key=f"{key}_image_size",
-                                 help="Images are resized and centre-cropped to this square, as at prediction time.")
+        st.session_state[widget_key(key, IMAGE_SIZE)] = suggested_image_size(ds.name, model)
+    numbers = {setting: _number(column, key, setting, part, label, help)
+               for column, (setting, part, label, help) in zip(st.columns(len(_NUMBERS)), _NUMBERS)}
     c1, c2 = st.columns(2)
     with c1:
         lr_head = _lr_slider(f"{key}_lr_head", "Head learning rate",
-                             "The new final layer learns from scratch: 1e-3 is usual.")
+                             f"The new final layer learns from scratch: {DEFAULTS['lr_head']:.0e} is usual.")
     with c2:
         lr_backbone = _lr_slider(f"{key}_lr_backbone", "Backbone learning rate",
-                                 "Pretrained layers move slowly so they keep what they know: 1e-4 is usual.",
+                                 "Pretrained layers move slowly so they keep what they know: "
+                                 f"{DEFAULTS['lr_backbone']:.0e} is usual.",
                                  disabled=strategy == "head")
     c1, c2 = st.columns(2)
-    val = c1.slider("Validation share", 0.1, 0.5, step=0.05, key=f"{key}_val",
+    low, high, step = VAL_FRACTION_CHOICES
+    val = c1.slider("Validation share", low, high, step=step, key=f"{key}_val",
                     help="Held out from each class (stratified) to measure accuracy.")
-    seed = c2.number_input("Seed", 0, 2**31 - 1, key=f"{key}_seed",
+    seed = c2.number_input("Seed", int(LIMITS["seed"].lo), int(LIMITS["seed"].hi), key=f"{key}_seed",
                            help="Same seed, same data and settings: the same result on a CPU.")
     augment = st.toggle("Augmentation: random crops and horizontal flips", key=f"{key}_augment",
                         help="Each epoch sees shifted and mirrored copies of the training images. "
                              "Turns off the cached-features shortcut of the head strategy.")
     keep(defaults)
-    return TrainConfig(model=model, strategy=strategy, epochs=int(epochs), batch_size=int(batch),
-                       image_size=int(image_size), lr_head=lr_head, lr_backbone=lr_backbone, augment=augment,
-                       val_fraction=float(val), seed=int(seed))
+    try:
+        return TrainConfig(model=model, strategy=strategy, **numbers, lr_head=lr_head, lr_backbone=lr_backbone,
+                           augment=augment, val_fraction=float(val), seed=int(seed))
+    except PlaygroundError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -87,7 +109,7 @@ def _counts(model: str, strategy: str, classes: int) -> tuple[int, int]:
 
 
 @st.cache_data(show_spinner="Timing a few training steps on this machine...", max_entries=64)
-def _estimate(config_json: str, root: str, items: int) -> dict:
+def _estimate(config_json: str, root: str, items: int) -> dict[str, Any]:
     """Estimate keyed on the settings and the dataset folder (``items`` changes with its contents)."""
     return estimate(TrainConfig.from_dict(json.loads(config_json)), load_dataset(root)).to_dict()
 
@@ -95,7 +117,6 @@ def _estimate(config_json: str, root: str, items: int) -> dict:
 def estimate_panel(cfg: TrainConfig, ds: Dataset) -> bool:
     """Trainable parameters and an estimated duration; False (with the message) for bad settings."""
     try:
-        cfg.validate()
         trainable, total = _counts(cfg.model, cfg.strategy, len(ds.classes))
         est = _estimate(json.dumps(cfg.to_dict(), sort_keys=True), str(ds.root), len(ds.items))
     except PlaygroundError as exc:

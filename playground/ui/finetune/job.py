@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,13 +20,18 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from playground._format import format_duration
 from playground.config import home_dir
-from playground.finetune.data import load_dataset
 from playground.errors import PlaygroundError
-from playground.finetune.jobs.manager import Job, JobManager, get_manager
-from playground.ui.finetune.data import thumbnail
+from playground.finetune.config import TrainConfig
+from playground.finetune.data import load_dataset
+from playground.finetune.jobs.manager import JobManager, get_manager
+from playground.finetune.jobs.store import Job
 from playground.finetune.jobs.worker import submit_finetune
+from playground.models.finetuned import EXAMPLE_FILE, JOB_PREFIX
+from playground.ui.finetune import SESSION_KEY, cancel_key, open_key
+from playground.ui.finetune.data import thumbnail
 
-__all__ = ["manager", "tab_session", "job_view", "job_list", "curves_figure", "confusion_figure", "artifacts_zip", "STATUS_ICONS"]
+__all__ = ["manager", "tab_session", "job_view", "job_list", "curves_figure", "confusion_figure", "artifacts_zip",
+           "STATUS_ICONS"]
 
 STATUS_ICONS = {
     "queued": ":material/schedule:",
@@ -35,7 +41,10 @@ STATUS_ICONS = {
     "cancelled": ":material/cancel:",
     "interrupted": ":material/pause_circle:",
 }
-_POLL_SECONDS = 1.0
+_POLL_SECONDS = 1.0  # how often the live view of a running job refreshes
+_LISTED_JOBS = 30  # rows in each job list
+_MISCLASSIFIED_SHOWN, _THUMBS_PER_ROW = 24, 8  # misclassified validation images shown, per row
+_LOG_LINES = 60  # the end of a failed job's worker log
 
 
 @st.cache_resource(show_spinner=False)
@@ -54,15 +63,15 @@ def tab_session(job_id: str | None) -> str:
     A reload or a ``?job=`` link opened in a new tab starts a fresh Streamlit session; it takes
     over the session of the job it opens, so the job (and its siblings) are still "yours".
     """
-    if "ft_session" not in st.session_state:
+    if SESSION_KEY not in st.session_state:
         owner = None
         if job_id:
             try:
                 owner = manager().get(job_id).config.get("session")
             except PlaygroundError:
                 owner = None  # a bad ?job= is reported by job_view
-        st.session_state["ft_session"] = owner if isinstance(owner, str) and owner else uuid.uuid4().hex
-    return st.session_state["ft_session"]
+        st.session_state[SESSION_KEY] = owner if isinstance(owner, str) and owner else uuid.uuid4().hex
+    return st.session_state[SESSION_KEY]
 
 
 def _throughput(results: dict[str, Any]) -> float:
@@ -155,7 +164,7 @@ def _live(job_id: str) -> None:
         st.rerun()  # the whole page: results replace the live view
     _progress(job, mgr.queue_position(job_id))
     _curves(job_id, "ft_live_curves")
-    if st.button("Cancel", icon=":material/stop_circle:", key=f"ft_cancel_{job_id}"):
+    if st.button("Cancel", icon=":material/stop_circle:", key=cancel_key(job_id)):
         if not mgr.cancel(job_id).active:
             st.rerun()  # a queued job is cancelled at once
         st.toast("Cancelling: the job stops after the current batch.", icon=":material/stop_circle:")
@@ -172,7 +181,7 @@ def _predict_link(job_id: str) -> None:
     """A link to the Predict page with this job's model selected (``?model=job:<id>``)."""
     try:
         st.page_link("app_pages/predict.py", label="Use on the Predict page", icon=":material/image_search:",
-                     query_params={"model": f"job:{job_id}"})
+                     query_params={"model": f"{JOB_PREFIX}{job_id}"})
     except StreamlitPageNotFoundError:  # the page runs on its own (AppTest), outside the app's router
         st.markdown(f"[:material/image_search: Use on the Predict page](predict?model=job%3A{job_id})")
 
@@ -209,19 +218,19 @@ def _results(job: Job) -> None:
     st.markdown(f"**Misclassified validation images** ({len(wrong)})")
     if not wrong:
         st.caption("None: every validation image was classified correctly.")
-    shown = wrong[:24]
-    for start in range(0, len(shown), 8):
-        cols = st.columns(8)
-        for col, item in zip(cols, shown[start : start + 8]):
+    shown = wrong[:_MISCLASSIFIED_SHOWN]
+    for start in range(0, len(shown), _THUMBS_PER_ROW):
+        cols = st.columns(_THUMBS_PER_ROW)
+        for col, item in zip(cols, shown[start : start + _THUMBS_PER_ROW]):
             try:
-                col.image(thumbnail(str(job.dir / "data" / item["path"])), width=80,
+                col.image(thumbnail(str(job.data_dir / item["path"])), width=80,
                           caption=f"{item['true']} → {item['predicted']} ({item['confidence']:.0%})")
             except PlaygroundError:
                 col.caption(f"{item['path']}: {item['true']} → {item['predicted']}")
     if len(wrong) > len(shown):
         st.caption(f"...and {len(wrong) - len(shown)} more.")
     with st.expander(":material/code: Load it in plain PyTorch"):
-        example = job.artifacts / "load_example.py"
+        example = job.artifacts / EXAMPLE_FILE
         if example.is_file():
             st.code(example.read_text(), language="python")
 
@@ -229,7 +238,8 @@ def _results(job: Job) -> None:
 def _run_again(job: Job, session: str) -> None:
     if st.button("Run again with the same settings", icon=":material/replay:", key=f"ft_again_{job.id}"):
         try:
-            new = submit_finetune(manager(), load_dataset(job.dir / "data"), job.config["train"], session=session)
+            new = submit_finetune(manager(), load_dataset(job.data_dir), TrainConfig.from_dict(job.config["train"]),
+                                  session=session)
         except PlaygroundError as exc:
             st.error(str(exc), icon=":material/error:")
             return
@@ -257,10 +267,10 @@ def job_view(job_id: str, session: str) -> None:
         return
     if job.status == "failed":
         st.error(f"Failed: {message}", icon=":material/error:")
-        log = job.dir / "worker.log"
+        log = job.log_file
         if log.is_file():
             with st.expander("Worker log"):
-                st.code("\n".join(log.read_text(errors="replace").splitlines()[-60:]) or "(empty)")
+                st.code("\n".join(log.read_text(errors="replace").splitlines()[-_LOG_LINES:]) or "(empty)")
     else:
         st.warning(f"{job.status.capitalize()}: {message}", icon=STATUS_ICONS[job.status])
     _curves(job_id, "ft_curves")
@@ -270,8 +280,8 @@ def job_view(job_id: str, session: str) -> None:
 # --------------------------------------------------------------------------- lists
 
 
-def _rows(jobs: list[Job], key: str, current: str | None) -> None:
-    for job in jobs[:30]:
+def _rows(jobs: list[Job], key_of: Callable[[str], str], current: str | None) -> None:
+    for job in jobs[:_LISTED_JOBS]:
         note = job.state.get("message", "")
         d, t = job.config.get("dataset", {}), job.config.get("train", {})
         created = job.config.get("created", "")
@@ -280,7 +290,7 @@ def _rows(jobs: list[Job], key: str, current: str | None) -> None:
         c1.markdown(f"{STATUS_ICONS.get(job.status, '')} `{job.id}` · {when} · {d.get('name')} · "
                     f"{t.get('model')} / {t.get('strategy')}")
         c2.caption(note)
-        if c3.button("Open", key=f"{key}_{job.id}", disabled=job.id == current):
+        if c3.button("Open", key=key_of(job.id), disabled=job.id == current):
             st.query_params["job"] = job.id
             st.rerun()
 
@@ -291,9 +301,9 @@ def job_list(session: str, current: str | None) -> None:
     mine = [job for job in everyone if job.config.get("session") == session]
     st.subheader("Your jobs")
     if mine:
-        _rows(mine, "ft_open", current)
+        _rows(mine, open_key, current)
     else:
         st.caption("No jobs started from this tab yet.")
     if everyone:
         with st.expander(f"All jobs on this server ({len(everyone)})", expanded=not mine):
-            _rows(everyone, "ft_open_all", current)
+            _rows(everyone, lambda job_id: f"ft_open_all_{job_id}", current)

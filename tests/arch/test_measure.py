@@ -14,6 +14,7 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from playground.arch.landmarks import LANDMARKS, torchvision_metrics
 from playground.arch.measure import (
     ArchitectureError,
     analyze_architecture,
@@ -24,7 +25,6 @@ from playground.arch.measure import (
     resolve_name,
 )
 from playground.errors import PlaygroundError
-from playground.arch.landmarks import LANDMARKS, torchvision_metrics
 
 TORCHVISION_KEYS = [k for k, e in LANDMARKS.items() if e.tv_weights]
 

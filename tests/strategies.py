@@ -1,19 +1,34 @@
-"""Random specs (hypothesis strategies shared by the analysis/build tests), and validity against PyTorch:
-a random conv/pool layer parses exactly when PyTorch can run it, with the same output shape."""
+"""Specs shared by the spec, analysis and build tests: DESIGN.md's example, hypothesis strategies for
+random specs, and the one-thread fixture the PyTorch oracle tests use.
+
+``stacks()`` draws valid random specs (each layer kept only if the stack so far validates),
+``layer_dicts()`` single spatial layers that may or may not be valid. A test module that compares
+with PyTorch imports ``one_torch_thread`` too, which makes the autouse fixture apply there.
+"""
 from __future__ import annotations
 
-import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import torch
-from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
 
 from playground.spec.parse import SpecError, parse_spec
 
-__all__ = ["stacks", "layer_dicts", "one_torch_thread"]
+__all__ = ["DESIGN_EXAMPLE", "stacks", "layer_dicts", "one_torch_thread", "ACTIVATION_TYPES"]
+
+# DESIGN.md's example spec: every layer family with explicit keys (spec and share-link tests).
+DESIGN_EXAMPLE = {"input": [3, 224, 224], "layers": [
+    {"type": "conv2d", "out_channels": 32, "kernel_size": 3, "stride": 2, "padding": 1, "dilation": 1,
+     "groups": 1, "bias": False},
+    {"type": "batchnorm2d"}, {"type": "relu"},
+    {"type": "maxpool2d", "kernel_size": 2},
+    {"type": "dwsep", "out_channels": 64, "kernel_size": 3, "stride": 1},
+    {"type": "residual", "out_channels": 64, "stride": 2},
+    {"type": "bottleneck", "out_channels": 256, "stride": 1},
+    {"type": "global_avgpool"}, {"type": "flatten"}, {"type": "dropout", "p": 0.2},
+    {"type": "linear", "out_features": 10}]}
 
 ACTIVATION_TYPES = ["relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh"]
 
@@ -94,44 +109,3 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-# --- validity oracle: our verdict == PyTorch's -------------------------------------------------------
-
-def _torch_module(layer: dict[str, Any], c_in: int) -> nn.Module:
-    """The PyTorch module for a raw layer dict, built without our validation (may raise)."""
-    args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in layer.items() if k != "type"}
-    if layer["type"] == "conv2d":
-        return nn.Conv2d(c_in, **args)
-    if layer["type"] == "maxpool2d":
-        return nn.MaxPool2d(**args)
-    if layer["type"] == "avgpool2d":
-        return nn.AvgPool2d(**args)
-    from playground.design.build import DWSep
-
-    return DWSep(c_in, **args)
-
-
-@settings(max_examples=300, deadline=None)
-@given(layer=st.one_of(layer_dicts(max_channels=6, max_kernel=7, blocks=False),
-                       layer_dicts(max_channels=6, max_kernel=7)).filter(
-                           lambda d: d["type"] in ("conv2d", "maxpool2d", "avgpool2d", "dwsep")),
-       c_in=st.integers(1, 4), h=st.integers(1, 10), w=st.integers(1, 10), raw_padding=st.booleans())
-def test_verdict_and_shape_match_pytorch(layer: dict[str, Any], c_in: int, h: int, w: int,
-                                         raw_padding: bool) -> None:
-    if raw_padding and layer["type"] == "conv2d":
-        layer = {**layer, "stride": 2 if layer["padding"] == "same" else layer["stride"]}  # also the "same" rule
-    if raw_padding and layer["type"] in ("maxpool2d", "avgpool2d"):
-        layer = {**layer, "padding": 3}  # often over half the kernel
-    try:
-        ours = parse_spec({"input": [c_in, h, w], "layers": [layer]}).output_shape
-    except SpecError as exc:
-        ours = None
-        assert exc.layer_index == 0
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            theirs = tuple(_torch_module(layer, c_in).eval()(torch.zeros(1, c_in, h, w)).shape[1:])
-    except (RuntimeError, ValueError):
-        theirs = None
-    assert ours == theirs, (layer, (c_in, h, w))

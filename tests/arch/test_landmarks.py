@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import torchvision
 
-from playground.design.analysis import analyze
-from playground.arch.measure import analyze_architecture
 from playground.arch.landmarks import LANDMARKS, designer_spec, resnet_spec, torchvision_metrics, vgg_spec
+from playground.arch.measure import analyze_architecture
+from playground.design.analysis import analyze
 from playground.design.presets import PRESETS
-from playground.spec.parse import decode_share, encode_share
+from playground.spec.share import decode_share, encode_share
 
 DESIGNER_KEYS = ["alexnet", "vgg16", "vgg19", "resnet18", "resnet50", "resnet152", "mobilenet_v1"]
 

@@ -17,8 +17,8 @@ from playground.models.inference import (
     layer_names,
     predict,
 )
-from playground.samples import load_sample
 from playground.models.registry import DEFAULT_MODEL, MODELS, LoadedModel, load_model
+from playground.samples import load_sample
 
 
 @pytest.fixture(scope="module")

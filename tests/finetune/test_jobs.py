@@ -13,15 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from playground.finetune.jobs import manager as jobs
+from playground.finetune.config import TrainConfig
 from playground.finetune.data import Dataset
-from playground.finetune.jobs.manager import JobError, JobManager, JobStore
+from playground.finetune.jobs import manager as jobs
+from playground.finetune.jobs import runner as runners
+from playground.finetune.jobs.manager import JobManager
+from playground.finetune.jobs.store import Job, JobError, JobStore
 from playground.finetune.jobs.worker import submit_finetune
 from tests.conftest import REPO
 from tests.finetune_data import tiny_digits
 
-TINY = {"image_size": 32, "batch_size": 4, "epochs": 2}
-SLOW = {"image_size": 32, "batch_size": 2, "epochs": 200, "strategy": "full"}  # runs until stopped
+TINY = TrainConfig(image_size=32, batch_size=4, epochs=2)
+SLOW = TrainConfig(image_size=32, batch_size=2, epochs=200, strategy="full")  # runs until stopped
 
 
 @pytest.fixture()
@@ -29,18 +32,18 @@ def tiny(tmp_path: Path) -> Dataset:
     return tiny_digits(tmp_path / "tiny", classes=2, per_class=6)
 
 
-def _wait(manager: JobManager, job_id: str, until, timeout: float = 120.0) -> jobs.Job:
+def _wait(manager: JobManager, job_id: str, until, timeout: float = 120.0) -> Job:
     deadline = time.monotonic() + timeout
     while True:
         job = manager.get(job_id)
         if until(job):
             return job
         if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} stuck: {job.state}\n{(job.dir / 'worker.log').read_text() if (job.dir / 'worker.log').exists() else ''}")
+            raise AssertionError(f"job {job_id} stuck: {job.state}\n{job.log_file.read_text() if job.log_file.exists() else ''}")
         time.sleep(0.1)
 
 
-def _training(job: jobs.Job) -> bool:
+def _training(job: Job) -> bool:
     return job.progress.get("global_step", 0) >= 1 or not job.active
 
 
@@ -65,6 +68,9 @@ class FakeRunner:
 
     def terminate(self, job_id: str) -> None:
         self.terminated.append(job_id)
+
+    def shutdown(self) -> None:
+        pass
 
 
 def _manager(**kw) -> tuple[JobManager, FakeRunner]:
@@ -139,7 +145,7 @@ def test_restart_requeues_queued_jobs_and_interrupts_running_ones() -> None:
 def test_restart_leaves_jobs_of_another_live_server_alone() -> None:
     manager, _ = _manager()
     job = manager.submit({})
-    parent = jobs.process_identity(os.getppid())  # a live process other than us
+    parent = runners.process_identity(os.getppid())  # a live process other than us
     manager.store.update(job.id, manager=parent)
     second, _ = _manager()
     assert second.get(job.id).status == "running"
@@ -155,12 +161,12 @@ def test_job_ids_from_urls_are_validated() -> None:
 
 
 def test_process_identity() -> None:
-    me = jobs.process_identity(os.getpid())
-    assert me and jobs._alive(me)
+    me = runners.process_identity(os.getpid())
+    assert me and runners.alive(me)
     proc = subprocess.Popen(["true"])
     proc.wait()  # reaped: the pid names no process now
-    assert jobs.process_identity(proc.pid) is None
-    assert not jobs._alive(me.replace(me.rsplit(":", 1)[1], "1"))  # same pid, other start time
+    assert runners.process_identity(proc.pid) is None
+    assert not runners.alive(me.replace(me.rsplit(":", 1)[1], "1"))  # same pid, other start time
 
 
 # --------------------------------------------------------------------------- real spawned workers
@@ -170,7 +176,7 @@ def test_spawned_job_runs_to_done_with_progress_and_artifacts(tiny: Dataset) -> 
     manager = JobManager()
     try:
         job = submit_finetune(manager, tiny, TINY, session="s")
-        assert json.loads((job.dir / "config.json").read_text())["dataset"]["classes"] == ["0", "1"]
+        assert json.loads(job.config_file.read_text())["dataset"]["classes"] == ["0", "1"]
         job = _wait(manager, job.id, lambda j: not j.active)
     finally:
         manager.shutdown()
@@ -230,10 +236,10 @@ def test_orphaned_worker_stops_itself(tiny: Dataset) -> None:
     from playground.finetune.data import link_dataset
     from playground.finetune.jobs.worker import job_config
 
-    job = store.create(job_config(dict(SLOW), tiny.name, tiny.classes, len(tiny.items)),
-                       lambda d: link_dataset(tiny, d / "data"))
+    job = store.create(job_config(SLOW, tiny.name, tiny.classes, len(tiny.items)),
+                       lambda created: link_dataset(tiny, created.data_dir))
     store.update(job.id, state="running")
-    # The same command SpawnRunner uses, with a parent pid that is not the real parent.
+    # The same command LocalRunner uses, with a parent pid that is not the real parent.
     proc = subprocess.run([sys.executable, "-m", "playground.finetune.jobs.worker", str(job.dir), "--parent", "1"],
                           cwd=REPO, timeout=120, capture_output=True, text=True)
     state = store.get(job.id).state

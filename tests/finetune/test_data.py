@@ -13,8 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from playground.finetune import archive
 from playground.finetune import data as datasets
-from playground.finetune.data import DatasetError, from_zip
+from playground.finetune.archive import from_zip
+from playground.finetune.data import DatasetError
 from tests.finetune_data import make_zip, png_bytes
 
 
@@ -129,10 +131,10 @@ def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
 
 def test_entry_count_and_total_size_caps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = make_zip({f"c{i % 2}/{i}.png": png_bytes(i) for i in range(6)})
-    monkeypatch.setattr(datasets, "MAX_ENTRIES", 5)
+    monkeypatch.setattr(archive, "MAX_ENTRIES", 5)
     _assert_rejected(tmp_path, data, r"6 entries; the limit is 5")
-    monkeypatch.setattr(datasets, "MAX_ENTRIES", 20_000)
-    monkeypatch.setattr(datasets, "MAX_TOTAL_BYTES", len(png_bytes()) * 3)
+    monkeypatch.setattr(archive, "MAX_ENTRIES", 20_000)
+    monkeypatch.setattr(archive, "MAX_TOTAL_BYTES", len(png_bytes()) * 3)
     _assert_rejected(tmp_path, data, r"unpacks to more than")
 
 
@@ -220,8 +222,8 @@ def test_unknown_bundled_name() -> None:
 def test_stage_upload_reuses_the_same_bytes_and_links_into_a_job(tmp_path: Path) -> None:
     data = make_zip({"a/1.png": png_bytes(1), "a/2.png": png_bytes(2), "b/3.png": png_bytes(3),
                      "b/4.png": png_bytes(4)})
-    first = datasets.stage_upload(data, "mine.zip")
-    second = datasets.stage_upload(data, "renamed.zip")
+    first = archive.stage_upload(data, "mine.zip")
+    second = archive.stage_upload(data, "renamed.zip")
     assert first.root == second.root and second.name == "renamed.zip"
     copy = datasets.link_dataset(first, tmp_path / "job" / "data")
     assert datasets.load_dataset(tmp_path / "job" / "data").items == first.items
@@ -230,17 +232,17 @@ def test_stage_upload_reuses_the_same_bytes_and_links_into_a_job(tmp_path: Path)
 
 
 def test_open_dataset_accepts_names_zips_and_folders(tmp_path: Path) -> None:
-    ds, cleanup = datasets.open_dataset("digits")
+    ds, cleanup = archive.open_dataset("digits")
     assert len(ds.classes) == 10
     cleanup()
     zpath = tmp_path / "two.zip"
     zpath.write_bytes(make_zip({"a/1.png": png_bytes(), "b/2.png": png_bytes()}))
-    ds, cleanup = datasets.open_dataset(zpath)
+    ds, cleanup = archive.open_dataset(zpath)
     assert ds.counts() == {"a": 1, "b": 1} and ds.root.is_dir()
     cleanup()
     assert not ds.root.exists()
     with pytest.raises(DatasetError, match=r"neither a file, a folder nor a bundled dataset"):
-        datasets.open_dataset(tmp_path / "missing")
+        archive.open_dataset(tmp_path / "missing")
 
 
 # --------------------------------------------------------------------------- split

@@ -1,29 +1,18 @@
-"""Spec parsing: defaults are PyTorch's, every error names its layer and the fix, share tokens are safe."""
+"""Spec parsing: defaults are PyTorch's, every error names its layer and the fix."""
 from __future__ import annotations
 
-import base64
 import inspect
 import json
 import pickle
-import zlib
 from pathlib import Path
 
 import pytest
 from torch import nn
 
-from playground.spec.parse import (LAYER_TYPES, MAX_CHANNELS, MAX_LAYERS, MAX_SIDE, Spec, SpecError, decode_share,
-                             encode_share, parse_spec, parse_spec_prefix)
-
-FULL = {"input": [3, 224, 224], "layers": [
-    {"type": "conv2d", "out_channels": 32, "kernel_size": 3, "stride": 2, "padding": 1, "dilation": 1,
-     "groups": 1, "bias": False},
-    {"type": "batchnorm2d"}, {"type": "relu"},
-    {"type": "maxpool2d", "kernel_size": 2},
-    {"type": "dwsep", "out_channels": 64, "kernel_size": 3, "stride": 1},
-    {"type": "residual", "out_channels": 64, "stride": 2},
-    {"type": "bottleneck", "out_channels": 256, "stride": 1},
-    {"type": "global_avgpool"}, {"type": "flatten"}, {"type": "dropout", "p": 0.2},
-    {"type": "linear", "out_features": 10}]}
+from playground.spec.keys import MAX_CHANNELS, MAX_SPEC_SIDE
+from playground.spec.layers import LAYER_TYPES
+from playground.spec.parse import MAX_LAYERS, Spec, SpecError, parse_spec, parse_spec_prefix
+from tests.strategies import DESIGN_EXAMPLE as FULL
 
 
 def one(layer: dict, input_shape: list[int] | None = None) -> dict:
@@ -76,7 +65,7 @@ def test_defaults_are_pytorchs(type_: str, torch_cls: type, renames: dict) -> No
 
 
 def _required() -> object:
-    from playground.spec import parse as module
+    from playground.spec import keys as module
 
     return module._REQUIRED
 
@@ -193,7 +182,7 @@ def test_issue_example_message_exactly() -> None:
     # limits
     ({"type": "conv2d", "out_channels": MAX_CHANNELS + 1, "kernel_size": 1}, None, ["over the 65,536 limit"]),
     ({"type": "linear", "out_features": 10**6}, [4], ["over the 65,536 limit"]),
-    ({"type": "conv2d", "out_channels": 1, "kernel_size": MAX_SIDE + 1}, None, ["over the 8,192 limit"]),
+    ({"type": "conv2d", "out_channels": 1, "kernel_size": MAX_SPEC_SIDE + 1}, None, ["over the 8,192 limit"]),
     ({"type": "conv2d", "out_channels": 1, "kernel_size": 1, "padding": 4100}, [1, 8, 8],
      ["8208×8208 px, over the 8,192 px limit", "use less padding"]),
 ])
@@ -238,7 +227,7 @@ def test_structure_errors() -> None:
     ({"input": [3, 8], "layers": []}, '"input" must be [channels, height, width]'),
     ({"input": [3, 0, 8], "layers": []}, '"input" height must be ≥ 1, got 0'),
     ({"input": [3, 8.5, 8], "layers": []}, '"input" height must be a positive whole number, got 8.5'),
-    ({"input": [3, 8, MAX_SIDE + 1], "layers": []}, '"input" width 8,193 is over the 8,192 limit'),
+    ({"input": [3, 8, MAX_SPEC_SIDE + 1], "layers": []}, '"input" width 8,193 is over the 8,192 limit'),
     ({"input": [MAX_CHANNELS + 1, 8, 8], "layers": []}, "over the 65,536 limit"),
     ({"input": [3, 8, 8], "layers": {"type": "relu"}}, '"layers" must be a list'),
     ({"input": [3, 8, 8], "layer": []}, 'unknown top-level key "layer"; did you mean "layers"?'),
@@ -287,57 +276,6 @@ def test_prefix_parse_keeps_valid_layers() -> None:
     assert spec is None and err is not None and err.layer_index is None
     spec, err = parse_spec_prefix(FULL)
     assert err is None and spec == parse_spec(FULL)
-
-
-# --- share links ----------------------------------------------------------------------------------
-
-def test_share_round_trip_is_compact_and_url_safe() -> None:
-    token = encode_share(FULL)
-    assert decode_share(token) == FULL
-    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-    assert len(token) < len(json.dumps(FULL, separators=(",", ":")))
-    assert decode_share(encode_share(parse_spec(FULL))) == parse_spec(FULL).to_dict()
-    unicode = {"name": "réseau ✓", "input": [1, 4, 4], "layers": []}
-    assert decode_share(encode_share(unicode)) == unicode
-
-
-def _token(payload: bytes) -> str:
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
-
-
-@pytest.mark.parametrize("token, needle", [
-    ("", "empty"),
-    ("abc$def", "not base64url"),
-    ("a", "not base64url"),
-    (_token(b"not zlib at all"), "not compressed"),
-    (_token(zlib.compress(b"[1, 2, 3]")), "not a spec object"),
-    (_token(zlib.compress(b"\xff\xfe")), "not JSON"),
-    (_token(zlib.compress(b'{"input": [1, NaN]}')), "not JSON"),
-    (_token(zlib.compress(b" " * 2_000_000)), "inflates to over"),
-    (_token(zlib.compress(json.dumps(FULL).encode())[:-6]), "truncated"),
-    ("A" * 40_000, "over 32,768 characters"),
-])
-def test_bad_share_tokens(token: str, needle: str) -> None:
-    with pytest.raises(SpecError) as info:
-        decode_share(token)
-    assert needle in str(info.value) and "share link" in str(info.value)
-    assert info.value.layer_index is None
-
-
-def test_tampered_tokens_never_crash() -> None:
-    token = encode_share(FULL)
-    for i in range(0, len(token), 3):
-        flipped = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
-        try:
-            data = decode_share(flipped)
-        except SpecError:
-            continue
-        assert isinstance(data, dict)  # a lucky flip still decodes to an object; parse_spec judges it
-
-
-def test_encode_rejects_non_json() -> None:
-    with pytest.raises(SpecError, match="not plain JSON"):
-        encode_share({"input": [3, 8, 8], "layers": [{"type": "dropout", "p": float("nan")}]})
 
 
 def test_numpy_numbers_are_accepted_and_odd_values_explained() -> None:

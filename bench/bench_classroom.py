@@ -1,0 +1,357 @@
+"""A classroom on one server: N students open each page at once, then rerun it.
+
+Starts the app as the README does (``python -m streamlit run app.py`` in the repo root, so the
+repo's .streamlit/config.toml applies; a fresh temporary PLAYGROUND_HOME; 127.0.0.1 on a free
+port; headless) and drives N concurrent browser sessions over Streamlit's own websocket protocol
+(see classroom_client.py). For each page it prints p50/p95/max wall time of the first view and
+of the reruns, the server's CPU seconds per script run (server + children, from /proc) as a ratio
+against a blank one-line Streamlit app measured in the same run with the same flags, and the
+server's RSS before and after.
+
+    python bench/bench_classroom.py                      # 30 sessions, every page
+    python bench/bench_classroom.py --sessions 5 --pages Home Designer
+    python bench/bench_classroom.py --leak-check --pages Designer
+    python bench/bench_classroom.py --st-opt runner.postScriptGC=true   # compare a config flag
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import math
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(BENCH))
+
+import classroom_client as cc  # noqa: E402
+
+DEFAULT_SESSIONS = 30  # one class
+DEFAULT_RERUNS = 1
+DEFAULT_TIMEOUT_S = 300.0
+RUN_TIMEOUT_S = 120.0  # one page view; a slower one counts as not finished
+HEALTH_TIMEOUT_S = 90.0  # `streamlit run` start-up on a busy 2-core box
+SETTLE_S = 0.5  # after the tabs close, let the server finish its disconnect work before reading CPU
+LEAK_SESSIONS = 3
+LEAK_CHECKPOINTS = (100, 1000)  # page runs after which RSS is read
+BLANK_SCRIPT = 'import streamlit as st\n\nst.write("hello")\n'
+BLANK_PAGE = "blank app"
+LOG_TAIL_CHARS = 4000  # of the app server's log, kept when a page raised
+
+
+@functools.lru_cache(maxsize=1)
+def project_queries() -> dict[str, Any]:
+    """Everything the bench takes from the project: the one place to edit when modules move."""
+    from playground.design.presets import preset
+    from playground.samples import SAMPLE_PHOTOS
+    from playground.spec.share import encode_share
+
+    return {"vgg16_token": encode_share(preset("VGG-16")), "samples": list(SAMPLE_PHOTOS)}
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page as a student's browser opens it: the st.Page url_path and a query per session."""
+
+    name: str
+    url_path: str
+    query: Callable[[int], str] = lambda _i: ""
+
+
+def _vgg16_query(_index: int) -> str:
+    return urlencode({"spec": project_queries()["vgg16_token"]})
+
+
+def _sample_query(index: int) -> str:
+    # ?sample=<name>: each student a different photo, so cached predictions are not shared.
+    samples = project_queries()["samples"]
+    return urlencode({"sample": samples[index % len(samples)]})
+
+
+def page_table(predict_samples: bool = False) -> dict[str, Page]:
+    """The pages, by name; url_paths as app.py declares them (Home is the default page: "")."""
+    return {
+        "Home": Page("Home", ""),
+        "Designer": Page("Designer", "design"),
+        "Designer-VGG16": Page("Designer-VGG16", "design", _vgg16_query),
+        "Predict": Page("Predict", "predict", _sample_query if predict_samples else lambda _i: ""),
+        "Architectures": Page("Architectures", "architectures"),
+        "Concepts": Page("Concepts", "concepts"),
+        "Fine-tune": Page("Fine-tune", "finetune"),
+    }
+
+
+@dataclass
+class BenchOptions:
+    """What to run; the CLI flags, as a dataclass the test can build."""
+
+    sessions: int = DEFAULT_SESSIONS
+    reruns: int = DEFAULT_RERUNS
+    pages: list[str] = field(default_factory=lambda: list(page_table()))
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    warmup: bool = True
+    blank: bool = True
+    predict_samples: bool = False
+    leak_check: bool = False
+    leak_sessions: int = LEAK_SESSIONS
+    leak_checkpoints: tuple[int, ...] = LEAK_CHECKPOINTS
+    st_options: dict[str, str] = field(default_factory=dict)
+
+
+class BenchTimeout(Exception):
+    """The global --timeout ran out: the whole benchmark stops (servers are still killed)."""
+
+
+class Deadline:
+    """The global time budget; every wait takes its timeout from here."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self, cap: float = math.inf) -> float:
+        remaining = self.end - time.monotonic()
+        if remaining <= 0:
+            raise BenchTimeout("the benchmark ran past --timeout")
+        return min(remaining, cap)
+
+
+def summarize(results: list[cc.RunResult]) -> dict[str, Any]:
+    """Count and wall-time percentiles (nearest rank) of the finished runs."""
+    walls = sorted(r.wall_s for r in results if r.finished)
+    out: dict[str, Any] = {"runs": len(results), "finished": len(walls)}
+    if walls:
+        out.update(p50_s=statistics.median(walls), p95_s=walls[math.ceil(0.95 * len(walls)) - 1],
+                   max_s=walls[-1])
+    return out
+
+
+async def _one_student(port: int, page: Page, index: int, reruns: int,
+                       deadline: Deadline) -> list[cc.RunResult]:
+    """Connect, view the page, rerun it ``reruns`` times, close. Failures become unfinished runs."""
+    session = cc.BrowserSession(port, page.url_path, page.query(index))
+    results: list[cc.RunResult] = []
+    try:
+        await session.connect()
+        for _ in range(1 + reruns):
+            results.append(await session.run_page(deadline.left(RUN_TIMEOUT_S)))
+            if not results[-1].finished:
+                break  # the late messages of that run would be read as the next run's
+    except BenchTimeout:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failed tab is reported in the table, not fatal
+        results.append(cc.RunResult(0.0, False, status=f"error: {type(exc).__name__}: {exc}"[:200]))
+    finally:
+        await session.close()
+    results += [cc.RunResult(0.0, False, status="not run")] * (1 + reruns - len(results))
+    return results
+
+
+async def measure_page(server: cc.Server, page: Page, opts: BenchOptions, deadline: Deadline) -> dict[str, Any]:
+    """One page's phase: optional warm-up view, then N concurrent students; cost read around it."""
+    row: dict[str, Any] = {"page": page.name, "sessions": opts.sessions, "reruns": opts.reruns}
+    if opts.warmup:
+        # One view first, so the phase measures a class on a warm server, not the imports
+        # (torch, the model) that only the very first student pays; that cost is reported apart.
+        row["warmup_s"] = (await _one_student(server.port, page, 0, 0, deadline))[0].wall_s
+    cpu0, rss0 = cc.server_cpu_seconds(server.pid), cc.server_rss_mib(server.pid)
+    t0 = time.perf_counter()
+    per_student = await asyncio.gather(*(_one_student(server.port, page, i, opts.reruns, deadline)
+                                         for i in range(opts.sessions)))
+    row["phase_s"] = time.perf_counter() - t0
+    await asyncio.sleep(SETTLE_S)
+    cpu1, rss1 = cc.server_cpu_seconds(server.pid), cc.server_rss_mib(server.pid)
+    runs = [r for student in per_student for r in student]
+    row["first"] = summarize([student[0] for student in per_student])
+    row["rerun"] = summarize([r for student in per_student for r in student[1:]])
+    row["cpu_s"] = cpu1 - cpu0
+    row["cpu_per_run_s"] = (cpu1 - cpu0) / len(runs)
+    row["rss_before_mib"], row["rss_after_mib"] = rss0, rss1
+    row["exceptions"] = sorted({e for r in runs for e in r.exceptions})
+    row["problems"] = sorted({r.status for r in runs if not r.finished} |
+                             ({"page not found"} if any(r.page_not_found for r in runs) else set()))
+    return row
+
+
+async def leak_check(server: cc.Server, page: Page, opts: BenchOptions, deadline: Deadline) -> dict[str, Any]:
+    """RSS after 100 and 1,000 page runs (``leak_checkpoints``): a few tabs rerunning one after
+    another, round robin, so the server's memory is read after many runs, not many sessions."""
+    sessions = [cc.BrowserSession(server.port, page.url_path, page.query(i)) for i in range(opts.leak_sessions)]
+    rss: dict[int, float] = {}
+    problem = ""
+    t0 = time.perf_counter()
+    try:
+        for s in sessions:
+            await s.connect()
+        for run in range(1, max(opts.leak_checkpoints) + 1):
+            result = await sessions[run % len(sessions)].run_page(deadline.left(RUN_TIMEOUT_S))
+            if not result.finished or result.exceptions:
+                problem = f"run {run}: {result.status} {result.exceptions[:1]}"
+                break  # a broken page measures nothing; stop instead of piling up runs
+            if run in opts.leak_checkpoints:
+                rss[run] = cc.server_rss_mib(server.pid)
+    finally:
+        for s in sessions:
+            await s.close()
+    first, last = min(opts.leak_checkpoints), max(opts.leak_checkpoints)
+    ratio = rss[last] / rss[first] if first in rss and last in rss else None
+    return {"page": page.name, "sessions": opts.leak_sessions, "problem": problem, "seconds": time.perf_counter() - t0,
+            "rss_mib": {str(k): v for k, v in rss.items()}, "ratio": ratio}
+
+
+def _start(script: Path, cwd: Path, env: dict[str, str], log: Path, opts: BenchOptions,
+           deadline: Deadline) -> tuple[cc.Server, float]:
+    server = cc.start_server(script, cwd, env, log, opts.st_options)
+    try:
+        return server, cc.wait_healthy(server, deadline.left(HEALTH_TIMEOUT_S))
+    except BaseException:
+        cc.stop_server(server)
+        raise
+
+
+def run_benchmark(opts: BenchOptions) -> dict[str, Any]:
+    """Run the blank floor, every chosen page (and the leak check); the results as one dict."""
+    pages = page_table(opts.predict_samples)
+    unknown = [p for p in opts.pages if p not in pages]
+    if unknown:
+        raise ValueError(f"unknown page(s) {unknown}; choose from {list(pages)}")
+    deadline = Deadline(opts.timeout_s)
+    out: dict[str, Any] = {"options": asdict(opts), "pages": [], "blank": None, "leak": None}
+    with tempfile.TemporaryDirectory(prefix="bench-classroom-") as tmp_name:
+        try:
+            _run_servers(Path(tmp_name), opts, pages, deadline, out)
+        except BenchTimeout as exc:  # keep what was measured; the table says it is partial
+            out["timed_out"] = str(exc)
+    if out["blank"]:
+        floor = out["blank"]["cpu_per_run_s"]
+        for row in out["pages"]:
+            row["cpu_x_blank"] = row["cpu_per_run_s"] / floor if floor > 0 else None
+    return out
+
+
+def _run_servers(tmp: Path, opts: BenchOptions, pages: dict[str, Page], deadline: Deadline,
+                 out: dict[str, Any]) -> None:
+    """The blank server, then the app server, one at a time (so they never compete for CPU)."""
+    env = {**os.environ, "PLAYGROUND_HOME": str(tmp / "home"), "PYTHONUNBUFFERED": "1"}
+    if opts.blank:
+        blank_dir = tmp / "blank"
+        blank_dir.mkdir()
+        (blank_dir / "app.py").write_text(BLANK_SCRIPT)
+        cc.copy_config(REPO, blank_dir)  # same config as the app, so the floor is comparable
+        server, _ = _start(blank_dir / "app.py", blank_dir, env, tmp / "blank.log", opts, deadline)
+        try:
+            out["blank"] = asyncio.run(measure_page(server, Page(BLANK_PAGE, ""), opts, deadline))
+        finally:
+            cc.stop_server(server)
+    server, out["startup_s"] = _start(REPO / "app.py", REPO, env, tmp / "app.log", opts, deadline)
+    try:
+        out["rss_idle_mib"] = cc.server_rss_mib(server.pid)
+        for name in opts.pages:
+            out["pages"].append(asyncio.run(measure_page(server, pages[name], opts, deadline)))
+        if opts.leak_check:
+            out["leak"] = asyncio.run(leak_check(server, pages[opts.pages[0]], opts, deadline))
+    finally:
+        cc.stop_server(server)
+        if any(row["exceptions"] for row in out["pages"]):
+            # client.showErrorDetails = "none" redacts the message the tab gets; the log has it.
+            out["app_log_tail"] = server.log_tail(LOG_TAIL_CHARS)
+
+
+def _pct(stats: dict[str, Any]) -> str:
+    if "p50_s" not in stats:
+        return f"{'-':>6} {'-':>6} {'-':>6}"
+    return f"{stats['p50_s']:6.2f} {stats['p95_s']:6.2f} {stats['max_s']:6.2f}"
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The results as a fixed-width table, one line per page, problems listed below it."""
+    head = (f"{'page':<15} {'ok 1st':>7} {'ok re':>7} | {'first view p50/p95/max s':>20} | "
+            f"{'rerun p50/p95/max s':>20} | {'CPU/run s':>9} {'x blank':>7} | {'RSS MiB before->after':>21}")
+    lines = [head, "-" * len(head)]
+    notes = []
+    for row in ([results["blank"]] if results["blank"] else []) + results["pages"]:
+        ratio = row.get("cpu_x_blank")
+        f, r = row["first"], row["rerun"]
+        lines.append(
+            f"{row['page']:<15} {f['finished']:>3}/{f['runs']:<3} {r['finished']:>3}/{r['runs']:<3} | "
+            f"{_pct(f):>20} | {_pct(r):>20} | {row['cpu_per_run_s']:9.3f} "
+            f"{(f'{ratio:.1f}' if ratio is not None else '1.0' if row is results['blank'] else '-'):>7} | "
+            f"{row['rss_before_mib']:9.0f} -> {row['rss_after_mib']:<8.0f}")
+        if "warmup_s" in row:
+            notes.append(f"{row['page']}: warm-up view (first student on a fresh server) {row['warmup_s']:.2f} s")
+        notes += [f"{row['page']}: EXCEPTION {e}" for e in row["exceptions"]]
+        notes += [f"{row['page']}: {p}" for p in row["problems"]]
+    if "startup_s" in results:
+        notes.insert(0, f"app server healthy after {results['startup_s']:.1f} s; "
+                        f"idle RSS {results['rss_idle_mib']:.0f} MiB")
+    if results["leak"]:
+        leak = results["leak"]
+        rss = ", ".join(f"after {k} runs {v:.0f} MiB" for k, v in leak["rss_mib"].items())
+        ratio = f"{leak['ratio']:.3f}" if leak["ratio"] is not None else "-"
+        notes.append(f"leak check ({leak['page']}, {leak['sessions']} tabs, {leak['seconds']:.0f} s): {rss}; "
+                     f"ratio {ratio}" + (f"; STOPPED at {leak['problem']}" if leak["problem"] else ""))
+    if results.get("app_log_tail"):
+        notes += ["", "--- end of the app server's log (a page raised) ---", results["app_log_tail"]]
+    if results.get("timed_out"):
+        notes.append(f"PARTIAL: {results['timed_out']}; pages after the last row were not measured")
+    return "\n".join(lines + [""] + notes)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[BenchOptions, bool]:
+    """The CLI flags as BenchOptions, and whether to print JSON."""
+    names = list(page_table())
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS, help="concurrent students per page")
+    ap.add_argument("--reruns", type=int, default=DEFAULT_RERUNS, help="reruns per student after the first view")
+    ap.add_argument("--pages", nargs="+", default=names, choices=names, metavar="PAGE",
+                    help=f"pages to measure, in order (default all: {' '.join(names)})")
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="global limit, seconds")
+    ap.add_argument("--no-warmup", action="store_true", help="no unmeasured view before each page's phase")
+    ap.add_argument("--no-blank", action="store_true", help="skip the blank-app floor")
+    ap.add_argument("--predict-samples", action="store_true",
+                    help="each Predict session opens ?sample=<a different sample photo>")
+    ap.add_argument("--leak-check", action="store_true",
+                    help=f"also read RSS after {' and '.join(map(str, LEAK_CHECKPOINTS))} runs of the first page")
+    ap.add_argument("--leak-runs", type=int, nargs=2, default=list(LEAK_CHECKPOINTS), metavar=("N1", "N2"),
+                    help="the leak check's two RSS read points, in page runs")
+    ap.add_argument("--st-opt", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra streamlit config flag for both servers, e.g. runner.postScriptGC=true")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    args = ap.parse_args(argv)
+    if (args.sessions < 1 or args.reruns < 0 or any("=" not in o for o in args.st_opt)
+            or not 0 < args.leak_runs[0] < args.leak_runs[1]):
+        ap.error("--sessions >= 1, --reruns >= 0, --st-opt KEY=VALUE, --leak-runs 0 < N1 < N2")
+    opts = BenchOptions(sessions=args.sessions, reruns=args.reruns, pages=args.pages, timeout_s=args.timeout,
+                        warmup=not args.no_warmup, blank=not args.no_blank, predict_samples=args.predict_samples,
+                        leak_check=args.leak_check, leak_checkpoints=tuple(args.leak_runs),
+                        st_options=dict(o.split("=", 1) for o in args.st_opt))
+    return opts, args.json
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: 0 when every run finished without an exception."""
+    opts, as_json = parse_args(argv)
+    # SIGTERM (a CI timeout, `kill`) must still run the finally blocks that kill the servers.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(128 + signal.SIGTERM))
+    results = run_benchmark(opts)
+    print(json.dumps(results, indent=2) if as_json else format_table(results))
+    rows = ([results["blank"]] if results["blank"] else []) + results["pages"]
+    clean = all(r["first"]["finished"] == r["first"]["runs"] and r["rerun"]["finished"] == r["rerun"]["runs"]
+                and not r["exceptions"] for r in rows) and not results.get("timed_out")
+    return 0 if clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""The on-disk job folder: :class:`Job` (one folder read) and :class:`JobStore` (all of them).
+
+A job folder (``<home>/jobs/<job_id>/``) holds everything about one job, and
+this module is the only one that names the paths inside it:
+
+- ``config.json``   what to run (training settings, dataset name, session); never changes
+- ``state.json``    queued | running | done | failed | cancelled | interrupted, latest progress
+                    (rewritten atomically: temporary file + os.replace)
+- ``metrics.jsonl`` one line per training batch and per epoch
+- ``results.json``  validation results when done (confusion matrix, misclassified images...)
+- ``worker.log``    the worker's output, tracebacks included
+- ``data/``         the job's own copy of its dataset (hard links to the upload)
+- ``artifacts/``    the fine-tuned model folder (see playground.models.finetuned)
+- ``cancel``        present once a cancel was requested; the worker checks it every batch
+
+No processes and no torch here.
+"""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from playground._fileio import write_json_atomic
+from playground.config import home_dir
+from playground.errors import PlaygroundError
+
+__all__ = [
+    "STATES",
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "JOB_ID",
+    "JOBS_FOLDER",
+    "INTERRUPTED_MESSAGE",
+    "JobError",
+    "Job",
+    "JobStore",
+]
+
+STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+ACTIVE_STATES = frozenset({"queued", "running"})
+FINAL_STATES = frozenset(STATES) - ACTIVE_STATES
+# What a job id may be (ids can come from a URL): lowercase letters, digits and dashes, at most as
+# long as the ids new_id() makes, e.g. 20250101-120000-a1b2c3. Never '.', '/' or empty.
+JOB_ID = re.compile(r"^[0-9a-z][0-9a-z-]{0,21}$")
+JOBS_FOLDER = "jobs"  # under the data directory
+_ID_EXAMPLE = "20250101-120000-a1b2c3"
+INTERRUPTED_MESSAGE = "the server stopped while this job was running; start it again"
+
+
+class JobError(PlaygroundError):
+    """A job request that cannot be honoured (unknown id, limit reached...)."""
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class Job:
+    """A job as read from disk: its config, its latest state, and the paths in its folder."""
+
+    id: str
+    dir: Path
+    config: dict[str, Any]
+    state: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        """One of STATES."""
+        return self.state.get("state", "failed")
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        """The latest progress the worker reported (phase, epoch, step...)."""
+        return self.state.get("progress") or {}
+
+    @property
+    def active(self) -> bool:
+        """Queued or running."""
+        return self.status in ACTIVE_STATES
+
+    @property
+    def config_file(self) -> Path:
+        return self.dir / "config.json"
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "state.json"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.dir / "metrics.jsonl"
+
+    @property
+    def results_file(self) -> Path:
+        return self.dir / "results.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "worker.log"
+
+    @property
+    def cancel_file(self) -> Path:
+        return self.dir / "cancel"
+
+    @property
+    def data_dir(self) -> Path:
+        """The job's own copy of its dataset."""
+        return self.dir / "data"
+
+    @property
+    def artifacts(self) -> Path:
+        """The fine-tuned model folder, once the job is done."""
+        return self.dir / "artifacts"
+
+    @property
+    def artifacts_scratch(self) -> Path:
+        """Where the model folder is written before it is renamed into place."""
+        return self.dir / ".artifacts.tmp"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {"id": self.id, "dir": str(self.dir), "config": self.config, "state": self.state}
+
+
+class JobStore:
+    """Reads and writes job folders under ``<home>/jobs``; no processes involved."""
+
+    def __init__(self, home: str | Path | None = None) -> None:
+        self.root = Path(home or home_dir()) / JOBS_FOLDER
+
+    @classmethod
+    def of(cls, job_dir: str | Path) -> tuple[JobStore, str]:
+        """The store a job folder belongs to, and the job's id (what a worker is given)."""
+        path = Path(job_dir)
+        return cls(path.parent.parent), path.name
+
+    def job_dir(self, job_id: str) -> Path:
+        """The folder of ``job_id``; raises JobError for a malformed id (it may come from a URL)."""
+        if not isinstance(job_id, str) or not JOB_ID.match(job_id):
+            raise JobError(f"{job_id!r} is not a job id (expected e.g. {_ID_EXAMPLE})")
+        return self.root / job_id
+
+    def folder(self, job_id: str) -> Job:
+        """The paths of a job's folder, without reading it (config and state left empty)."""
+        return Job(job_id, self.job_dir(job_id), {}, {})
+
+    def new_id(self) -> str:
+        """A fresh id: creation time (sortable) + 6 random hex digits."""
+        return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+    def create(self, config: dict[str, Any], prepare: Callable[[Job], None] | None = None) -> Job:
+        """Make a new job folder with ``config``, run ``prepare(job)`` (e.g. copy the data in),
+        then mark it ``queued``. If ``prepare`` raises, the folder is removed and the error re-raised."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            job = self.folder(self.new_id())
+            try:
+                job.dir.mkdir()
+                break
+            except FileExistsError:
+                continue
+        config = dict(config, job_id=job.id, created=_iso(_now()))
+        write_json_atomic(job.config_file, config)
+        if prepare is not None:
+            try:
+                prepare(job)
+            except BaseException:
+                shutil.rmtree(job.dir, ignore_errors=True)
+                raise
+        state = {"state": "queued", "message": "waiting for a free worker", "created": _now(), "updated": _now()}
+        write_json_atomic(job.state_file, state)
+        return Job(job.id, job.dir, config, state)
+
+    def get(self, job_id: str) -> Job:
+        """Read one job; JobError when it does not exist."""
+        job = self.folder(job_id)
+        config = _read_json(job.config_file)
+        if config is None:
+            raise JobError(f"no job {job_id} in {self.root}; it may have been deleted")
+        state = _read_json(job.state_file) or {
+            "state": "failed", "message": "the job folder is incomplete (no readable state.json)"}
+        return Job(job_id, job.dir, config, state)
+
+    def ids(self) -> Iterator[str]:
+        """Every job id on disk, newest first."""
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.iterdir(), reverse=True):
+            if JOB_ID.match(path.name):
+                yield path.name
+
+    def list(self, session: str | None = None) -> list[Job]:
+        """Every job (newest first), or only those started by ``session``."""
+        jobs = []
+        for job_id in self.ids():
+            try:
+                job = self.get(job_id)
+            except JobError:
+                continue
+            if session is None or job.config.get("session") == session:
+                jobs.append(job)
+        return jobs
+
+    def update(self, job_id: str, **changes: Any) -> dict[str, Any]:
+        """Merge ``changes`` into state.json (atomically) and return the new state."""
+        path = self.folder(job_id).state_file
+        state = _read_json(path) or {}
+        state.update(changes, updated=_now())
+        write_json_atomic(path, state)
+        return state
+
+    def finish(self, job_id: str, status: str, message: str, *, only_from: frozenset[str] = ACTIVE_STATES) -> bool:
+        """Move a job to a final state unless it already left ``only_from``; True if it moved."""
+        state = _read_json(self.folder(job_id).state_file) or {}
+        if state.get("state") not in only_from:
+            return False
+        self.update(job_id, state=status, message=message, finished=_now())
+        return True
+
+    def request_cancel(self, job_id: str) -> None:
+        """Leave the flag the worker checks every batch."""
+        self.folder(job_id).cancel_file.touch()
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """Whether a cancel was asked for."""
+        return self.folder(job_id).cancel_file.exists()
+
+    def metrics(self, job_id: str) -> list[dict[str, Any]]:
+        """Every line of metrics.jsonl (a torn last line, mid-append, is ignored)."""
+        lines = []
+        try:
+            text = self.folder(job_id).metrics_file.read_text()
+        except OSError:
+            return []
+        for line in text.splitlines():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                continue
+        return lines
+
+    def results(self, job_id: str) -> dict[str, Any] | None:
+        """results.json of a finished job, or None."""
+        return _read_json(self.folder(job_id).results_file)
+
+    def artifact_dirs(self) -> list[Path]:
+        """The artifacts/ folder of every job that has one."""
+        return [self.folder(job_id).artifacts for job_id in self.ids() if self.folder(job_id).artifacts.is_dir()]

@@ -1,0 +1,87 @@
+"""Where and how a run computes: device, mixed precision, CPU threads, the input pipeline's size.
+
+Shared by the training loop and its time estimate, so both measure the same thing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from playground.finetune.config import DEFAULTS, TrainConfig, TrainingError
+from playground.finetune.data import BUNDLED, Dataset, Split, stratified_split
+from playground.models.preprocess import Preprocess
+from playground.models.registry import MODELS, ModelEntry, default_device
+
+__all__ = ["Setup", "prepare", "autocast", "configure_cpu_threads", "training_preprocess",
+           "suggested_image_size", "MIN_CORES_TO_SPARE_ONE"]
+
+# With this many cores or more, one is left to the app (the server, other sessions).
+MIN_CORES_TO_SPARE_ONE = 4
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a run and its estimate both start from (nothing loaded yet)."""
+
+    split: Split
+    entry: ModelEntry
+    preprocess: Preprocess  # the model's preprocessing at the chosen image size
+    device: torch.device
+    amp_dtype: torch.dtype | None  # None: plain fp32
+
+    @property
+    def precision(self) -> str:
+        """"fp32", "bfloat16" or "float16"."""
+        return str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32"
+
+
+def prepare(cfg: TrainConfig, dataset: Dataset) -> Setup:
+    """The split, the model's entry and scaled preprocessing, the device and the autocast dtype."""
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("device cuda was asked for but PyTorch sees no CUDA GPU here; use auto or cpu")
+    split = stratified_split(dataset, cfg.val_fraction, cfg.seed)
+    entry = MODELS[cfg.model]
+    device = torch.device(default_device() if cfg.device == "auto" else cfg.device)
+    return Setup(split, entry, training_preprocess(entry, cfg.image_size), device, _autocast_dtype(cfg, device))
+
+
+def _autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain fp32. Mixed precision: bf16 where supported, else fp16."""
+    mixed = cfg.precision == "mixed" or (cfg.precision == "auto" and device.type == "cuda")
+    if not mixed:
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16  # CPU autocast supports bf16 only
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager:
+    """torch.autocast for ``dtype``, or nothing for fp32."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def configure_cpu_threads() -> int:
+    """Use all cores but one for PyTorch (on 4+ cores), leaving one for the app; returns the count."""
+    cores = os.cpu_count() or 1
+    threads = cores - 1 if cores >= MIN_CORES_TO_SPARE_ONE else cores
+    torch.set_num_threads(threads)
+    return threads
+
+
+def training_preprocess(entry: ModelEntry, image_size: int) -> Preprocess:
+    """The model's preprocessing scaled to ``image_size``: same resize/crop ratio, mean, std."""
+    base = entry.preprocess
+    resize = max(image_size, round(image_size * base.resize / base.crop))
+    return dataclasses.replace(base, crop=image_size, resize=resize)
+
+
+def suggested_image_size(data: str, model: str) -> int:
+    """The image size to start from: a bundled set's own (digits are tiny), else the model's input
+    size (the default config's for a name the zoo does not know; TrainConfig reports that name)."""
+    if data in BUNDLED:
+        return BUNDLED[data].image_size
+    return MODELS[model].preprocess.crop if model in MODELS else DEFAULTS["image_size"]

@@ -1,0 +1,212 @@
+"""The fine-tuned model folder: written by :func:`save_finetuned`, read by :func:`load_finetuned`.
+
+A folder holds ``model.safetensors`` (the whole model's state dict, the new
+head included), ``meta.json`` (:data:`FINETUNED_FORMAT`: architecture,
+classes, preprocessing, metrics), ``README.md`` and ``load_example.py`` (plain
+PyTorch). A job keeps its model in its artifacts folder, named ``job:<id>``.
+"""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from playground.finetune.jobs.store import JobError, JobStore
+from playground.models.preprocess import Preprocess
+from playground.models.registry import MODELS, LoadedModel, ModelEntry, ModelStatus, _load_strict, replace_head
+from playground.models.weights import ModelUnavailable
+
+if TYPE_CHECKING:
+    from playground.finetune.loop import TrainResult
+
+__all__ = [
+    "FINETUNED_FORMAT",
+    "WEIGHTS_FILE",
+    "META_FILE",
+    "EXAMPLE_FILE",
+    "README_FILE",
+    "JOB_PREFIX",
+    "save_finetuned",
+    "load_finetuned",
+    "finetuned_dir",
+    "finetuned_dirs",
+    "finetuned_status",
+]
+
+FINETUNED_FORMAT = "cnn-playground/finetuned-v1"
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "meta.json"
+EXAMPLE_FILE = "load_example.py"
+README_FILE = "README.md"
+JOB_PREFIX = "job:"  # a job's model by reference: job:<id>
+_SAVED_METRICS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss", "per_class_accuracy", "epochs",
+                  "train_seconds", "train_images", "val_images", "trainable_params")
+_README_CLASSES = 10  # class names listed in README.md
+_STATUS_CLASSES = 4  # ...and in the model list
+
+_LOAD_EXAMPLE = '''"""Load this fine-tuned {arch} in plain PyTorch and classify one image.
+
+    python load_example.py photo.jpg
+"""
+import json
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from torchvision import transforms
+{import_line}
+
+here = Path(__file__).resolve().parent
+meta = json.loads((here / "meta.json").read_text())
+model = {builder}(num_classes=meta["num_classes"])  # {arch} with a {n}-class head
+model.load_state_dict(load_file(str(here / "model.safetensors")))
+model.eval()
+
+pp = meta["preprocess"]  # exactly what the model saw in training
+preprocess = transforms.Compose([
+    transforms.Resize(pp["resize"], interpolation=transforms.InterpolationMode(pp["interpolation"])),
+    transforms.CenterCrop(pp["crop"]),
+    transforms.ToTensor(),
+    transforms.Normalize(pp["mean"], pp["std"]),
+])
+
+image = Image.open(sys.argv[1]).convert("RGB")
+with torch.no_grad():
+    probs = model(preprocess(image).unsqueeze(0)).softmax(1)[0]  # (num_classes,)
+for p, i in zip(*probs.topk(min(3, len(probs)))):
+    print(f"{{meta['classes'][int(i)]}}: {{float(p):.3f}}")
+'''
+
+_README = """# Fine-tuned {arch}
+
+{n} classes: {classes}. Validation accuracy {acc:.1%} on {val} images ({strategy} strategy, {epochs} epoch(s)).
+
+- `model.safetensors`: the full model's state dict (the new {n}-class head included).
+- `meta.json`: architecture, classes, preprocessing, metrics.
+- `load_example.py`: load it in plain PyTorch: `python load_example.py photo.jpg`.
+
+With the playground: `python -m playground predict photo.jpg --model {folder}`.
+"""
+
+
+def _shown(classes: list[str], limit: int) -> str:
+    return ", ".join(classes[:limit]) + (", ..." if len(classes) > limit else "")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def save_finetuned(result: TrainResult, out_dir: str | Path) -> Path:
+    """Write the fine-tuned model folder (model.safetensors, meta.json, README.md, load_example.py)."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in result.model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FINETUNED_FORMAT})
+    metrics = result.metrics()
+    meta = {
+        "format": FINETUNED_FORMAT,
+        "architecture": result.entry.name,
+        "classes": result.classes,
+        "num_classes": len(result.classes),
+        "preprocess": result.preprocess.to_dict(),
+        "strategy": result.config.strategy,
+        "config": result.config.to_dict(),
+        "metrics": {k: metrics[k] for k in _SAVED_METRICS},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    (out / META_FILE).write_text(json.dumps(meta, indent=2))
+    # The architecture's own constructor (torchvision's, or playground.models.efficientnet_lite's)
+    # builds the same modules as the zoo builder + replace_head, so the keys match.
+    builder = getattr(result.entry.builder, "func", result.entry.builder)
+    (out / EXAMPLE_FILE).write_text(_LOAD_EXAMPLE.format(
+        arch=result.entry.name, n=len(result.classes), builder=builder.__name__,
+        import_line=f"from {builder.__module__} import {builder.__name__}"))
+    (out / README_FILE).write_text(_README.format(
+        arch=result.entry.name, n=len(result.classes), classes=_shown(result.classes, _README_CLASSES),
+        acc=result.val_accuracy, val=result.val_count, strategy=result.config.strategy,
+        epochs=result.config.epochs, folder=out))
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def finetuned_dir(ref: str | Path) -> Path:
+    """The folder a model reference points at: ``job:<id>`` -> that job's artifacts, else the path."""
+    text = str(ref)
+    if text.startswith(JOB_PREFIX):
+        try:
+            return JobStore().folder(text[len(JOB_PREFIX):]).artifacts
+        except JobError as exc:
+            raise ModelUnavailable(f"{text}: not a valid job id ({exc})") from None
+    return Path(text).expanduser()
+
+
+def finetuned_dirs() -> list[Path]:
+    """Fine-tuned model folders written by jobs (artifacts with a meta.json), oldest first."""
+    folders = [d for d in JobStore().artifact_dirs() if (d / META_FILE).is_file()]
+    return sorted(folders, key=lambda p: p.stat().st_mtime)
+
+
+def _read_meta(folder: Path, label: str) -> tuple[dict[str, Any], ModelEntry, Preprocess, list[str]]:
+    """Validate a fine-tuned folder's meta.json; ModelUnavailable names the folder and the problem."""
+    meta_path, weights_path = folder / META_FILE, folder / WEIGHTS_FILE
+    for path in (meta_path, weights_path):
+        if not path.is_file():
+            raise ModelUnavailable(
+                f"{label}: {path.name} is missing; a fine-tuned model folder holds {WEIGHTS_FILE} "
+                f"and {META_FILE} (from `python -m playground finetune --out DIR`)"
+            )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelUnavailable(f"{label}: meta.json is not valid JSON ({exc}); re-run the fine-tune") from None
+    if not isinstance(meta, dict) or meta.get("format") != FINETUNED_FORMAT:
+        raise ModelUnavailable(f"{label}: meta.json is not a {FINETUNED_FORMAT} file; re-run the fine-tune")
+    arch = meta.get("architecture")
+    if arch not in MODELS:
+        raise ModelUnavailable(f"{label}: unknown architecture {arch!r}; expected one of {', '.join(MODELS)}")
+    classes = meta.get("classes")
+    if (not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes)
+            or meta.get("num_classes", len(classes)) != len(classes)):
+        raise ModelUnavailable(f"{label}: meta.json needs 'classes' (a list of names) matching 'num_classes'")
+    try:
+        preprocess = Preprocess.from_dict(meta.get("preprocess"))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ModelUnavailable(f"{label}: meta.json {exc}") from None
+    return meta, MODELS[arch], preprocess, list(classes)
+
+
+def load_finetuned(folder: Path, label: str) -> LoadedModel:
+    """Build the architecture with its fine-tuned head and load the folder's weights (CPU, eval mode)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    _, entry, preprocess, classes = _read_meta(folder, label)
+    try:
+        state = load_file(str(folder / WEIGHTS_FILE), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelUnavailable(f"{label}: {WEIGHTS_FILE} cannot be read ({exc}); re-run the fine-tune") from None
+    model = replace_head(entry.builder(), entry, len(classes))
+    _load_strict(model, state, label)
+    return LoadedModel(name=label, model=model.eval(), preprocess=preprocess, categories=classes,
+                       entry=entry, source=str(folder.resolve()))
+
+
+def finetuned_status(ref: str | Path) -> ModelStatus:
+    """Whether a fine-tuned model reference (``job:<id>`` or a folder) can be loaded, and what it is."""
+    label = str(ref)
+    try:
+        folder = finetuned_dir(ref)
+        if not folder.is_dir():
+            raise ModelUnavailable(f"{label}: no such model folder")
+        _, entry, _, classes = _read_meta(folder, label)
+    except ModelUnavailable as exc:
+        return ModelStatus(label, "fine-tuned model", False, str(exc))
+    return ModelStatus(label, f"{entry.name} fine-tuned on {len(classes)} classes "
+                              f"({_shown(classes, _STATUS_CLASSES)})", True, f"weights from {folder}")

@@ -1,0 +1,97 @@
+"""Streamlit pieces several pages share: the sidebar, and the one "give me a photo" widget.
+
+The photo widget offers a bundled sample, an upload, or the camera. Every path goes through
+:func:`playground.images.load_image`, so an odd or hostile file becomes a one-line message
+shown in place, never a traceback.
+"""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+from PIL import Image
+
+from playground.config import home_dir
+from playground.images import UPLOAD_TYPES, ImageError, load_image
+from playground.samples import SAMPLE_PHOTOS, load_sample
+
+__all__ = ["render_sidebar", "compute_device_label", "photo_input", "widget_key", "SOURCES", "PHOTO_SOURCE",
+           "PHOTO_SAMPLE", "PHOTO_UPLOAD", "PHOTO_CAMERA"]
+
+# The photo picker's widgets, as parts of their keys: see widget_key
+PHOTO_SOURCE, PHOTO_SAMPLE = "photo_source", "photo_sample"
+PHOTO_UPLOAD, PHOTO_CAMERA = "photo_upload", "photo_camera"
+_PHOTO_DECODED = "photo_decoded"  # the memo of the last decoded upload (not a widget)
+
+
+@st.cache_resource(show_spinner=False)
+def compute_device_label() -> str:
+    """One line naming the compute this server uses (a GPU name or CPU cores)."""
+    import torch  # here, not at the top: importing this module should not load torch
+
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    return f"CPU: {os.cpu_count()} cores, no GPU"
+
+
+def render_sidebar() -> None:
+    """Draw the shared sidebar."""
+    with st.sidebar:
+        st.caption(f":material/memory: {compute_device_label()}")
+        st.caption(f":material/folder: Data: `{home_dir()}`")
+
+
+SOURCES = {
+    "sample": ":material/photo_library: Sample",
+    "upload": ":material/upload: Upload",
+    "camera": ":material/photo_camera: Camera",
+}
+
+
+def widget_key(namespace: str, part: str) -> str:
+    """Session-state key of widget ``part`` of a picker drawn with ``namespace`` (``"predict_photo_source"``),
+    so several pages, or several pickers on one page, keep separate state."""
+    return f"{namespace}_{part}"
+
+
+def photo_input(key: str) -> tuple[Image.Image | None, str]:
+    """Let the user pick a photo; returns (RGB image or None, its name).
+
+    ``key`` namespaces the widgets so several pages (or several pickers on one
+    page) keep separate state. Decoding errors are shown here with ``st.error``.
+    """
+    source = st.segmented_control(
+        "Photo", list(SOURCES), format_func=SOURCES.__getitem__, default="sample",
+        required=True, key=widget_key(key, PHOTO_SOURCE),
+    ) or "sample"
+    if source == "sample":
+        name = st.selectbox("Sample photo", list(SAMPLE_PHOTOS), key=widget_key(key, PHOTO_SAMPLE),
+                            help="Real photographs bundled with scikit-image.")
+        return load_sample(name), name
+    if source == "upload":
+        file = st.file_uploader("Image file", type=list(UPLOAD_TYPES), key=widget_key(key, PHOTO_UPLOAD),
+                                help="JPEG, PNG, WebP, GIF (first frame) or BMP.")
+    else:
+        file = st.camera_input("Take a photo", key=widget_key(key, PHOTO_CAMERA))
+    if file is None:
+        st.caption("Choose a file to classify." if source == "upload" else "Take a photo to classify it.")
+        return None, ""
+    return _decode(key, file.file_id, file.name, file.getvalue())
+
+
+def _decode(key: str, file_id: str, name: str, data: bytes) -> tuple[Image.Image | None, str]:
+    """Decode once per uploaded file: reruns (a new class or layer picked) reuse the image."""
+    memo_key = widget_key(key, _PHOTO_DECODED)
+    memo = st.session_state.get(memo_key)
+    if memo is not None and memo[0] == file_id:
+        img = memo[1]
+    else:
+        try:
+            img = load_image(data, name=name)
+        except ImageError as exc:
+            img = exc
+        st.session_state[memo_key] = (file_id, img)
+    if isinstance(img, ImageError):
+        st.error(str(img), icon=":material/broken_image:")
+        return None, name
+    return img, name

@@ -1,0 +1,13 @@
+"""Fixtures of the fine-tuning tests."""
+from __future__ import annotations
+
+import pytest
+
+from playground.finetune.data import Dataset
+from tests.finetune_data import tiny_digits
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    """30 small digit images in 3 classes (one copy per test module)."""
+    return tiny_digits(tmp_path_factory.mktemp("tiny"), classes=3, per_class=10)

@@ -1,0 +1,83 @@
+"""The classroom load benchmark, small: it must keep working, so it runs in the suite.
+
+Five students on Home against a real `streamlit run` server (and the blank-app floor). Only
+that the protocol works and the numbers exist is checked; timings depend on the machine.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+QUICK_SESSIONS = 5
+QUICK_PAGE = "Home"
+QUICK_TIMEOUT_S = 120.0  # a hard bound; the run takes ~15 s on the 2-core box
+
+
+def _load_bench() -> ModuleType:
+    """bench/ is not a package: load bench_classroom.py from its path (it finds classroom_client)."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location("bench_classroom", BENCH / "bench_classroom.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_classroom"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return _load_bench()
+
+
+@pytest.fixture(scope="module")
+def quick_results(bench: ModuleType) -> dict:
+    opts = bench.BenchOptions(sessions=QUICK_SESSIONS, reruns=1, pages=[QUICK_PAGE], timeout_s=QUICK_TIMEOUT_S)
+    return bench.run_benchmark(opts)
+
+
+@pytest.mark.timeout(QUICK_TIMEOUT_S + 30)
+def test_every_session_finishes_first_view_and_rerun(quick_results: dict) -> None:
+    for row in (quick_results["blank"], *quick_results["pages"]):
+        assert row["first"]["runs"] == row["first"]["finished"] == QUICK_SESSIONS, row
+        assert row["rerun"]["runs"] == row["rerun"]["finished"] == QUICK_SESSIONS, row
+        assert not row["problems"], row["problems"]
+        assert not row["exceptions"], f"{row['page']} raised: {row['exceptions']}"
+    assert [row["page"] for row in quick_results["pages"]] == [QUICK_PAGE]
+
+
+@pytest.mark.timeout(QUICK_TIMEOUT_S + 30)
+def test_cpu_and_memory_numbers_are_present(bench: ModuleType, quick_results: dict) -> None:
+    for row in (quick_results["blank"], *quick_results["pages"]):
+        assert row["cpu_per_run_s"] > 0
+        assert row["rss_before_mib"] > 0 and row["rss_after_mib"] > 0
+    assert quick_results["pages"][0]["cpu_x_blank"] > 0
+    table = bench.format_table(quick_results)
+    assert QUICK_PAGE in table and bench.BLANK_PAGE in table
+
+
+def test_share_link_and_sample_queries_build(bench: ModuleType) -> None:
+    # The project imports live in one function; this breaks first when a module moves.
+    from urllib.parse import parse_qs
+
+    from playground.spec.share import decode_share
+
+    pages = bench.page_table(predict_samples=True)
+    spec = decode_share(parse_qs(pages["Designer-VGG16"].query(0))["spec"][0])
+    assert spec["name"] == "VGG-16"
+    samples = {parse_qs(pages["Predict"].query(i))["sample"][0] for i in range(3)}
+    assert len(samples) == 3  # each student a different photo
+    assert pages["Home"].url_path == "" and pages["Designer"].url_path == "design"
+
+
+def test_summarize_uses_nearest_rank(bench: ModuleType) -> None:
+    runs = [bench.cc.RunResult(wall_s=float(s), finished=True) for s in range(1, 21)]
+    runs.append(bench.cc.RunResult(wall_s=99.0, finished=False))
+    stats = bench.summarize(runs)
+    assert stats["runs"] == 21 and stats["finished"] == 20
+    assert stats["p95_s"] == 19.0 and stats["max_s"] == 20.0 and stats["p50_s"] == 10.5

@@ -1,9 +1,18 @@
 """CNN Playground: the router. Each page lives in app_pages/ (not pages/: see README); the sidebar is shared."""
 import streamlit as st
 
+from playground.housekeeping import run_housekeeping
 from playground.ui.common import render_sidebar
+from playground.ui.finetune.job import manager
+from playground.ui.owner import classroom_mode, current_owner, is_teacher, write_cookies
+from playground.ui.teacher import TEACHER_PAGE, teacher_sidebar
 
-st.set_page_config(page_title="CNN Playground", page_icon=":material/grid_on:", layout="wide")
+st.set_page_config(page_title="CNN Playground", page_icon="🧠", layout="wide")
+
+# The job manager starts with the server (one per process, held by st.cache_resource), so jobs
+# queued before a restart run again without anyone opening the Fine-tune page.
+manager()
+run_housekeeping()  # old uploads and finished jobs go: at most every few minutes, on its own thread
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -14,7 +23,13 @@ PAGES = [
             url_path="architectures"),
     st.Page("app_pages/concepts.py", title="Concepts", icon=":material/school:", url_path="concepts"),
 ]
+if classroom_mode():  # /teacher always answers (with the passcode form); only the teacher sees it listed
+    PAGES.append(st.Page(TEACHER_PAGE, title="Teacher", icon=":material/admin_panel_settings:", url_path="teacher",
+                         visibility="visible" if is_teacher() else "hidden"))
 
 page = st.navigation(PAGES)
 render_sidebar()
+teacher_sidebar()
+current_owner()  # this browser's owner secret, made on its first visit...
+write_cookies()  # ...and kept in its cookie (before the page runs: a page may st.rerun())
 page.run()

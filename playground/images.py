@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_DRAFT_SIZE",
     "MAX_DECLARED_PIXELS",
     "MAX_FILE_BYTES",
+    "MAX_ASPECT_RATIO",
 ]
 
 # Pillow format names we are willing to parse; everything else is never handed to a decoder.
@@ -44,6 +45,10 @@ DEFAULT_MAX_PIXELS = 40_000_000
 MAX_DECLARED_PIXELS = 90_000_000
 # Biggest file we read from disk: a 40 MP PNG fits with room to spare.
 MAX_FILE_BYTES = 200 * 1024 * 1024
+# Longest side over shortest side. Real photos (even panoramas) stay under ~10:1; a 100000x1 strip is
+# 375 bytes of PNG that every "resize the short side" step would blow up to gigabytes, and a strip
+# over ~1460:1 crashes st.image outright (its height rounds to 0).
+MAX_ASPECT_RATIO = 20
 # JPEGs are decoded at the smallest 1/2, 1/4 or 1/8 scale that still covers this size
 # (draft mode): twice a 224-pixel model input, so a 12 MP phone photo decodes ~16x faster.
 DEFAULT_DRAFT_SIZE: tuple[int, int] = (448, 448)
@@ -71,7 +76,7 @@ def load_image(
     still covers that size (``None`` decodes at full size).
 
     Raises :class:`ImageError` with a one-line reason for an empty, unreadable,
-    unsupported, truncated or oversized file.
+    unsupported, truncated, oversized or too long and thin (over ``MAX_ASPECT_RATIO``:1) file.
     """
     data, label = _read_source(source, name)
     if not data:
@@ -146,10 +151,15 @@ def _mp(pixels: int) -> str:
 
 
 def _check_declared_size(img: Image.Image, label: str, max_pixels: int) -> None:
-    """Refuse absurd header sizes before any pixel is decoded."""
+    """Refuse absurd header sizes and shapes before any pixel is decoded."""
     w, h = img.size
     if w <= 0 or h <= 0:
         raise ImageError(f"{label}: the image has no pixels ({w}x{h})")
+    if max(w, h) > MAX_ASPECT_RATIO * min(w, h):
+        raise ImageError(
+            f"{label}: {w}x{h} is too long and thin ({max(w, h) / min(w, h):,.0f}:1; the limit is "
+            f"{MAX_ASPECT_RATIO}:1); crop it closer to square and try again"
+        )
     limit = max(max_pixels, MAX_DECLARED_PIXELS)
     # A JPEG may declare more than max_pixels when draft mode will shrink it; nothing may
     # declare more than the hard limit.
@@ -179,7 +189,8 @@ def _to_rgb(img: Image.Image, label: str) -> Image.Image:
         return Image.fromarray(grey, "L").convert("RGB")
     if mode == "P":
         # Palette images may carry transparency (a colour index or per-entry alpha).
-        img = img.convert("RGBA" if "transparency" in img.info or img.palette.mode == "RGBA" else "RGB")
+        alpha = "transparency" in img.info or (img.palette is not None and img.palette.mode == "RGBA")
+        img = img.convert("RGBA" if alpha else "RGB")
         mode = img.mode
         if mode == "RGB":
             return img

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from playground.errors import PlaygroundError
-from playground.images import DEFAULT_DRAFT_SIZE, ImageError, load_image
+from playground.images import DEFAULT_DRAFT_SIZE, MAX_ASPECT_RATIO, ImageError, load_image
 
 
 def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -82,6 +82,25 @@ def test_truncated_file_fails_inside_the_guard(fmt: str) -> None:
 def test_bomb_header_is_refused_before_decoding() -> None:
     assert_error(png_header_only(10_000, 10_000), "too many pixels")  # Pillow's warning, escalated
     assert_error(png_header_only(30_000, 30_000), "too many pixels")  # Pillow's hard error
+
+
+@pytest.mark.parametrize("size", [(100_000, 1), (10_000, 1), (4_000, 1), (1, 4_000), (2_100, 100)])
+def test_long_thin_images_are_refused_before_decoding(size: tuple[int, int]) -> None:
+    """A 100000x1 PNG is a few hundred bytes; resizing its short side to 256 would need ~20 GB."""
+    data = encode(Image.new("L", size), "PNG", optimize=True)
+    assert len(data) < 2_000
+    w, h = size
+    msg = assert_error(data, f"{w}x{h} is too long and thin", f"the limit is {MAX_ASPECT_RATIO}:1", "crop it",
+                       name="strip.png")
+    assert f"({max(w, h) / min(w, h):,.0f}:1;" in msg
+    # refused from the header alone: the same header with no pixel data says the same, not "truncated"
+    assert_error(png_header_only(w, h), "too long and thin")
+
+
+def test_the_aspect_limit_is_inclusive() -> None:
+    for size in ((MAX_ASPECT_RATIO, 1), (1, MAX_ASPECT_RATIO), (2_000, 100)):
+        assert load_image(encode(Image.new("RGB", size, RED), "PNG")).size == size
+    assert_error(encode(Image.new("RGB", (MAX_ASPECT_RATIO + 1, 1)), "PNG"), "too long and thin")
 
 
 def test_pixel_limit_after_draft() -> None:

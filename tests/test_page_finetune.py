@@ -1,13 +1,23 @@
 """The Fine-tune page under AppTest: bundled digits to a finished job, queue, cancel, limits,
-reattaching by URL, and upload errors shown in place."""
+reattaching by URL, and upload errors shown in place; in a class (passcode set), two browsers
+with different owner secrets: read-only views of a classmate's job, limits that survive a reload,
+the queue's bound; and the app starting the job manager on its own."""
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from playground.finetune.jobs.store import JobStore
+from playground.classroom import PASSCODE_ENV, ClassSettings, Viewer, new_owner_secret, owner_id, save_settings
+from playground.finetune.config import TrainConfig
+from playground.finetune.jobs import manager as jobs_manager
+from playground.finetune.jobs.manager import JobManager, get_manager
+from playground.finetune.jobs.store import JobError, JobStore
+from playground.finetune.jobs.worker import job_config
 from playground.ui.common import widget_key
 from playground.ui.finetune import (
     DATA,
@@ -21,7 +31,11 @@ from playground.ui.finetune import (
     cancel_key,
     open_key,
 )
-from tests.apptest_pages import run_page
+from playground.ui.finetune.job import artifacts_zip
+from playground.ui.owner import NAME_INPUT, OWNER_SECRET_KEY
+from playground.ui.text import md_text
+from tests.apptest_pages import PAGES, run_page
+from tests.finetune.test_jobs import FakeRunner
 from tests.finetune_data import make_zip, png_bytes
 
 IMAGE_SIZE_KEY, EPOCHS_KEY = widget_key(FORM, IMAGE_SIZE), widget_key(FORM, EPOCHS)
@@ -61,8 +75,8 @@ def test_bundled_digits_queue_cancel_limit_and_results(_playground_home) -> None
     assert second != first and "queued" in status(at)
     at.button(key=NEW_BUTTON).click().run()
     at.button(key=START_BUTTON).click().run()  # a third one is over the per-session limit
-    assert [e.value for e in at.error] == [
-        "this session already has 2 job(s) queued or running (limit 2); wait for one to finish or cancel it"]
+    assert [e.value for e in at.error] == [md_text(
+        "this browser already has 2 job(s) queued or running (limit 2); wait for one to finish or cancel it")]
     at.query_params["job"] = second
     at.run()
     at.button(key=cancel_key(second)).click().run()
@@ -98,8 +112,8 @@ def test_bundled_digits_queue_cancel_limit_and_results(_playground_home) -> None
 def test_bad_job_in_the_url() -> None:
     at = start(job="../../etc")
     assert not at.exception
-    assert [e.value for e in at.error] == [
-        "Cannot show this job: '../../etc' is not a job id (expected e.g. 20250101-120000-a1b2c3)"]
+    assert [e.value for e in at.error] == [md_text(  # shown as text: a ?job= value is never markdown
+        "Cannot show this job: '../../etc' is not a job id (expected e.g. 20250101-120000-a1b2c3)")]
 
 
 def test_uploads_are_checked_with_clear_messages() -> None:
@@ -107,7 +121,7 @@ def test_uploads_are_checked_with_clear_messages() -> None:
     at.segmented_control(key=SOURCE_KEY).set_value("upload").run()
     at.file_uploader(key=UPLOAD_KEY).set_value(("photos.zip", b"not a zip at all", "application/zip")).run()
     assert not at.exception
-    assert at.error[0].value.startswith("'photos.zip' is not a readable zip file")
+    assert at.error[0].value.startswith(md_text("'photos.zip' is not a readable zip file"))
 
     cats = make_zip({"cats/1.png": png_bytes(1), "cats/2.png": png_bytes(2)})
     at.file_uploader(key=UPLOAD_KEY).set_value(("cats.zip", cats,
@@ -120,7 +134,7 @@ def test_uploads_are_checked_with_clear_messages() -> None:
                      "b/4.png": png_bytes(4), "b/notes.txt": b"x", "b/5.png": b"broken"})
     at.file_uploader(key=UPLOAD_KEY).set_value(("ab.zip", good, "application/zip")).run()
     assert not at.exception and not at.error
-    assert "**ab.zip**: 4 images in 2 classes" in texts(at)
+    assert f"**{md_text('ab.zip')}**: 4 images in 2 classes" in texts(at)
     assert "Skipped 1 non-image files." in texts(at)
     assert any("1 image(s) could not be decoded" in e.label for e in at.expander)
     assert at.number_input(key=IMAGE_SIZE_KEY).value == 224  # uploads start at the model's own size
@@ -133,8 +147,155 @@ def test_a_staged_upload_deleted_from_the_data_folder_is_staged_again(_playgroun
     at.segmented_control(key=SOURCE_KEY).set_value("upload").run()
     ab = make_zip({"a/1.png": png_bytes(1), "a/2.png": png_bytes(2), "b/3.png": png_bytes(3), "b/4.png": png_bytes(4)})
     at.file_uploader(key=UPLOAD_KEY).set_value(("ab.zip", ab, "application/zip")).run()
-    assert "**ab.zip**: 4 images in 2 classes" in texts(at)
+    assert f"**{md_text('ab.zip')}**: 4 images in 2 classes" in texts(at)
     shutil.rmtree(_playground_home / "uploads")  # e.g. a teacher cleaning the data folder
     at.run()
     assert not at.exception and not at.error
-    assert "**ab.zip**: 4 images in 2 classes" in texts(at)
+    assert f"**{md_text('ab.zip')}**: 4 images in 2 classes" in texts(at)
+
+
+# --------------------------------------------------------------------------- a class: owners and limits
+
+PASSCODE = "correct horse battery"
+A_SECRET, B_SECRET = new_owner_secret(), new_owner_secret()  # two browsers (what their cookies hold)
+A_ID, B_ID = owner_id(A_SECRET), owner_id(B_SECRET)
+LINK_NAME = "[free answers](https://evil.example)"
+
+
+@pytest.fixture()
+def classroom(monkeypatch: pytest.MonkeyPatch, _playground_home: Path) -> Iterator[JobManager]:
+    """A class (passcode set) whose jobs never really train: the manager's runner only records starts."""
+    monkeypatch.setenv(PASSCODE_ENV, PASSCODE)
+    monkeypatch.setattr(jobs_manager, "make_runner", lambda name=None: FakeRunner())
+    manager = get_manager(_playground_home)  # the one the page's st.cache_resource hands out too
+    yield manager
+    jobs_manager._MANAGERS.pop(_playground_home.resolve(), None)
+    manager.shutdown()
+
+
+def as_browser(secret: str, **query: str) -> AppTest:
+    """A new session of the browser whose owner cookie is ``secret`` (AppTest has no cookies: the
+    page reads the session's copy first, as it does after the first run of a real session)."""
+    at = AppTest.from_file(str(PAGES / "finetune.py"), default_timeout=180)
+    at.session_state[OWNER_SECRET_KEY] = secret
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    return at
+
+
+def job_settings() -> dict:
+    return job_config(TrainConfig(epochs=1, image_size=48), "digits", [str(d) for d in range(10)], 1797)
+
+
+def done_job(home: Path, owner: str) -> str:
+    """A finished job of ``owner`` with a model folder and results (as the worker leaves them)."""
+    store = JobStore(home)
+    job = store.create(dict(job_settings(), owner=owner, owner_name="Ada"))
+    job.artifacts.mkdir()
+    (job.artifacts / "meta.json").write_text("{}")
+    store.folder(job.id).results_file.write_text(json.dumps({
+        "val_accuracy": 0.5, "train_seconds": 2.0, "train_images": 8, "epochs": 1, "confusion": [[1, 1], [0, 2]],
+        "per_class_accuracy": {"0": 0.5, "1": 1.0},
+        "misclassified": [{"path": "0/a.png", "true": "0", "predicted": "1", "confidence": 0.6}]}))
+    store.finish(job.id, "done", "validation accuracy 50.0%")
+    return job.id
+
+
+def button_keys(at: AppTest) -> set[str]:
+    return {b.key for b in at.button}
+
+
+def test_a_classmate_sees_a_read_only_job_and_the_owner_keeps_control(classroom: JobManager,
+                                                                      _playground_home: Path) -> None:
+    running = classroom.submit(job_settings(), owner=A_ID, owner_name="Ada")
+    finished = done_job(_playground_home, A_ID)
+    assert classroom.get(running.id).status == "running"
+
+    b = as_browser(B_SECRET, job=running.id)  # B opened A's link from the class list
+    assert not b.exception and "running" in status(b)
+    assert cancel_key(running.id) not in button_keys(b)
+    assert "you can watch it, not change it" in texts(b)
+    assert "No jobs started from this tab yet." in texts(b)  # opening the link adopted nothing
+    with pytest.raises(JobError, match=f"job {running.id} was started by someone else"):
+        classroom.cancel(running.id, by=Viewer(owner=B_ID, classroom=True))  # nor can the library be asked
+    b.query_params["job"] = finished
+    b.run()
+    assert not b.exception and "done" in status(b)
+    assert not b.get("download_button") and "Misclassified validation images" not in texts(b)
+    assert "Only the student who started this job" in texts(b)
+    with pytest.raises(JobError, match="only they or the teacher can download the model of it"):
+        artifacts_zip(classroom.get(finished), Viewer(owner=B_ID, classroom=True))
+
+    a = as_browser(A_SECRET, job=finished)  # A, in another tab of her browser
+    assert a.get("download_button") and "Misclassified validation images" in texts(a)
+    assert artifacts_zip(classroom.get(finished), Viewer(owner=A_ID, classroom=True)).startswith(b"PK")
+    a.query_params["job"] = running.id
+    a.run()
+    a.button(key=cancel_key(running.id)).click().run()
+    assert not a.exception and classroom.store.cancel_requested(running.id)
+
+    reloaded = as_browser(A_SECRET)  # a reload: a new session, the same cookie
+    assert f"`{running.id}`" in texts(reloaded) and f"`{finished}`" in texts(reloaded)
+    assert "No jobs started from this tab yet." not in texts(reloaded)
+
+
+def test_classmates_jobs_can_be_hidden(classroom: JobManager, _playground_home: Path) -> None:
+    finished = done_job(_playground_home, A_ID)
+    save_settings(ClassSettings(students_see_others=False), _playground_home)
+    b = as_browser(B_SECRET, job=finished)
+    assert not b.exception and not [s for s in b.subheader if "Job " in s.value]
+    assert "the teacher has turned off seeing each other's jobs" in "\n".join(i.value for i in b.info)
+    assert f"`{finished}`" not in texts(b)  # nor listed under all jobs
+    assert "done" in status(as_browser(A_SECRET, job=finished))
+
+
+def test_limits_survive_a_reload_and_the_queue_is_bounded(classroom: JobManager) -> None:
+    classroom.submit(job_settings(), owner=A_ID)  # runs
+    waiting = classroom.submit(job_settings(), owner=A_ID)
+    a = as_browser(A_SECRET)  # a reload after starting two jobs
+    a.number_input(key=IMAGE_SIZE_KEY).set_value(48)
+    a.number_input(key=EPOCHS_KEY).set_value(1).run()
+    assert START_BUTTON not in button_keys(a)  # a class: a name first
+    a.text_input(key=NAME_INPUT).set_value(LINK_NAME).run()
+    a.button(key=START_BUTTON).click().run()
+    assert [e.value for e in a.error] == [md_text(
+        "this browser already has 2 job(s) queued or running (limit 2); wait for one to finish or cancel it")]
+
+    assert classroom.cancel(waiting.id).status == "cancelled"
+    a.button(key=START_BUTTON).click().run()
+    started = a.query_params["job"]
+    config = classroom.get(started).config
+    assert (config["owner"], config["owner_name"]) == (A_ID, LINK_NAME)
+    assert A_SECRET not in classroom.get(started).config_file.read_text()  # only the hash is stored
+
+    classroom.queue_limit = 1  # one job waits already (A's new one): the server's queue is full
+    b = as_browser(B_SECRET)
+    b.number_input(key=IMAGE_SIZE_KEY).set_value(48)
+    b.number_input(key=EPOCHS_KEY).set_value(1).run()
+    b.text_input(key=NAME_INPUT).set_value("Bo").run()
+    b.button(key=START_BUTTON).click().run()
+    assert [e.value for e in b.error] == [md_text(
+        "the queue is full: 1 jobs are waiting on this server (at most 1); try again in a few minutes, "
+        "when some have finished")]
+
+
+def test_the_app_starts_the_job_manager_so_a_queued_job_runs_after_a_restart(
+        monkeypatch: pytest.MonkeyPatch, _playground_home: Path) -> None:
+    """A job queued before the server stopped runs when the app starts, with nobody on Fine-tune."""
+    queued = JobStore(_playground_home).create(job_settings())  # left queued by the previous server
+    runner = FakeRunner()
+    monkeypatch.setattr(jobs_manager, "make_runner", lambda name=None: runner)
+    at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=180)
+    at.run()  # the Home page
+    try:
+        assert not at.exception
+        deadline = time.monotonic() + 30
+        while [s[0] for s in runner.started] != [queued.id]:
+            assert time.monotonic() < deadline, runner.started
+            time.sleep(0.1)
+        assert JobStore(_playground_home).get(queued.id).status == "running"
+    finally:
+        manager = jobs_manager._MANAGERS.pop(_playground_home.resolve(), None)
+        if manager is not None:
+            manager.shutdown()

@@ -6,6 +6,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from playground.config import home_dir
+from playground.ui.text import md_text
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
@@ -18,4 +19,4 @@ def test_home_links_every_page_and_the_sidebar_says_where_data_lives() -> None:
     assert links == {"**Concepts**": "concepts", "**Designer**": "design", "**Architectures**": "architectures",
                      "**Predict**": "predict", "**Fine-tune**": "finetune"}  # the router's url paths
     sidebar = " ".join(c.value for c in at.sidebar.caption)
-    assert str(home_dir()) in sidebar and ("GPU" in sidebar or "CPU" in sidebar)
+    assert md_text(home_dir()) in sidebar and ("GPU" in sidebar or "CPU" in sidebar)  # single-user: the path

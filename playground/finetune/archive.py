@@ -1,16 +1,20 @@
 """Zip uploads: the one place an uploaded archive is opened, and the datasets made from one.
 
 A zip's entry list is checked (paths, symlinks, counts, sizes, compression
-ratios) before a single byte is written, and only image files inside class
-folders are extracted, by our own loop, never more bytes than an entry declares.
+ratios, and that no two entries share bytes of the file) before a single byte is
+written, and only image files inside class folders are extracted, by our own
+loop, never more bytes than an entry declares nor more than the archive's cap in
+all, whatever the headers claim.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import io
+import os
 import shutil
 import stat
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -41,23 +45,29 @@ __all__ = [
     "MAX_ENTRIES",
     "MAX_TOTAL_BYTES",
     "MAX_RATIO",
-    "RATIO_EXEMPT_BYTES",
+    "RATIO_SLACK_BYTES",
     "from_zip",
     "stage_upload",
+    "STAGING_PREFIX",
     "open_dataset",
 ]
 
 MAX_TOTAL_BYTES = 2 * 1024**3
 # Photos are already compressed, so a member that deflates more than 100x is
-# almost certainly a decompression bomb. Members under 1 MiB are exempt: tiny
-# files (a flat-colour PNG, a text file) can legitimately shrink a lot, and the
-# entry and total-size caps bound them anyway.
+# almost certainly a decompression bomb. The check applies to every member (a
+# 1 MiB exemption once let 2,000 small entries write 2 GB); the few KiB of slack
+# only let a tiny file (a 4 KiB flat-colour image, a text file) shrink a lot,
+# and cost at most MAX_ENTRIES x 4 KiB = 80 MB in all.
 MAX_RATIO = 100
-RATIO_EXEMPT_BYTES = 1024**2
+RATIO_SLACK_BYTES = 4 * 1024
 _COPY_CHUNK = 1024 * 1024
 _ENCRYPTED_FLAG = 0x1  # bit 0 of a zip entry's general-purpose flags
 _UNIX_MODE_SHIFT = 16  # a Unix file mode sits in the high 16 bits of external_attr
 _UPLOAD_DIGEST_CHARS = 20  # of the sha256 that names a staged upload's folder
+STAGING_PREFIX = "."  # an upload being extracted: uploads/.<hash>-<random>, renamed to uploads/<hash> when good
+# A local file header: signature, versions, flags, method, time, date, CRC, sizes, name and extra lengths.
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
 _Members = list[tuple[zipfile.ZipInfo, tuple[str, ...]]]
 
 
@@ -107,18 +117,52 @@ def _checked_members(zf: zipfile.ZipFile, label: str) -> _Members:
         total += info.file_size
         if total > MAX_TOTAL_BYTES:
             raise DatasetError(
-                f"{label} unpacks to more than {MAX_TOTAL_BYTES / 1024**3:.0f} GB; "
+                f"{label} unpacks to more than {_size_text(MAX_TOTAL_BYTES)}; "
                 "the limit keeps the server's disk safe "
                 "(use fewer or smaller images)"
             )
-        if info.file_size > RATIO_EXEMPT_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        if info.file_size > MAX_RATIO * info.compress_size + RATIO_SLACK_BYTES:
             ratio = info.file_size / max(info.compress_size, 1)
             raise DatasetError(
                 f"zip entry {info.filename!r} expands {ratio:,.0f}x (limit {MAX_RATIO}x): it looks like a "
                 "decompression bomb, not an image"
             )
         files.append((info, parts))
+    _check_no_overlap(zf, [info for info, _ in files], label)
     return files
+
+
+def _check_no_overlap(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], label: str) -> None:
+    """Refuse entries that share bytes of the file: the trick of overlapping zip bombs.
+
+    An honest zip stores each member once: local header, then its compressed data, one after the
+    other, all before the central directory. David Fifield's bombs point many directory entries
+    into one deflate stream (each "quoting" the next entry's header), so 23 KB unpacks to 200 MB
+    with every single entry looking modest. Each entry's extent is read from its own local header.
+    """
+    fp = zf.fp
+    if fp is None:
+        return
+    extents = []
+    for info in infos:
+        fp.seek(info.header_offset)
+        raw = fp.read(_LOCAL_HEADER.size)
+        if len(raw) != _LOCAL_HEADER.size or raw[:4] != _LOCAL_SIGNATURE:
+            raise DatasetError(f"{label}: zip entry {info.filename!r} has no valid local header; "
+                               "the zip is damaged (re-create it and upload it again)")
+        fields = _LOCAL_HEADER.unpack(raw)
+        end = info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1] + info.compress_size
+        extents.append((info.header_offset, end, info.filename))
+    extents.sort()
+    for (_, end, name), (start, _, other) in zip(extents, extents[1:]):
+        if start < end:
+            raise DatasetError(
+                f"{label}: zip entries {name!r} and {other!r} overlap (they share compressed bytes): "
+                "that is how zip bombs multiply their size; re-create the zip with an ordinary zip tool"
+            )
+    if extents and extents[-1][1] > zf.start_dir:
+        raise DatasetError(f"{label}: zip entry {extents[-1][2]!r} runs into the zip's directory; "
+                           "the zip is damaged (re-create it and upload it again)")
 
 
 def _candidates(members: _Members, skipped: Counter) -> dict[tuple[str, ...], zipfile.ZipInfo]:
@@ -138,8 +182,9 @@ def _candidates(members: _Members, skipped: Counter) -> dict[tuple[str, ...], zi
 # --------------------------------------------------------------------------- extraction
 
 
-def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, root: Path) -> None:
-    """Copy one member to ``target`` (which must lie inside ``root``), never more bytes than declared."""
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, root: Path, budget: int) -> int:
+    """Copy one member to ``target`` (which must lie inside ``root``), never more bytes than declared
+    nor more than ``budget``; returns the bytes written."""
     resolved = target.resolve()
     if not resolved.is_relative_to(root.resolve()):  # belt and braces after the name checks
         raise DatasetError(f"zip entry {info.filename!r} would be written outside the dataset folder")
@@ -150,11 +195,22 @@ def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, ro
             written += len(chunk)
             if written > info.file_size:
                 raise DatasetError(f"zip entry {info.filename!r} is larger than its header says; the zip is corrupt")
+            if written > budget:  # counted, not trusted: whatever the headers claim, the disk sees this
+                raise _OverBudget
             dst.write(chunk)
+    return written
 
 
-def _extract_all(zf: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, str]], dest: Path, label: str) -> None:
-    """Extract (entry, path below ``dest``) pairs into an empty ``dest``; on failure leave nothing behind."""
+class _OverBudget(Exception):
+    """Extraction reached the archive's byte cap."""
+
+
+def _extract_all(zf: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, str]], dest: Path, label: str,
+                 max_bytes: int | None = None) -> None:
+    """Extract (entry, path below ``dest``) pairs into an empty ``dest``; on failure leave nothing behind.
+
+    At most ``max_bytes`` (default ``MAX_TOTAL_BYTES``) are written in all, counted as they are written."""
+    budget = MAX_TOTAL_BYTES if max_bytes is None else max_bytes
     # The outermost folder this call creates: removed again if extraction fails.
     created = next((p for p in reversed((dest, *dest.parents)) if not p.exists()), None)
     dest.mkdir(parents=True, exist_ok=True)
@@ -162,14 +218,26 @@ def _extract_all(zf: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, str]]
         raise DatasetError(f"{dest} is not empty; extract into a new folder")
     try:
         for info, rel in members:
-            _extract_member(zf, info, dest / rel, dest)
-    except (DatasetError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+            budget -= _extract_member(zf, info, dest / rel, dest, budget)
+    except (DatasetError, _OverBudget, zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         shutil.rmtree(created or dest, ignore_errors=True)
         if created is None:
             dest.mkdir()
         if isinstance(exc, DatasetError):
             raise
+        if isinstance(exc, _OverBudget):
+            cap = MAX_TOTAL_BYTES if max_bytes is None else max_bytes
+            raise DatasetError(f"{label!r} unpacks to more than {_size_text(cap)}; the limit keeps the server's "
+                               "disk safe (use fewer or smaller images)") from None
         raise DatasetError(f"{label!r} is damaged ({exc}); re-create the zip and upload it again") from None
+
+
+def _size_text(n: int) -> str:
+    """'2 GB', '300 MB', '12 KB' (binary units, as the limits are set)."""
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.0f} {unit}"
+    return f"{n} bytes"
 
 
 def _open_zip(source: str | Path | BinaryIO, label: str) -> zipfile.ZipFile:
@@ -216,19 +284,25 @@ def from_zip(
 def stage_upload(data: bytes, filename: str, *, on_progress: ProgressFn | None = None) -> Dataset:
     """Extract and check an uploaded zip once, under ``<home>/uploads/<content hash>``.
 
-    Uploading the same bytes again reuses the earlier result.
+    Uploading the same bytes again reuses the earlier result. Only a dataset that can be trained on
+    is kept: an unusable one (unsafe, undecodable, a single class...) raises DatasetError and leaves
+    nothing in ``uploads/`` (a refused upload must not cost the server disk). Interrupted stagings
+    (``uploads/.<hash>-*``) are swept by :mod:`playground.housekeeping`.
     """
     digest = hashlib.sha256(data).hexdigest()[:_UPLOAD_DIGEST_CHARS]
     root = home_dir() / "uploads" / digest
     if not (root / INDEX_FILE).exists():
         root.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=root.parent))
+        scratch = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{digest}-", dir=root.parent))
         try:
-            from_zip(data, scratch, name=filename, on_progress=on_progress)
+            from_zip(data, scratch, name=filename, on_progress=on_progress).check_trainable()
             with contextlib.suppress(OSError):  # another session staged the same bytes first: use theirs
                 scratch.replace(root)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):  # used again: housekeeping counts its age from now
+            os.utime(root / INDEX_FILE)
     ds = load_dataset(root)
     ds.name = filename
     return ds

@@ -14,9 +14,10 @@ from PIL import Image
 from playground.config import home_dir
 from playground.images import UPLOAD_TYPES, ImageError, load_image
 from playground.samples import SAMPLE_PHOTOS, load_sample
+from playground.ui.text import md_text, server_paths_hidden, show_error
 
-__all__ = ["render_sidebar", "compute_device_label", "photo_input", "widget_key", "SOURCES", "PHOTO_SOURCE",
-           "PHOTO_SAMPLE", "PHOTO_UPLOAD", "PHOTO_CAMERA"]
+__all__ = ["render_sidebar", "compute_device_label", "runner_label", "photo_input", "widget_key", "SOURCES",
+           "PHOTO_SOURCE", "PHOTO_SAMPLE", "PHOTO_UPLOAD", "PHOTO_CAMERA"]
 
 # The photo picker's widgets, as parts of their keys: see widget_key
 PHOTO_SOURCE, PHOTO_SAMPLE = "photo_source", "photo_sample"
@@ -34,11 +35,30 @@ def compute_device_label() -> str:
     return f"CPU: {os.cpu_count()} cores, no GPU"
 
 
+@st.cache_data(ttl=30, show_spinner=False)  # the cluster's size changes rarely; asking costs a round trip
+def runner_label() -> str:
+    """Where fine-tuning jobs run: local worker processes, or the Ray cluster with its CPUs and GPUs."""
+    from playground.errors import PlaygroundError
+    from playground.finetune.jobs.runner import LOCAL_DESCRIPTION, describe_runner, runner_name
+
+    try:
+        if runner_name() == "local":  # no need to create the manager just to say so
+            return LOCAL_DESCRIPTION
+        from playground.finetune.jobs.manager import get_manager
+
+        return describe_runner(get_manager().runner)
+    except PlaygroundError as exc:
+        return str(exc)
+
+
 def render_sidebar() -> None:
     """Draw the shared sidebar."""
     with st.sidebar:
         st.caption(f":material/memory: {compute_device_label()}")
-        st.caption(f":material/folder: Data: `{home_dir()}`")
+        st.caption(f":material/lan: Jobs: {md_text(runner_label())}")
+        # Server paths are for whoever runs the server: not shown on a class server (students see the pages)
+        if not server_paths_hidden():
+            st.caption(f":material/folder: Data: {md_text(home_dir())}")
 
 
 SOURCES = {
@@ -65,6 +85,7 @@ def photo_input(key: str) -> tuple[Image.Image | None, str]:
         required=True, key=widget_key(key, PHOTO_SOURCE),
     ) or "sample"
     if source == "sample":
+        _sample_from_link(widget_key(key, PHOTO_SAMPLE))
         name = st.selectbox("Sample photo", list(SAMPLE_PHOTOS), key=widget_key(key, PHOTO_SAMPLE),
                             help="Real photographs bundled with scikit-image.")
         return load_sample(name), name
@@ -77,6 +98,14 @@ def photo_input(key: str) -> tuple[Image.Image | None, str]:
         st.caption("Choose a file to classify." if source == "upload" else "Take a photo to classify it.")
         return None, ""
     return _decode(key, file.file_id, file.name, file.getvalue())
+
+
+def _sample_from_link(sample_key: str) -> None:
+    """``?sample=<display name>`` picks that sample photo on a session's first view (the user can
+    change it afterwards); a value that names no sample is ignored, and never shown."""
+    wanted = st.query_params.get("sample")
+    if sample_key not in st.session_state and isinstance(wanted, str) and wanted in SAMPLE_PHOTOS:
+        st.session_state[sample_key] = wanted
 
 
 def _decode(key: str, file_id: str, name: str, data: bytes) -> tuple[Image.Image | None, str]:
@@ -92,6 +121,6 @@ def _decode(key: str, file_id: str, name: str, data: bytes) -> tuple[Image.Image
             img = exc
         st.session_state[memo_key] = (file_id, img)
     if isinstance(img, ImageError):
-        st.error(str(img), icon=":material/broken_image:")
+        show_error(img, icon=":material/broken_image:")  # the message quotes the user's file name
         return None, name
     return img, name

@@ -45,12 +45,17 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start `streamlit run app.py` on a free port and yield its base URL."""
+    yield from serve_app(tmp_path_factory, "e2e-home")
+
+
+def serve_app(tmp_path_factory: pytest.TempPathFactory, name: str, **env_extra: str) -> Iterator[str]:
+    """Run `streamlit run app.py` (its own data folder, plus ``env_extra``) until the generator is closed."""
     if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (bash .ci/run does it)")
     port = _free_port()
-    home = tmp_path_factory.mktemp("e2e-home")
-    env = dict(os.environ, PLAYGROUND_HOME=str(home))
-    log = open(home / "streamlit.log", "w")
+    home = tmp_path_factory.mktemp(name)
+    env = dict(os.environ, PLAYGROUND_HOME=str(home), **env_extra)
+    log = open(home / "streamlit.log", "w")  # noqa: SIM115 (closed when the server stops, below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",

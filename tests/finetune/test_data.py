@@ -4,7 +4,9 @@ from __future__ import annotations
 import io
 import os
 import stat
+import struct
 import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -138,6 +140,82 @@ def test_entry_count_and_total_size_caps(tmp_path: Path, monkeypatch: pytest.Mon
     _assert_rejected(tmp_path, data, r"unpacks to more than")
 
 
+def overlap_bomb(entries: int, member_bytes: int = 1_000_000) -> bytes:
+    """A "quoted overlap" zip bomb (David Fifield, "A better zip bomb", 2019), written byte by byte.
+
+    One deflate stream of ``member_bytes`` sparse bytes (the kernel, ~50x smaller deflated) ends the
+    file. Entry i's data is a stored deflate block quoting entry i+1's local header, then entry i+1's
+    data: every entry is a valid member under 1 MiB with a believable compression ratio, yet they all
+    share the one kernel, so the zip unpacks to about ``entries`` times its size.
+    """
+    payload = (np.random.default_rng(0).random(member_bytes) < 0.02).astype(np.uint8).tobytes()
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    kernel = deflate.compress(payload) + deflate.flush()
+    names = [f"{'ab'[i % 2]}/{i:04d}.png".encode() for i in range(entries)]
+    headers: list[bytes] = [b""] * entries
+    infos: list[tuple[int, int, int]] = [(0, 0, 0)] * entries  # (crc, compressed size, size)
+    for i in reversed(range(entries)):  # each header needs the CRC and sizes of everything after it
+        later = b"".join(headers[i + 1:])
+        content = later + payload  # what entry i inflates to: the quoted headers, then the kernel's bytes
+        packed = sum(5 + len(h) for h in headers[i + 1:]) + len(kernel)
+        infos[i] = (zlib.crc32(content), packed, len(content))
+        headers[i] = struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0, 8, 0, 0x21, *infos[i],
+                                 len(names[i]), 0) + names[i]
+    body, offsets = b"", []
+    for i, header in enumerate(headers):
+        offsets.append(len(body))
+        body += header
+        if i + 1 < entries:  # a non-final stored block whose payload is the next entry's header
+            quoted = len(headers[i + 1])
+            body += struct.pack("<BHH", 0, quoted, quoted ^ 0xFFFF)
+    body += kernel
+    directory = b"".join(
+        struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 0, 20, 0, 0, 8, 0, 0x21, *infos[i], len(names[i]),
+                    0, 0, 0, 0, 0, offsets[i]) + names[i] for i in range(entries))
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, entries, entries, len(directory), len(body), 0)
+    return body + directory + end
+
+
+def test_overlap_bomb_is_a_real_zip_that_multiplies() -> None:
+    """The bomb is what it claims: Python's zipfile reads every entry, each with a good CRC."""
+    data = overlap_bomb(6, member_bytes=100_000)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+        sizes = [len(zf.read(info)) for info in infos]  # raises on a bad CRC
+    assert len(sizes) == 6 and min(sizes) >= 100_000 and sum(sizes) > 100 * len(data)
+    assert max(i.file_size / i.compress_size for i in infos) < archive.MAX_RATIO  # each entry looks honest
+
+
+def test_overlapping_entries_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    data = overlap_bomb(40)  # 32 KB that unpacks to 40 MB (before: all written to disk)
+    assert len(data) < 40_000
+    _assert_rejected(tmp_path, data, r"^'upload.zip': zip entries 'a/0000.png' and 'b/0001.png' overlap")
+
+
+def test_every_member_gets_the_ratio_check(tmp_path: Path) -> None:
+    """Small members were once exempt: 500 KB of zeros (~500 bytes deflated) per entry passed."""
+    data = make_zip({"a/1.png": png_bytes(), "a/2.png": bytes(500_000), "b/3.png": png_bytes()})
+    _assert_rejected(tmp_path, data, r"'a/2.png' expands .*x \(limit 100x\)")
+    # ...while a tiny file that shrinks a lot is fine (the slack), and so are ordinary images
+    ds = from_zip(make_zip({"a/1.png": png_bytes(), "a/2.png": png_bytes(), "b/3.png": png_bytes(),
+                            "b/4.bmp": bytes(2_000)}), tmp_path / "ok")
+    assert ds.counts() == {"a": 2, "b": 1} and [b[0] for b in ds.bad] == ["b/4.bmp"]
+
+
+def test_bytes_written_are_counted_whatever_the_headers_say(tmp_path: Path) -> None:
+    """The running total stops extraction at the cap, and removes what it wrote."""
+    noise = np.random.default_rng(0).integers(0, 256, (4, 32, 32), dtype=np.uint8)
+    data = make_zip({f"{c}/{i}.bin": noise[i].tobytes() for i in range(4) for c in "ab"})  # 1 KiB each
+    members = [(info, info.filename) for info in zipfile.ZipFile(io.BytesIO(data)).infolist()]
+    with zipfile.ZipFile(io.BytesIO(data)) as zf, pytest.raises(DatasetError, match=r"unpacks to more than 3 KB"):
+        archive._extract_all(zf, members, tmp_path / "out", "upload.zip", max_bytes=3 * 1024)
+    assert not (tmp_path / "out").exists()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        exact = sum(info.file_size for info, _ in members)
+        archive._extract_all(zf, members, tmp_path / "out", "upload.zip", max_bytes=exact)
+    assert len(_all_files(tmp_path / "out")) == 8
+
+
 def test_encrypted_entries_are_refused(tmp_path: Path) -> None:
     data = bytearray(make_zip({"a/1.png": png_bytes(), "b/2.png": png_bytes()}))
     # Set the "encrypted" flag bit in every central-directory record (signature PK\1\2, flags at +8).
@@ -231,6 +309,19 @@ def test_stage_upload_reuses_the_same_bytes_and_links_into_a_job(tmp_path: Path)
     assert os.path.samefile(src, dst) or src.read_bytes() == dst.read_bytes()
 
 
+@pytest.mark.parametrize("entries, match", [
+    ({"cats/1.png": png_bytes(), "cats/2.png": png_bytes()}, r"1 class folder"),  # one class
+    ({"a/1.png": b"junk", "b/2.png": b"junk"}, r"none of the 2 images"),  # nothing decodes
+])
+def test_a_refused_upload_leaves_nothing_in_uploads(tmp_path: Path, entries: dict[str, bytes], match: str) -> None:
+    from playground.config import home_dir
+
+    with pytest.raises(DatasetError, match=match):
+        archive.stage_upload(make_zip(entries), "mine.zip")
+    uploads = home_dir() / "uploads"
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+
+
 def test_open_dataset_accepts_names_zips_and_folders(tmp_path: Path) -> None:
     ds, cleanup = archive.open_dataset("digits")
     assert len(ds.classes) == 10
@@ -250,7 +341,8 @@ def test_open_dataset_accepts_names_zips_and_folders(tmp_path: Path) -> None:
 
 def _fake(labels: list[int]) -> datasets.Dataset:
     classes = [f"c{i}" for i in range(max(labels) + 1)]
-    return datasets.Dataset(Path("."), "fake", classes, [datasets.DatasetItem(f"{i}.png", lbl) for i, lbl in enumerate(labels)])
+    items = [datasets.DatasetItem(f"{i}.png", lbl) for i, lbl in enumerate(labels)]
+    return datasets.Dataset(Path("."), "fake", classes, items)
 
 
 @settings(max_examples=60, deadline=None)

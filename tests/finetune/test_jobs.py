@@ -39,7 +39,8 @@ def _wait(manager: JobManager, job_id: str, until, timeout: float = 120.0) -> Jo
         if until(job):
             return job
         if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} stuck: {job.state}\n{job.log_file.read_text() if job.log_file.exists() else ''}")
+            log = job.log_file.read_text() if job.log_file.exists() else ""
+            raise AssertionError(f"job {job_id} stuck: {job.state}\n{log}")
         time.sleep(0.1)
 
 
@@ -187,7 +188,8 @@ def test_spawned_job_runs_to_done_with_progress_and_artifacts(tiny: Dataset) -> 
     batches = [m for m in lines if m["event"] == "batch"]
     assert len(batches) == 2 * 3 and {"epoch", "step", "loss", "accuracy", "images_per_sec"} <= set(batches[0])
     assert [m["epoch"] for m in lines if m["event"] == "epoch"] == [1, 2]
-    assert {p.name for p in job.artifacts.iterdir()} == {"model.safetensors", "meta.json", "README.md", "load_example.py"}
+    assert {p.name for p in job.artifacts.iterdir()} == {"model.safetensors", "meta.json", "README.md",
+                                                         "load_example.py"}
     results = manager.store.results(job.id)
     assert len(results["confusion"]) == 2 and results["val_images"] == 2
     from playground.models.registry import load_model
@@ -244,3 +246,112 @@ def test_orphaned_worker_stops_itself(tiny: Dataset) -> None:
                           cwd=REPO, timeout=120, capture_output=True, text=True)
     state = store.get(job.id).state
     assert proc.returncode == 0 and state["state"] == "interrupted", (state, proc.stdout, proc.stderr)
+
+
+# --------------------------------------------------------------------------- owners, fairness, limits
+
+
+A, B, C = "a" * 64, "b" * 64, "c" * 64  # owner ids (sha256 hex of each browser's secret)
+
+
+def test_fair_order_round_robins_over_three_owners() -> None:
+    from playground.finetune.jobs.schedule import Queued, fair_order
+
+    # A queued three jobs first, then B two, then C one: A cannot make the others wait behind all of hers.
+    queued = [Queued("a1", A, 1.0), Queued("a2", A, 2.0), Queued("a3", A, 3.0),
+              Queued("b1", B, 4.0), Queued("b2", B, 5.0), Queued("c1", C, 6.0)]
+    assert fair_order(queued) == ["a1", "b1", "c1", "a2", "b2", "a3"]
+    # A job of A's just started (she was served last): her next ones wait for B's and C's first,
+    # then the turns go on; B, served before A, comes before her in the second round.
+    assert fair_order(queued[1:], {A: 100.0, B: 50.0}) == ["c1", "b1", "a2", "b2", "a3"]
+    assert fair_order(queued[1:], {A: 100.0}) == ["b1", "c1", "a2", "b2", "a3"]
+
+
+def test_the_manager_starts_jobs_round_robin_over_owners() -> None:
+    manager, runner = _manager(max_concurrent=1, per_owner=5)
+    first = manager.submit({}, owner=A)  # runs at once
+    a2, a3 = manager.submit({}, owner=A), manager.submit({}, owner=A)
+    b1, c1 = manager.submit({}, owner=B), manager.submit({}, owner=C)
+    assert manager.queue_order() == [b1.id, c1.id, a2.id, a3.id]
+    assert manager.queue_position(c1.id) == 2 and manager.queue_position(first.id) is None
+    started = []
+    for _ in range(4):
+        running = runner.started[-1][0]
+        manager.store.finish(running, "done", "ok")
+        runner.exits[running] = 0
+        manager.tick()
+        started.append(runner.started[-1][0])
+    assert started == [b1.id, c1.id, a2.id, a3.id]
+
+
+def test_per_owner_limit_comes_from_the_class_settings(_playground_home: Path) -> None:
+    from playground.classroom import ClassSettings, save_settings
+
+    manager, _ = _manager(max_concurrent=1)
+    manager.submit({}, owner=A)
+    manager.submit({}, owner=A)
+    with pytest.raises(JobError, match=r"^this browser already has 2 job\(s\) queued or running \(limit 2\); "
+                                       "wait for one to finish or cancel it$"):
+        manager.submit({}, owner=A)
+    save_settings(ClassSettings(job_limit=3), _playground_home)  # the teacher raises it: no restart needed
+    manager.submit({}, owner=A)
+    with pytest.raises(JobError, match=r"limit 3"):
+        manager.submit({}, owner=A)
+    # The limit follows the owner id, so a reload (a new session with the same cookie) changes nothing,
+    # and a new manager (a server restart) still counts her jobs from disk: the running one was
+    # interrupted by the restart, the two queued ones still count.
+    again, _ = _manager(max_concurrent=1)
+    assert sorted(j.status for j in again.list(A)) == ["interrupted", "queued", "queued"]
+    again.submit({}, owner=A)
+    with pytest.raises(JobError, match=r"already has 3 job\(s\)"):
+        again.submit({}, owner=A)
+    assert len(again.list(A)) == 4 and again.list(B) == []
+
+
+def test_the_whole_queue_is_bounded() -> None:
+    manager, _ = _manager(max_concurrent=1, per_owner=10, queue_limit=3)
+    for owner in (A, A, B, C):  # the first runs; three wait
+        manager.submit({}, owner=owner)
+    with pytest.raises(JobError, match=r"^the queue is full: 3 jobs are waiting on this server \(at most 3\); "
+                                       "try again in a few minutes, when some have finished$"):
+        manager.submit({}, owner="d" * 64)
+
+
+def test_only_the_owner_or_the_teacher_can_cancel_delete_or_download(tmp_path: Path) -> None:
+    from playground.classroom import Viewer
+
+    manager, _ = _manager(max_concurrent=1)
+    running = manager.submit({}, owner=A, owner_name="Ada")
+    queued = manager.submit({}, owner=A)
+    assert manager.get(running.id).config["owner_name"] == "Ada"
+    student_b = Viewer(owner=B, classroom=True)
+    for call, action in ((manager.cancel, "cancel"), (manager.delete, "delete"),
+                         (manager.model_folder, "download the model of")):
+        with pytest.raises(JobError, match=f"job {running.id} was started by someone else: only they or the "
+                                           f"teacher can {action} it"):
+            call(running.id, by=student_b)
+    assert manager.get(running.id).status == "running" and not manager.store.cancel_requested(running.id)
+    assert manager.cancel(queued.id, by=Viewer(owner=A, classroom=True)).status == "cancelled"  # her own
+    assert manager.cancel(running.id, by=Viewer(owner=C, teacher=True, classroom=True)).status == "running"
+    assert manager.store.cancel_requested(running.id)  # the teacher's cancel reached the worker's flag
+    with pytest.raises(JobError, match="has no model to download"):
+        manager.model_folder(queued.id, by=Viewer(owner=A, classroom=True))
+    manager.delete(queued.id, by=Viewer(owner=A, classroom=True))
+    assert not queued.dir.exists() and [j.id for j in manager.list()] == [running.id]
+    with pytest.raises(JobError, match="is running: cancel it first"):
+        manager.delete(running.id)
+
+
+def test_a_restarted_server_runs_a_queued_job_without_anyone_asking() -> None:
+    """What app.py relies on: the manager it creates at start-up picks queued jobs up on its own thread."""
+    first, _ = _manager(max_concurrent=1)
+    first.submit({}, owner=A)
+    waiting = first.submit({}, owner=B)
+    assert first.get(waiting.id).status == "queued"
+    runner = FakeRunner()
+    second = JobManager(runner=runner, max_concurrent=1)  # background thread on, nobody calls submit or tick
+    try:
+        _wait(second, waiting.id, lambda j: j.status == "running", timeout=30)
+    finally:
+        second.shutdown()
+    assert [s[0] for s in runner.started] == [waiting.id]

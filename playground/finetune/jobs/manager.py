@@ -2,12 +2,16 @@
 
 Job folders live in :class:`~playground.finetune.jobs.store.JobStore`; a
 :class:`~playground.finetune.jobs.runner.Runner` executes them (local worker
-processes by default). :class:`JobManager` enforces the concurrency and
-per-session limits, notices dead workers, and is rebuilt from disk after a
-server restart. This module never imports torch at import time, so the app stays light.
+processes by default). :class:`JobManager` enforces the concurrency limit, the
+per-owner limit (a class setting) and a bound on the whole queue, starts jobs
+fairly across owners (:mod:`~playground.finetune.jobs.schedule`), lets only a
+job's owner or the teacher cancel, delete or download it (a
+:class:`~playground.classroom.Viewer` says who asks), notices dead workers, and
+is rebuilt from disk after a server restart. This module never imports torch at import time, so the app stays light.
 """
 from __future__ import annotations
 
+import builtins  # JobManager.list shadows the builtin in the class body's annotations
 import os
 import signal
 import threading
@@ -18,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from playground.classroom import Viewer, load_settings
 from playground.config import home_dir
-from playground.finetune.jobs.runner import LocalRunner, Runner, alive, process_identity
+from playground.finetune.jobs.runner import Runner, alive, make_runner, process_identity
+from playground.finetune.jobs.schedule import Queued, fair_order
 from playground.finetune.jobs.store import INTERRUPTED_MESSAGE, Job, JobError, JobStore
 
 __all__ = [
@@ -29,12 +35,14 @@ __all__ = [
     "CANCEL_GRACE_SECONDS",
     "POLL_SECONDS",
     "PER_SESSION_LIMIT",
+    "QUEUE_LIMIT",
 ]
 
 # A worker that ignores its cancel flag this long (stuck outside the batch loop) is terminated.
 CANCEL_GRACE_SECONDS = 30.0
 POLL_SECONDS = 0.5  # how often the background thread schedules and watches
-PER_SESSION_LIMIT = 2  # jobs queued or running per browser session
+PER_SESSION_LIMIT = 2  # jobs queued or running per owner when no class setting says otherwise
+QUEUE_LIMIT = 30  # jobs waiting on the whole server (a class of ~30: one each)
 _THREAD_JOIN_SECONDS = 5.0  # how long shutdown waits for the background thread
 
 
@@ -91,20 +99,27 @@ class JobManager:
         *,
         runner: Runner | None = None,
         max_concurrent: int | None = None,
-        per_session: int = PER_SESSION_LIMIT,
+        per_owner: int | None = None,
+        per_session: int | None = None,
+        queue_limit: int = QUEUE_LIMIT,
         background: bool = True,
     ) -> None:
         self.store = JobStore(home)
-        self.runner: Runner = runner or LocalRunner()
-        count, devices = default_concurrency()
+        self.runner: Runner = runner or make_runner()
+        # A cluster runner says how many jobs its cluster has room for; local workers follow the GPUs.
+        runner_slots = getattr(self.runner, "slots", None)
+        count, devices = runner_slots() if runner_slots is not None else default_concurrency()
         if max_concurrent is not None:
             count = max(1, max_concurrent)
             devices = [devices[i % len(devices)] for i in range(count)]
         self._slots = [_Slot(d) for d in devices[:count]]
-        self.per_session = per_session
+        # A fixed per-owner limit, or None: the class setting on disk (read at each submit).
+        self.per_owner = per_owner if per_owner is not None else per_session  # per_session: the older name
+        self.queue_limit = queue_limit
         self.identity = process_identity(os.getpid()) or f"pid:{os.getpid()}"
         self._lock = threading.RLock()
-        self._queue: list[str] = []
+        self._queue: dict[str, Queued] = {}  # job id -> what the scheduler needs to know
+        self._last_started: dict[str | None, float] = {}  # owner -> when a job of theirs last started
         self._stop = threading.Event()
         self._recover()
         self._thread: threading.Thread | None = None
@@ -122,8 +137,12 @@ class JobManager:
     def _recover(self) -> None:
         """Re-queue queued jobs; mark jobs whose manager is gone as interrupted."""
         for job in sorted(self.store.list(), key=lambda j: j.state.get("created", 0)):
+            started = job.state.get("started")
+            if isinstance(started, int | float):
+                owner = job.config.get("owner")
+                self._last_started[owner] = max(self._last_started.get(owner, started), started)
             if job.status == "queued":
-                self._queue.append(job.id)
+                self._enqueue(job)
             elif job.status == "running":
                 owner = job.state.get("manager")
                 if owner and owner != self.identity and alive(owner):
@@ -133,34 +152,61 @@ class JobManager:
 
     # -- public API
 
-    def submit(self, config: dict[str, Any], *, session: str | None = None,
-               prepare: Callable[[Job], None] | None = None) -> Job:
+    def _enqueue(self, job: Job) -> None:
+        owner = job.config.get("owner")
+        created = job.state.get("created")
+        self._queue[job.id] = Queued(job.id, owner if isinstance(owner, str) else None,
+                                     float(created) if isinstance(created, int | float) else 0.0)
+
+    def owner_limit(self) -> int:
+        """Jobs one owner may have queued or running: fixed for this manager, else the class setting."""
+        return self.per_owner if self.per_owner is not None else load_settings(self.store.home).job_limit
+
+    def submit(self, config: dict[str, Any], *, owner: str | None = None, owner_name: str | None = None,
+               session: str | None = None, prepare: Callable[[Job], object] | None = None) -> Job:
         """Queue a job (``config`` as :func:`playground.finetune.jobs.worker.run_job` reads it).
 
-        ``prepare(job)`` runs before the job is queued (it puts the data in
-        place). Raises JobError when ``session`` already has ``per_session``
-        jobs queued or running.
+        ``owner`` is the starter's owner id (:func:`playground.classroom.owner_id`; ``session`` is its
+        older name), ``owner_name`` the name they chose for the teacher's list. ``prepare(job)`` runs
+        before the job is queued (it puts the data in place). Raises JobError when the owner already
+        has their limit of jobs queued or running, or the server's queue is full.
         """
+        owner = owner if owner is not None else session
         with self._lock:
-            if session is not None:
-                mine = [j for j in self.store.list(session) if j.active]
-                if len(mine) >= self.per_session:
+            if owner is not None:
+                limit = self.owner_limit()
+                mine = [j for j in self.store.list(owner) if j.active]
+                if len(mine) >= limit:
                     raise JobError(
-                        f"this session already has {len(mine)} job(s) queued or running (limit {self.per_session}); "
+                        f"this browser already has {len(mine)} job(s) queued or running (limit {limit}); "
                         "wait for one to finish or cancel it"
                     )
-            job = self.store.create(dict(config, session=session), prepare)
-            self._queue.append(job.id)
+            if len(self._queue) >= self.queue_limit:
+                raise JobError(
+                    f"the queue is full: {len(self._queue)} jobs are waiting on this server (at most "
+                    f"{self.queue_limit}); try again in a few minutes, when some have finished"
+                )
+            extra = {"owner": owner} if owner_name is None else {"owner": owner, "owner_name": owner_name}
+            job = self.store.create(dict(config, **extra), prepare)
+            self._enqueue(job)
         self.tick()
         return self.store.get(job.id)
 
-    def cancel(self, job_id: str) -> Job:
-        """Cancel a queued job at once, or ask a running one to stop (it does within one batch)."""
+    def _authorize(self, job: Job, by: Viewer | None, action: str) -> None:
+        """Raise JobError unless ``by`` may ``action`` the job (None: a trusted local caller, e.g. the CLI)."""
+        if by is not None and not by.can_control(job.config):
+            raise JobError(f"job {job.id} was started by someone else: only they or the teacher can {action} it")
+
+    def cancel(self, job_id: str, *, by: Viewer | None = None) -> Job:
+        """Cancel a queued job at once, or ask a running one to stop (it does within one batch).
+
+        ``by`` is who asks; JobError when they are neither the job's owner nor the teacher.
+        """
         with self._lock:
             job = self.store.get(job_id)
+            self._authorize(job, by, "cancel")
             if job.status == "queued":
-                if job_id in self._queue:
-                    self._queue.remove(job_id)
+                self._queue.pop(job_id, None)
                 self.store.finish(job_id, "cancelled", "cancelled before it started")
             elif job.status == "running":
                 self.store.request_cancel(job_id)
@@ -169,18 +215,41 @@ class JobManager:
                         slot.cancel_at = time.time()
         return self.store.get(job_id)
 
+    def delete(self, job_id: str, *, by: Viewer | None = None) -> None:
+        """Remove a finished job's folder (its model too); JobError for an active job or someone else's."""
+        with self._lock:
+            job = self.store.get(job_id)
+            self._authorize(job, by, "delete")
+            if job.active:
+                raise JobError(f"job {job_id} is {job.status}: cancel it first, then delete it")
+            self.store.delete(job_id)
+
+    def model_folder(self, job_id: str, *, by: Viewer | None = None) -> Path:
+        """The fine-tuned model folder of a done job (what the download zips); JobError when ``by`` may
+        not have it or there is none."""
+        job = self.store.get(job_id)
+        self._authorize(job, by, "download the model of")
+        if job.status != "done" or not job.artifacts.is_dir():
+            raise JobError(f"job {job_id} has no model to download (it is {job.status})")
+        return job.artifacts
+
     def get(self, job_id: str) -> Job:
         """One job as on disk now; JobError when unknown."""
         return self.store.get(job_id)
 
-    def list(self, session: str | None = None) -> list[Job]:
-        """Every job (newest first), or only ``session``'s."""
-        return self.store.list(session)
+    def list(self, owner: str | None = None) -> list[Job]:
+        """Every job (newest first), or only ``owner``'s."""
+        return self.store.list(owner)
+
+    def queue_order(self) -> builtins.list[str]:
+        """Queued job ids in the order they will start (round-robin over owners)."""
+        with self._lock:
+            return fair_order(self._queue.values(), self._last_started)
 
     def queue_position(self, job_id: str) -> int | None:
         """1 for the next job to start, None when not queued."""
-        with self._lock:
-            return self._queue.index(job_id) + 1 if job_id in self._queue else None
+        order = self.queue_order()
+        return order.index(job_id) + 1 if job_id in order else None
 
     def shutdown(self, *, terminate: bool = False) -> None:
         """Stop the background thread (and, if asked, the workers)."""
@@ -212,7 +281,8 @@ class JobManager:
 
     def _start_next(self, slot: _Slot) -> None:
         while self._queue:
-            job_id = self._queue.pop(0)
+            job_id = self.queue_order()[0]
+            queued = self._queue.pop(job_id)
             try:
                 job = self.store.get(job_id)
             except JobError:
@@ -228,6 +298,7 @@ class JobManager:
                 continue
             self.store.update(job_id, worker=worker)
             slot.job_id = job_id
+            self._last_started[queued.owner] = time.time()
             return
 
     def _loop(self) -> None:

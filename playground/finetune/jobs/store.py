@@ -3,7 +3,7 @@
 A job folder (``<home>/jobs/<job_id>/``) holds everything about one job, and
 this module is the only one that names the paths inside it:
 
-- ``config.json``   what to run (training settings, dataset name, session); never changes
+- ``config.json``   what to run (training settings, dataset name, owner id and display name); never changes
 - ``state.json``    queued | running | done | failed | cancelled | interrupted, latest progress
                     (rewritten atomically: temporary file + os.replace)
 - ``metrics.jsonl`` one line per training batch and per epoch
@@ -17,6 +17,7 @@ No processes and no torch here.
 """
 from __future__ import annotations
 
+import builtins  # JobStore.list shadows the builtin in the class body's annotations
 import json
 import re
 import secrets
@@ -146,7 +147,8 @@ class JobStore:
     """Reads and writes job folders under ``<home>/jobs``; no processes involved."""
 
     def __init__(self, home: str | Path | None = None) -> None:
-        self.root = Path(home or home_dir()) / JOBS_FOLDER
+        self.home = Path(home or home_dir())  # the data directory (class settings live there too)
+        self.root = self.home / JOBS_FOLDER
 
     @classmethod
     def of(cls, job_dir: str | Path) -> tuple[JobStore, str]:
@@ -168,7 +170,7 @@ class JobStore:
         """A fresh id: creation time (sortable) + 6 random hex digits."""
         return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
-    def create(self, config: dict[str, Any], prepare: Callable[[Job], None] | None = None) -> Job:
+    def create(self, config: dict[str, Any], prepare: Callable[[Job], object] | None = None) -> Job:
         """Make a new job folder with ``config``, run ``prepare(job)`` (e.g. copy the data in),
         then mark it ``queued``. If ``prepare`` raises, the folder is removed and the error re-raised."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -209,17 +211,21 @@ class JobStore:
             if JOB_ID.match(path.name):
                 yield path.name
 
-    def list(self, session: str | None = None) -> list[Job]:
-        """Every job (newest first), or only those started by ``session``."""
+    def list(self, owner: str | None = None) -> list[Job]:
+        """Every job (newest first), or only those of ``owner`` (an owner id, see playground.classroom)."""
         jobs = []
         for job_id in self.ids():
             try:
                 job = self.get(job_id)
             except JobError:
                 continue
-            if session is None or job.config.get("session") == session:
+            if owner is None or job.config.get("owner") == owner:
                 jobs.append(job)
         return jobs
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job's folder (the caller makes sure it is not running)."""
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
     def update(self, job_id: str, **changes: Any) -> dict[str, Any]:
         """Merge ``changes`` into state.json (atomically) and return the new state."""
@@ -245,7 +251,7 @@ class JobStore:
         """Whether a cancel was asked for."""
         return self.folder(job_id).cancel_file.exists()
 
-    def metrics(self, job_id: str) -> list[dict[str, Any]]:
+    def metrics(self, job_id: str) -> builtins.list[dict[str, Any]]:
         """Every line of metrics.jsonl (a torn last line, mid-append, is ignored)."""
         lines = []
         try:
@@ -263,6 +269,6 @@ class JobStore:
         """results.json of a finished job, or None."""
         return _read_json(self.folder(job_id).results_file)
 
-    def artifact_dirs(self) -> list[Path]:
+    def artifact_dirs(self) -> builtins.list[Path]:
         """The artifacts/ folder of every job that has one."""
         return [self.folder(job_id).artifacts for job_id in self.ids() if self.folder(job_id).artifacts.is_dir()]

@@ -36,19 +36,26 @@ STATE_INTERVAL_SECONDS = 0.2
 
 
 def job_config(train: TrainConfig, dataset_name: str, classes: list[str], images: int) -> dict[str, Any]:
-    """The config.json of a fine-tuning job (the job folder adds id, session and creation time)."""
+    """The config.json of a fine-tuning job (the job folder adds id, owner and creation time)."""
     return {"kind": "finetune", "train": train.to_dict(),
             "dataset": {"name": dataset_name, "classes": list(classes), "images": images}}
 
 
-def submit_finetune(manager: JobManager, dataset: Dataset, train: TrainConfig, *,
-                    session: str | None = None) -> Job:
-    """Queue a fine-tuning job: its config plus its own copy of ``dataset`` in the job's data folder."""
+def submit_finetune(manager: JobManager, dataset: Dataset, train: TrainConfig, *, owner: str | None = None,
+                    owner_name: str | None = None, session: str | None = None) -> Job:
+    """Queue a fine-tuning job: its config plus its own copy of ``dataset`` in the job's data folder.
+
+    ``owner`` / ``owner_name``: see :meth:`JobManager.submit`. Raises ClassroomError when the settings
+    exceed the class caps the teacher set (maximum epochs, image size).
+    """
+    from playground.classroom import check_caps, load_settings
     from playground.finetune.data import link_dataset
 
     dataset.check_trainable()
+    check_caps(train.to_dict(), load_settings(manager.store.home))
     config = job_config(train, dataset.name, dataset.classes, len(dataset.items))
-    return manager.submit(config, session=session, prepare=lambda job: link_dataset(dataset, job.data_dir))
+    return manager.submit(config, owner=owner if owner is not None else session, owner_name=owner_name,
+                          prepare=lambda job: link_dataset(dataset, job.data_dir))
 
 
 class _Progress:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 __all__ = [
-    "SESSION_KEY",
     "DATA",
     "FORM",
     "START_BUTTON",
@@ -15,7 +14,6 @@ __all__ = [
     "open_key",
 ]
 
-SESSION_KEY = "ft_session"  # this tab's session id (job ownership and the per-session limit)
 DATA = "ft_data"  # namespace of the data picker's widgets
 FORM = "ft"  # namespace of the settings widgets
 START_BUTTON, NEW_BUTTON = "ft_start", "ft_new"

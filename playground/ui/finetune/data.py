@@ -1,16 +1,22 @@
-"""Fine-tune page, step 1: choose the data (bundled set or a zip upload) and see what is in it."""
+"""Fine-tune page, step 1: choose the data (bundled set or a zip upload) and see what is in it.
+
+Zip names, class folder names, file names and the dataset errors that quote them come from students and
+are seen by the whole class: every one is shown through playground.ui.text (or in a dataframe), as text.
+"""
 from __future__ import annotations
 
 import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from playground.finetune.archive import stage_upload
 from playground.finetune.data import BUNDLED, Dataset, DatasetError, bundled, load_dataset
-from playground.images import load_image
+from playground.images import ImageError, load_image
 from playground.ui.common import widget_key
 from playground.ui.finetune import DATA_SOURCE, DATA_UPLOAD
 from playground.ui.finetune.form import keep, remember
+from playground.ui.text import md_text, plotly_text, show_error
 
 __all__ = ["dataset_picker", "dataset_summary", "sample_grid", "thumbnail"]
 
@@ -24,14 +30,16 @@ def _bundled(name: str, home: str) -> Dataset:
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
-def thumbnail(path: str, size: int = 96) -> Image.Image:
-    """A small copy of a dataset image for grids, decoded through playground.images (cached)."""
-    img = load_image(path, draft_size=(size, size))
+def thumbnail(path: str, size: int = 96, name: str | None = None) -> Image.Image:
+    """A small copy of a dataset image for grids, decoded through playground.images (cached).
+
+    ``name`` is how an ImageError refers to the file (the dataset-relative path, not the server's)."""
+    img = load_image(path, name=name or "image", draft_size=(size, size))
     img.thumbnail((size, size))
     return img
 
 
-def _staged(key: str, file) -> Dataset:
+def _staged(key: str, file: UploadedFile) -> Dataset:
     """Extract and check an upload once per file (reruns reuse the staged copy on disk)."""
     memo = st.session_state.setdefault(f"{key}_staged", {})
     if file.file_id in memo:
@@ -44,9 +52,12 @@ def _staged(key: str, file) -> Dataset:
             st.session_state[f"{key}_last_upload"] = (root, name)
             ds.name = name
             return ds
-    bar = st.progress(0.0, text=f"Checking {file.name}...")
-    ds = stage_upload(file.getvalue(), file.name,
-                      on_progress=lambda i, n: bar.progress(i / n, text=f"Decoding image {i:,} of {n:,}"))
+    bar = st.progress(0.0, text=f"Checking {md_text(file.name)}...")
+
+    def progress(i: int, n: int) -> None:
+        bar.progress(i / n, text=f"Decoding image {i:,} of {n:,}")
+
+    ds = stage_upload(file.getvalue(), file.name, on_progress=progress)
     bar.empty()
     memo[file.file_id] = (str(ds.root), ds.name)
     st.session_state[f"{key}_last_upload"] = memo[file.file_id]
@@ -58,7 +69,7 @@ def dataset_picker(key: str) -> Dataset | None:
     from playground.config import home_dir
 
     source_key = widget_key(key, DATA_SOURCE)
-    kept = {source_key: "bundled", f"{key}_bundled": next(iter(BUNDLED))}
+    kept: dict[str, object] = {source_key: "bundled", f"{key}_bundled": next(iter(BUNDLED))}
     remember(kept)
     source = st.segmented_control("Data", list(_SOURCES), format_func=_SOURCES.__getitem__,
                                   required=True, key=source_key) or "bundled"
@@ -81,7 +92,7 @@ def dataset_picker(key: str) -> Dataset | None:
             except DatasetError:  # ...unless someone deleted it from the data folder meanwhile
                 del st.session_state[f"{key}_last_upload"]
             else:
-                st.caption(f"Using your earlier upload **{last[1]}**; upload another zip to replace it.")
+                st.caption(f"Using your earlier upload **{md_text(last[1])}**; upload another zip to replace it.")
                 ds.name = last[1]
                 return ds
         st.caption("Upload a .zip with one folder per class, e.g. `cats/`, `dogs/`.")
@@ -89,7 +100,7 @@ def dataset_picker(key: str) -> Dataset | None:
     try:
         return _staged(key, file)
     except DatasetError as exc:
-        st.error(str(exc), icon=":material/error:")
+        show_error(exc, icon=":material/error:")
         return None
 
 
@@ -97,9 +108,9 @@ def dataset_summary(ds: Dataset) -> bool:
     """Counts per class, skipped and undecodable files, a grid of samples; True if trainable."""
     counts = ds.counts()
     n = len(ds.classes)
-    st.markdown(f"**{ds.name}**: {len(ds.items):,} images in {n} class{'' if n == 1 else 'es'}")
+    st.markdown(f"**{md_text(ds.name)}**: {len(ds.items):,} images in {n} class{'' if n == 1 else 'es'}")
     if ds.classes:
-        fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color="#1f6feb"))
+        fig = go.Figure(go.Bar(x=[plotly_text(c) for c in counts], y=list(counts.values()), marker_color="#1f6feb"))
         fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=None,
                           yaxis_title="images", xaxis_type="category")
         st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="ft_counts_chart")
@@ -107,12 +118,12 @@ def dataset_summary(ds: Dataset) -> bool:
         st.caption(":material/filter_alt: Skipped " + ", ".join(f"{n:,} {why}" for why, n in ds.skipped.items()) + ".")
     if ds.bad:
         with st.expander(f":material/broken_image: {len(ds.bad):,} image(s) could not be decoded and are left out"):
-            for path, reason in ds.bad[:200]:
-                st.markdown(f"- `{path}`: {reason}")
+            st.dataframe([{"File": path, "Why": reason} for path, reason in ds.bad[:200]],  # cells are literal
+                         hide_index=True)
     try:
         ds.check_trainable()
     except DatasetError as exc:
-        st.error(str(exc), icon=":material/error:")
+        show_error(exc, icon=":material/error:")
         return False
     sample_grid(ds)
     return True
@@ -121,16 +132,18 @@ def dataset_summary(ds: Dataset) -> bool:
 def sample_grid(ds: Dataset, per_class: int = 4, max_classes: int = 12) -> None:
     """A few images of each class, one row per class."""
     with st.expander(":material/grid_view: Samples", expanded=True):
-        firsts: dict[int, list[str]] = {label: [] for label in range(min(len(ds.classes), max_classes))}
+        firsts: dict[int, list[tuple[str, str]]] = {label: [] for label in range(min(len(ds.classes), max_classes))}
         for it in ds.items:  # one pass over the items, not one per class
             shown = firsts.get(it.label)
             if shown is not None and len(shown) < per_class:
-                shown.append(str(ds.path(it)))
+                shown.append((str(ds.path(it)), it.path))
         for label, name in list(enumerate(ds.classes))[:max_classes]:
-            paths = firsts[label]
             cols = st.columns([1] + [1] * per_class, vertical_alignment="center")
-            cols[0].markdown(f"**{name}**")
-            for col, path in zip(cols[1:], paths):
-                col.image(thumbnail(path), width=64)
+            cols[0].markdown(f"**{md_text(name)}**")
+            for col, (path, rel) in zip(cols[1:], firsts[label]):
+                try:
+                    col.image(thumbnail(path, name=rel), width=64)
+                except ImageError as exc:  # changed on disk since it was checked: say so, in its place
+                    col.caption(f":material/broken_image: {md_text(exc)}")
         if len(ds.classes) > max_classes:
             st.caption(f"...and {len(ds.classes) - max_classes} more classes.")

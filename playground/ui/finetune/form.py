@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from playground._format import format_duration
+from playground.classroom import effective_limits, load_settings
 from playground.errors import PlaygroundError
 from playground.finetune.config import DEFAULTS, LEARNING_RATES, LIMITS, STRATEGIES, VAL_FRACTION_CHOICES, TrainConfig
 from playground.finetune.data import Dataset, load_dataset
@@ -17,6 +19,7 @@ from playground.finetune.strategy import count_parameters
 from playground.models.registry import DEFAULT_MODEL, MODELS, model_status
 from playground.ui.common import widget_key
 from playground.ui.finetune import EPOCHS, IMAGE_SIZE
+from playground.ui.text import show_error
 
 __all__ = ["settings_form", "estimate_panel", "remember", "keep"]
 # The settings drawn as number inputs: (setting, widget part, label, help).
@@ -39,7 +42,7 @@ def remember(defaults: dict[str, object]) -> None:
             st.session_state[key] = st.session_state.get(f"{key}__kept", default)
 
 
-def keep(keys) -> None:
+def keep(keys: Iterable[str]) -> None:
     """Save the shadow copies :func:`remember` restores from."""
     for key in keys:
         if key in st.session_state:
@@ -52,8 +55,12 @@ def _lr_slider(key: str, label: str, help: str, disabled: bool = False) -> float
 
 
 def _number(column: DeltaGenerator, key: str, setting: str, part: str, label: str, help: str | None) -> int:
-    allowed = LIMITS[setting]
-    return int(column.number_input(label, int(allowed.lo), int(allowed.hi), key=widget_key(key, part), help=help))
+    allowed = effective_limits(load_settings())[setting]  # LIMITS, with the teacher's class caps on top
+    widget = widget_key(key, part)
+    value = st.session_state.get(widget)
+    if isinstance(value, int | float) and value not in allowed:  # from before the cap, or a suggested size
+        st.session_state[widget] = int(min(max(value, allowed.lo), allowed.hi))
+    return int(column.number_input(label, int(allowed.lo), int(allowed.hi), key=widget, help=help))
 
 
 def settings_form(key: str, ds: Dataset) -> TrainConfig | None:
@@ -96,10 +103,11 @@ def settings_form(key: str, ds: Dataset) -> TrainConfig | None:
                              "Turns off the cached-features shortcut of the head strategy.")
     keep(defaults)
     try:
-        return TrainConfig(model=model, strategy=strategy, **numbers, lr_head=lr_head, lr_backbone=lr_backbone,
+        return TrainConfig(model=model, strategy=strategy, epochs=numbers["epochs"], batch_size=numbers["batch_size"],
+                           image_size=numbers["image_size"], lr_head=lr_head, lr_backbone=lr_backbone,
                            augment=augment, val_fraction=float(val), seed=int(seed))
     except PlaygroundError as exc:
-        st.error(str(exc), icon=":material/error:")
+        show_error(exc, icon=":material/error:")  # may quote the user's files and class names
         return None
 
 
@@ -120,7 +128,7 @@ def estimate_panel(cfg: TrainConfig, ds: Dataset) -> bool:
         trainable, total = _counts(cfg.model, cfg.strategy, len(ds.classes))
         est = _estimate(json.dumps(cfg.to_dict(), sort_keys=True), str(ds.root), len(ds.items))
     except PlaygroundError as exc:
-        st.error(str(exc), icon=":material/error:")
+        show_error(exc, icon=":material/error:")  # may quote the user's files and class names
         return False
     c1, c2 = st.columns(2)
     c1.metric("Trainable parameters", f"{trainable:,}", help=f"of {total:,} in the model ({trainable / total:.1%})",
@@ -132,4 +140,17 @@ def estimate_panel(cfg: TrainConfig, ds: Dataset) -> bool:
     st.caption(f":material/timer: {how}; decoding ~{format_duration(est['decode_seconds'])}, "
                f"compute ~{format_duration(est['compute_seconds'])} on {est['device'].upper()}. "
                "Other jobs and load on this machine change it.")
+    _memory_panel(cfg, len(ds.classes), est["device"])
     return True
+
+
+def _memory_panel(cfg: TrainConfig, classes: int, device: str) -> None:
+    """Memory to train this model, strategy and batch size (measured graph), warning if it will not fit."""
+    from playground.ui.designer.memory import model_memory, render_estimate
+
+    data = model_memory(cfg.model, cfg.strategy, cfg.batch_size, cfg.image_size, classes)
+    if isinstance(data, str):
+        st.caption(f"Memory estimate unavailable: {data}")
+        return
+    st.markdown(f"**Memory** at batch {cfg.batch_size}, {cfg.image_size}×{cfg.image_size} px (AdamW, fp32)")
+    render_estimate(data, device)

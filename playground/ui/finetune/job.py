@@ -3,11 +3,13 @@
 Everything shown is read from the job's folder on disk, so a reload, another
 tab or a restarted server shows the same thing. The manager object lives in
 ``st.cache_resource`` only as a handle to :func:`playground.finetune.jobs.manager.get_manager`.
+A job belongs to the browser that started it (:mod:`playground.ui.owner`): others who open
+its link get a read-only view (or none, per the class settings); only its owner and the
+teacher see Cancel, the download, the images and "Run again".
 """
 from __future__ import annotations
 
 import io
-import uuid
 import zipfile
 from collections.abc import Callable
 from datetime import datetime
@@ -19,6 +21,7 @@ from plotly.subplots import make_subplots
 from streamlit.errors import StreamlitPageNotFoundError
 
 from playground._format import format_duration
+from playground.classroom import ClassSettings, Viewer, load_settings
 from playground.config import home_dir
 from playground.errors import PlaygroundError
 from playground.finetune.config import TrainConfig
@@ -27,10 +30,12 @@ from playground.finetune.jobs.manager import JobManager, get_manager
 from playground.finetune.jobs.store import Job
 from playground.finetune.jobs.worker import submit_finetune
 from playground.models.finetuned import EXAMPLE_FILE, JOB_PREFIX
-from playground.ui.finetune import SESSION_KEY, cancel_key, open_key
+from playground.ui.finetune import cancel_key, open_key
 from playground.ui.finetune.data import thumbnail
+from playground.ui.owner import display_name, viewer
+from playground.ui.text import md_text, show_error
 
-__all__ = ["manager", "tab_session", "job_view", "job_list", "curves_figure", "confusion_figure", "artifacts_zip",
+__all__ = ["manager", "job_viewer", "job_view", "job_list", "curves_figure", "confusion_figure", "artifacts_zip",
            "STATUS_ICONS"]
 
 STATUS_ICONS = {
@@ -57,21 +62,22 @@ def manager() -> JobManager:
     return _manager(str(home_dir()))
 
 
-def tab_session(job_id: str | None) -> str:
-    """This tab's session id (the per-session job limit and "Your jobs" use it).
+def job_viewer(job_id: str | None) -> Viewer:
+    """Who this session is (owner id, teacher or not); see :func:`playground.ui.owner.current_owner`
+    for how a single-user install's fresh browser takes the owner of the ``?job=`` it opens."""
 
-    A reload or a ``?job=`` link opened in a new tab starts a fresh Streamlit session; it takes
-    over the session of the job it opens, so the job (and its siblings) are still "yours".
-    """
-    if SESSION_KEY not in st.session_state:
-        owner = None
-        if job_id:
-            try:
-                owner = manager().get(job_id).config.get("session")
-            except PlaygroundError:
-                owner = None  # a bad ?job= is reported by job_view
-        st.session_state[SESSION_KEY] = owner if isinstance(owner, str) and owner else uuid.uuid4().hex
-    return st.session_state[SESSION_KEY]
+    def owner_of_link() -> str | None:
+        try:
+            owner = manager().get(job_id).config.get("owner") if job_id else None
+        except PlaygroundError:
+            return None  # a bad ?job= is reported by job_view
+        return owner if isinstance(owner, str) and owner else None
+
+    return viewer(adopt=owner_of_link)
+
+
+def _settings() -> ClassSettings:
+    return load_settings(home_dir())
 
 
 def _throughput(results: dict[str, Any]) -> float:
@@ -120,11 +126,12 @@ def confusion_figure(confusion: list[list[int]], classes: list[str]) -> go.Figur
     return fig
 
 
-def artifacts_zip(job: Job) -> bytes:
-    """The model folder as a zip (built when the user clicks download)."""
+def artifacts_zip(job: Job, by: Viewer | None = None) -> bytes:
+    """The model folder as a zip (built when the user clicks download); JobError unless ``by`` may have it."""
+    folder = manager().model_folder(job.id, by=by)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(job.artifacts.iterdir()):
+        for path in sorted(folder.iterdir()):
             zf.write(path, f"finetuned-{job.id}/{path.name}")
     return buf.getvalue()
 
@@ -134,8 +141,9 @@ def artifacts_zip(job: Job) -> bytes:
 
 def _settings_line(job: Job) -> str:
     t, d = job.config.get("train", {}), job.config.get("dataset", {})
-    return (f"**{d.get('name', '?')}** ({d.get('images', '?')} images, {len(d.get('classes', []))} classes) · "
-            f"{t.get('model')} · {t.get('strategy')} · {t.get('epochs')} epoch(s) · batch {t.get('batch_size')} · "
+    return (f"**{md_text(d.get('name', '?'))}** ({d.get('images', '?')} images, {len(d.get('classes', []))} classes) · "
+            f"{md_text(t.get('model'))} · {md_text(t.get('strategy'))} · {t.get('epochs')} epoch(s) · "
+            f"batch {t.get('batch_size')} · "
             f"{t.get('image_size')} px · lr {t.get('lr_head'):.0e}/{t.get('lr_backbone'):.0e}"
             f"{' · augmentation' if t.get('augment') else ''}")
 
@@ -156,7 +164,7 @@ def _progress(job: Job, position: int | None) -> None:
         st.progress(min(1.0, done / total), text=f"{p.get('phase', 'starting').capitalize()}... ({done:,}/{total:,})")
 
 
-def _live(job_id: str) -> None:
+def _live(job_id: str, who: Viewer) -> None:
     """Polled every second while the job is queued or running."""
     mgr = manager()
     job = mgr.get(job_id)
@@ -164,8 +172,15 @@ def _live(job_id: str) -> None:
         st.rerun()  # the whole page: results replace the live view
     _progress(job, mgr.queue_position(job_id))
     _curves(job_id, "ft_live_curves")
+    if not who.can_control(job.config):
+        return  # a classmate's job: watch, no controls
     if st.button("Cancel", icon=":material/stop_circle:", key=cancel_key(job_id)):
-        if not mgr.cancel(job_id).active:
+        try:
+            still_active = mgr.cancel(job_id, by=who).active
+        except PlaygroundError as exc:
+            show_error(exc, icon=":material/error:")
+            return
+        if not still_active:
             st.rerun()  # a queued job is cancelled at once
         st.toast("Cancelling: the job stops after the current batch.", icon=":material/stop_circle:")
 
@@ -186,7 +201,7 @@ def _predict_link(job_id: str) -> None:
         st.markdown(f"[:material/image_search: Use on the Predict page](predict?model=job%3A{job_id})")
 
 
-def _results(job: Job) -> None:
+def _results(job: Job, who: Viewer) -> None:
     results = manager().store.results(job.id) or {}
     classes = job.config.get("dataset", {}).get("classes", [])
     c1, c2, c3, c4 = st.columns(4)
@@ -198,9 +213,12 @@ def _results(job: Job) -> None:
                    + (" on cached backbone features." if results.get("feature_cache") else "."))
     c4.metric("Trainable parameters", _count(results.get("trainable_params", 0)), border=True,
               help=f"{results.get('trainable_params', 0):,} of {results.get('total_params', 0):,}")
-    st.download_button("Download the model (zip)", data=lambda: artifacts_zip(job), file_name=f"finetuned-{job.id}.zip",
-                       mime="application/zip", icon=":material/download:", on_click="ignore", key=f"ft_dl_{job.id}")
-    _predict_link(job.id)
+    mine = who.can_control(job.config)
+    if mine:  # the model and the student's own images stay with the student (and the teacher)
+        st.download_button("Download the model (zip)", data=lambda: artifacts_zip(job, who),
+                           file_name=f"finetuned-{job.id}.zip", mime="application/zip", icon=":material/download:",
+                           on_click="ignore", key=f"ft_dl_{job.id}")
+        _predict_link(job.id)
     _curves(job.id, "ft_curves")
     left, right = st.columns(2)
     with left:
@@ -214,6 +232,10 @@ def _results(job: Job) -> None:
         fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], tickformat=".0%"),
                           xaxis_type="category")
         st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key=f"ft_per_class_{job.id}")
+    if not mine:
+        st.caption(":material/lock: Only the student who started this job (and the teacher) can see its images, "
+                   "download the model or run it again.")
+        return
     wrong = results.get("misclassified", [])
     st.markdown(f"**Misclassified validation images** ({len(wrong)})")
     if not wrong:
@@ -224,9 +246,9 @@ def _results(job: Job) -> None:
         for col, item in zip(cols, shown[start : start + _THUMBS_PER_ROW]):
             try:
                 col.image(thumbnail(str(job.data_dir / item["path"])), width=80,
-                          caption=f"{item['true']} → {item['predicted']} ({item['confidence']:.0%})")
+                          caption=md_text(f"{item['true']} → {item['predicted']} ({item['confidence']:.0%})"))
             except PlaygroundError:
-                col.caption(f"{item['path']}: {item['true']} → {item['predicted']}")
+                col.caption(md_text(f"{item['path']}: {item['true']} → {item['predicted']}"))
     if len(wrong) > len(shown):
         st.caption(f"...and {len(wrong) - len(shown)} more.")
     with st.expander(":material/code: Load it in plain PyTorch"):
@@ -235,46 +257,55 @@ def _results(job: Job) -> None:
             st.code(example.read_text(), language="python")
 
 
-def _run_again(job: Job, session: str) -> None:
+def _run_again(job: Job, who: Viewer) -> None:
+    if not who.can_control(job.config):
+        return  # it would train on a classmate's images
     if st.button("Run again with the same settings", icon=":material/replay:", key=f"ft_again_{job.id}"):
         try:
             new = submit_finetune(manager(), load_dataset(job.data_dir), TrainConfig.from_dict(job.config["train"]),
-                                  session=session)
+                                  owner=who.owner, owner_name=display_name())
         except PlaygroundError as exc:
-            st.error(str(exc), icon=":material/error:")
+            show_error(exc, icon=":material/error:")
             return
         st.query_params["job"] = new.id
         st.rerun()
 
 
-def job_view(job_id: str, session: str) -> None:
-    """Everything about one job: live while it runs, results when it is done."""
+def job_view(job_id: str, who: Viewer) -> None:
+    """Everything about one job: live while it runs, results when it is done (read-only for classmates)."""
     mgr = manager()
     try:
         job = mgr.get(job_id)
     except PlaygroundError as exc:
-        st.error(f"Cannot show this job: {exc}", icon=":material/error:")
+        show_error(f"Cannot show this job: {exc}", icon=":material/error:")
+        return
+    if not who.can_view(job.config, _settings()):
+        st.info("This job belongs to another student, and the teacher has turned off seeing each other's jobs.",
+                icon=":material/lock:")
         return
     st.subheader(f"{STATUS_ICONS.get(job.status, '')} Job {job.id}: {job.status}")
+    if who.classroom and not who.owns(job.config):
+        st.caption(":material/visibility: Another student's job" + (" (you are the teacher)" if who.teacher else
+                                                                   ": you can watch it, not change it."))
     st.markdown(_settings_line(job))
     if job.active:
-        st.fragment(_live, run_every=_POLL_SECONDS)(job_id)
+        st.fragment(_live, run_every=_POLL_SECONDS)(job_id, who)
         return
-    message = job.state.get("message", "")
+    message = md_text(job.state.get("message", ""))
     if job.status == "done":
         st.success(f"Done: {message}.", icon=":material/check_circle:")
-        _results(job)
+        _results(job, who)
         return
     if job.status == "failed":
         st.error(f"Failed: {message}", icon=":material/error:")
         log = job.log_file
-        if log.is_file():
+        if log.is_file() and who.can_control(job.config):
             with st.expander("Worker log"):
                 st.code("\n".join(log.read_text(errors="replace").splitlines()[-_LOG_LINES:]) or "(empty)")
     else:
         st.warning(f"{job.status.capitalize()}: {message}", icon=STATUS_ICONS[job.status])
     _curves(job_id, "ft_curves")
-    _run_again(job, session)
+    _run_again(job, who)
 
 
 # --------------------------------------------------------------------------- lists
@@ -287,23 +318,25 @@ def _rows(jobs: list[Job], key_of: Callable[[str], str], current: str | None) ->
         created = job.config.get("created", "")
         when = datetime.fromisoformat(created).astimezone().strftime("%d %b %H:%M") if created else ""
         c1, c2, c3 = st.columns([5, 4, 1], vertical_alignment="center")
-        c1.markdown(f"{STATUS_ICONS.get(job.status, '')} `{job.id}` · {when} · {d.get('name')} · "
-                    f"{t.get('model')} / {t.get('strategy')}")
-        c2.caption(note)
+        c1.markdown(f"{STATUS_ICONS.get(job.status, '')} `{job.id}` · {when} · {md_text(d.get('name'))} · "
+                    f"{md_text(t.get('model'))} / {md_text(t.get('strategy'))}")
+        c2.caption(md_text(note))
         if c3.button("Open", key=key_of(job.id), disabled=job.id == current):
             st.query_params["job"] = job.id
             st.rerun()
 
 
-def job_list(session: str, current: str | None) -> None:
-    """This session's jobs, and every job on this server in an expander."""
+def job_list(who: Viewer, current: str | None) -> None:
+    """This browser's jobs, and every job on this server in an expander (when classmates may see them)."""
     everyone = manager().list()  # one pass over the job folders serves both lists
-    mine = [job for job in everyone if job.config.get("session") == session]
+    mine = [job for job in everyone if who.owns(job.config)]
     st.subheader("Your jobs")
     if mine:
         _rows(mine, open_key, current)
     else:
         st.caption("No jobs started from this tab yet.")
+    if who.classroom and not who.teacher and not _settings().students_see_others:
+        return  # the teacher turned off seeing each other's jobs
     if everyone:
         with st.expander(f"All jobs on this server ({len(everyone)})", expanded=not mine):
             _rows(everyone, lambda job_id: f"ft_open_all_{job_id}", current)

@@ -1,0 +1,188 @@
+"""The teacher's widgets: the passcode form, every job with its owner's name, the class settings, disk use.
+
+Only drawn for a session that gave the class passcode (:func:`playground.ui.owner.is_teacher`);
+every string a student chose (display names, dataset names) is shown as text.
+"""
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+from streamlit.errors import StreamlitPageNotFoundError
+
+from playground._format import human_bytes
+from playground.classroom import SETTING_RANGES, ClassroomError, ClassSettings, disk_usage, load_settings, save_settings
+from playground.config import home_dir
+from playground.errors import PlaygroundError
+from playground.finetune.jobs.store import Job
+from playground.housekeeping import DEFAULT_RETENTION_DAYS, RETENTION_DAYS_ENV, RetentionPolicy
+from playground.ui.finetune.job import STATUS_ICONS, manager
+from playground.ui.owner import classroom_mode, is_teacher, lock_teacher, unlock_teacher, viewer
+from playground.ui.text import md_text, show_error
+
+__all__ = ["TEACHER_PAGE", "PASSCODE_INPUT", "UNLOCK_BUTTON", "LOCK_BUTTON", "SAVE_SETTINGS", "unlock_form",
+           "teacher_sidebar", "jobs_panel", "settings_panel", "disk_panel", "teacher_cancel_key", "teacher_delete_key"]
+
+TEACHER_PAGE = "app_pages/teacher.py"
+PASSCODE_INPUT, UNLOCK_BUTTON, LOCK_BUTTON, SAVE_SETTINGS = "teacher_passcode", "teacher_unlock", "teacher_lock", \
+    "teacher_save"
+_SETTING_KEY = "teacher_set_"  # + a ClassSettings field: the settings form's widgets
+_LISTED_JOBS = 200  # a class's worth of jobs, several times over
+_DISK_CACHE_SECONDS = 30  # walking the data folder is not free; the teacher does not need it live
+
+
+def teacher_cancel_key(job_id: str) -> str:
+    """Key of the teacher's Cancel button of a job."""
+    return f"teacher_cancel_{job_id}"
+
+
+def teacher_delete_key(job_id: str) -> str:
+    """Key of the teacher's Delete button of a finished job."""
+    return f"teacher_delete_{job_id}"
+
+
+def unlock_form(key: str = PASSCODE_INPUT) -> None:
+    """The passcode box and button; on the right passcode this session becomes the teacher's (then a rerun)."""
+    with st.form(f"{key}_form", border=False):
+        given = st.text_input("Class passcode", type="password", key=key,
+                              help="Set by whoever runs this server (class_passcode in .streamlit/secrets.toml "
+                                   "or PLAYGROUND_CLASS_PASSCODE).")
+        submitted = st.form_submit_button("Unlock teacher mode", icon=":material/key:",
+                                          key=UNLOCK_BUTTON if key == PASSCODE_INPUT else f"{key}_unlock")
+    if not submitted:
+        return
+    try:
+        ok = unlock_teacher(given)
+    except ClassroomError as exc:
+        show_error(exc, icon=":material/lock_clock:")
+        return
+    if not ok:
+        st.error("That is not the class passcode.", icon=":material/lock:")
+        return
+    st.rerun()
+
+
+def teacher_sidebar() -> None:
+    """A small "Teacher" expander in the sidebar (classroom installs only): the unlock form, or a link and Lock."""
+    if not classroom_mode():
+        return
+    with st.sidebar.expander(":material/school: Teacher", expanded=False):
+        if not is_teacher():
+            unlock_form("teacher_sidebar_passcode")
+            return
+        with contextlib.suppress(StreamlitPageNotFoundError):  # outside the router (a page run on its own)
+            st.page_link(TEACHER_PAGE, label="Teacher page", icon=":material/admin_panel_settings:")
+        if st.button("Lock teacher mode", icon=":material/lock:", key="teacher_sidebar_lock"):
+            lock_teacher()
+            st.rerun()
+
+
+def _owner_label(job: Job) -> str:
+    name, owner = job.config.get("owner_name"), job.config.get("owner")
+    short = f" ({owner[:6]})" if isinstance(owner, str) and owner else ""
+    if name:
+        return md_text(f"{name}{short}")
+    return md_text(f"no name{short}") if short else "started from Python or the CLI"
+
+
+def jobs_panel() -> None:
+    """Every job, newest first, with its owner's name and queue position; Cancel for active ones, Delete for others."""
+    mgr, who = manager(), viewer()
+    jobs = mgr.list()
+    order = mgr.queue_order()
+    active = [j for j in jobs if j.active]
+    st.subheader(f"Jobs ({len(active)} queued or running, {len(jobs)} in all)")
+    if not jobs:
+        st.caption("No jobs yet.")
+    for job in jobs[:_LISTED_JOBS]:
+        d, t = job.config.get("dataset", {}), job.config.get("train", {})
+        created = job.config.get("created", "")
+        when = datetime.fromisoformat(created).astimezone().strftime("%d %b %H:%M") if created else ""
+        place = f" · position {order.index(job.id) + 1} in the queue" if job.id in order else ""
+        c1, c2, c3 = st.columns([6, 4, 1], vertical_alignment="center")
+        c1.markdown(f"{STATUS_ICONS.get(job.status, '')} **{_owner_label(job)}** · `{job.id}` · {when} · "
+                    f"{md_text(d.get('name'))} · {md_text(t.get('model'))} / {md_text(t.get('strategy'))} · "
+                    f"{t.get('epochs')} epoch(s){place}")
+        c2.caption(md_text(f"{job.status}: {job.state.get('message', '')}"))
+        if job.active:
+            if c3.button("Cancel", key=teacher_cancel_key(job.id), icon=":material/stop_circle:"):
+                try:
+                    mgr.cancel(job.id, by=who)
+                except PlaygroundError as exc:
+                    show_error(exc, icon=":material/error:")
+                else:
+                    st.rerun()
+        elif c3.button("Delete", key=teacher_delete_key(job.id), icon=":material/delete:"):
+            try:
+                mgr.delete(job.id, by=who)
+            except PlaygroundError as exc:
+                show_error(exc, icon=":material/error:")
+            else:
+                st.rerun()
+    if len(jobs) > _LISTED_JOBS:
+        st.caption(f"...and {len(jobs) - _LISTED_JOBS} older jobs.")
+
+
+def _whole(container: DeltaGenerator, name: str, label: str, value: int, help: str) -> int:
+    allowed = SETTING_RANGES[name]
+    return int(container.number_input(label, int(allowed.lo), int(allowed.hi), value=value,
+                                      key=f"{_SETTING_KEY}{name}", help=help))
+
+
+def _sweep_days() -> str:
+    """The retention the housekeeping applies now, in words."""
+    try:
+        days = RetentionPolicy.from_env().max_age_days
+    except PlaygroundError as exc:  # a bad value in the environment: the sweep falls back to its default
+        return f"{DEFAULT_RETENTION_DAYS:g} days ({md_text(exc)})"
+    return f"{days:g} days"
+
+
+def settings_panel() -> None:
+    """The class settings form; saved to the data folder (every session uses them from their next run)."""
+    current = load_settings(home_dir())
+    st.subheader("Class settings")
+    with st.form("teacher_settings", border=True):
+        c1, c2, c3, c4 = st.columns(4)
+        values = {
+            "job_limit": _whole(c1, "job_limit", "Jobs per student", current.job_limit,
+                                "Queued or running at once, per browser."),
+            "max_epochs": _whole(c2, "max_epochs", "Maximum epochs", current.max_epochs,
+                                 "The Fine-tune form offers no more than this."),
+            "max_image_size": _whole(c3, "max_image_size", "Maximum image size (px)", current.max_image_size,
+                                     "Larger images cost quadratically more time and memory."),
+            "retention_days": _whole(c4, "retention_days", "Keep jobs and uploads (days)", current.retention_days,
+                                     "How long finished jobs and uploads stay after their last use."),
+        }
+        see = st.toggle("Students see each other's jobs (read-only)", value=current.students_see_others,
+                        key=f"{_SETTING_KEY}students_see_others",
+                        help="Off: a classmate's job link shows nothing, and the list of all jobs is hidden.")
+        st.caption(f":material/auto_delete: The server's housekeeping now removes what is unused for "
+                   f"{_sweep_days()} ({RETENTION_DAYS_ENV} on the server).")
+        if not st.form_submit_button("Save settings", icon=":material/save:", key=SAVE_SETTINGS):
+            return
+    try:
+        settings = ClassSettings(**values, students_see_others=bool(see))
+        save_settings(settings, home_dir())
+    except (ClassroomError, OSError) as exc:
+        show_error(f"Could not save the class settings: {exc}", icon=":material/error:")
+        return
+    st.success("Saved: students get the new settings on their next click.", icon=":material/check_circle:")
+
+
+@st.cache_data(ttl=_DISK_CACHE_SECONDS, show_spinner=False)
+def _disk(home: str) -> dict[str, int]:
+    return disk_usage(home)
+
+
+def disk_panel() -> None:
+    """Bytes used under the data folder, per top-level folder."""
+    home = str(home_dir())
+    usage = _disk(home)
+    st.subheader("Disk use")
+    st.caption(f":material/folder: {md_text(home)}: {human_bytes(sum(usage.values()))} in all "
+               f"(checked at most every {_DISK_CACHE_SECONDS} s)")
+    if usage:
+        st.dataframe({"folder": list(usage), "size": [human_bytes(n) for n in usage.values()]}, hide_index=True)

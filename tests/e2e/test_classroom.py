@@ -1,0 +1,99 @@
+"""Browser test of a class (server started with a passcode): student A starts digits jobs, student B opens
+A's job link and gets no Cancel, the teacher unlocks the Teacher page, sees A's job by name and cancels it."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from playground.classroom import OWNER_COOKIE, PASSCODE_ENV
+from tests.e2e.conftest import serve_app
+from tests.e2e.helpers import settle
+
+PASSCODE = "e2e class passcode"
+JOB_URL = re.compile(r"/finetune\?job=(\d{8}-\d{6}-[0-9a-f]{6})$")
+
+
+@pytest.fixture(scope="module")
+def classroom_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from serve_app(tmp_path_factory, "e2e-classroom", **{PASSCODE_ENV: PASSCODE})
+
+
+def _context(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx.set_default_timeout(60_000)
+    return ctx
+
+
+def _set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    settle(page)
+
+
+def _set_text(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True).and_(page.get_by_test_id("stTextInputField"))
+    box.fill(value)
+    box.press("Enter")
+    settle(page)
+
+
+def _start(page) -> str:
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url(JOB_URL)
+    settle(page)
+    return JOB_URL.search(page.url).group(1)
+
+
+def test_students_own_their_jobs_and_the_teacher_controls_them(browser, classroom_url: str) -> None:
+    student_a, student_b, teacher = _context(browser), _context(browser), _context(browser)
+    try:
+        a = student_a.new_page()
+        a.goto(f"{classroom_url}/finetune")
+        settle(a)
+        a.get_by_text("1,797 images in 10 classes").wait_for()
+        _set_number(a, "Image size (px)", 48)
+        _set_number(a, "Epochs", 1)
+        _set_text(a, "Your name", "Ada")
+        first = _start(a)
+        a.get_by_role("button", name="New job").click()
+        settle(a)
+        second = _start(a)  # waits behind the first (one job at a time on a CPU)
+        cookie = next(c for c in student_a.cookies() if c["name"] == OWNER_COOKIE)
+        assert cookie["sameSite"] == "Strict" and cookie["path"] == "/" and cookie["value"] not in a.url
+
+        a.reload()  # a reload is a new session: the cookie keeps both jobs hers
+        settle(a)
+        a.get_by_role("heading", name=re.compile(rf"Job {second}")).wait_for()
+        a.get_by_role("button", name="Cancel").wait_for()
+        assert a.locator(f".st-key-ft_open_{first}").count() == 1  # listed under "Your jobs"
+
+        b = student_b.new_page()
+        b.goto(f"{classroom_url}/finetune?job={second}")
+        settle(b)
+        b.get_by_role("heading", name=re.compile(rf"Job {second}")).wait_for()
+        b.get_by_text("you can watch it, not change it").wait_for()
+        assert b.get_by_role("button", name="Cancel").count() == 0
+        assert b.get_by_role("link", name="Teacher").count() == 0  # the page is not in a student's navigation
+
+        t = teacher.new_page()
+        t.goto(f"{classroom_url}/teacher")
+        settle(t)
+        t.get_by_test_id("stMain").get_by_label("Class passcode", exact=True).and_(
+            t.get_by_test_id("stTextInputField")).fill(PASSCODE)
+        t.get_by_test_id("stMain").get_by_role("button", name="Unlock teacher mode").click()
+        settle(t)
+        t.get_by_text("Class settings").wait_for()
+        t.get_by_text(re.compile(r"^Ada \(")).first.wait_for()
+        t.locator(f".st-key-teacher_cancel_{second} button").click()
+        settle(t)
+
+        a.goto(f"{classroom_url}/finetune?job={second}")
+        a.get_by_role("heading", name=re.compile(rf"Job {second}: cancelled")).wait_for(timeout=120_000)
+        for pg in (a, b, t):
+            assert pg.locator('[data-testid="stException"]').count() == 0
+    finally:
+        for ctx in (student_a, student_b, teacher):
+            ctx.close()

@@ -1,21 +1,29 @@
-"""``python -m playground finetune DATA [--model NAME] [--strategy S] [--epochs N] [--out DIR] [--json]``.
+"""``python -m playground finetune DATA [--model NAME] [--strategy S] [--epochs N] [--out DIR] [--runner R] [--json]``.
 
-Runs in this process (the command line is its own process; only the app keeps
-training out of its server). Progress goes to stderr; with ``--json`` stdout
-holds only the result.
+With ``--runner local`` (the default) it trains in this process (the command line is its own
+process; only the app keeps training out of its server); with ``--runner ray`` (or
+``PLAYGROUND_RUNNER=ray``) the job runs as a Ray task on ``RAY_ADDRESS`` or on a local cluster
+this process starts and stops. Progress goes to stderr; with ``--json`` stdout holds only the result.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playground.cli._io import bounded, print_json
 from playground.finetune.config import DEFAULTS, DEVICES, LIMITS, STRATEGIES
+from playground.finetune.jobs.runner import RUNNER_ENV, RUNNERS
+
+if TYPE_CHECKING:
+    from playground.finetune.config import TrainConfig
+    from playground.finetune.data import Dataset
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -29,6 +37,7 @@ _NUMBERS = {
     "--val-split": ("val_fraction", "F", "fraction of each class held out for validation"),
     "--seed": ("seed", "S", "seed for the split, the head and shuffling"),
 }
+_RAY_POLL_SECONDS = 0.2  # how often progress from a Ray task is picked up
 
 
 def _in_limits(setting: str) -> Callable[[str], Any]:
@@ -74,8 +83,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR",
                         help="where to write the model folder for `predict --model DIR` "
                              "(default: <data dir>/models/<time>-<data>)")
+    parser.add_argument("--runner", choices=list(RUNNERS), default=None,
+                        help="local: train in this process; ray: as a Ray task on RAY_ADDRESS, or on a local "
+                             f"Ray cluster started for this run (default: {RUNNER_ENV}, else local)")
     parser.add_argument("--json", action="store_true",
-                        help='print {"val_accuracy", "classes", "epochs", "train_seconds", "out", ...}')
+                        help='print {"val_accuracy", "classes", "epochs", "train_seconds", "out", "runner", ...}')
 
 
 class _Reporter:
@@ -103,10 +115,10 @@ def run(args: argparse.Namespace) -> int:
     from playground.config import home_dir
     from playground.finetune.archive import open_dataset
     from playground.finetune.config import TrainConfig
-    from playground.finetune.loop import train
-    from playground.finetune.runtime import configure_cpu_threads, suggested_image_size
-    from playground.models.finetuned import save_finetuned
+    from playground.finetune.jobs.runner import runner_name
+    from playground.finetune.runtime import suggested_image_size
 
+    runner = runner_name(args.runner)
     size = args.image_size if args.image_size is not None else suggested_image_size(args.data, args.model)
     # Built (and so checked) before the data is unpacked: bad settings fail first.
     cfg = TrainConfig(model=args.model, strategy=args.strategy, image_size=size, augment=args.augment,
@@ -115,18 +127,15 @@ def run(args: argparse.Namespace) -> int:
     dataset, cleanup = open_dataset(args.data)
     try:
         sys.stderr.write(str(dataset) + "\n")
-        configure_cpu_threads()
         started = time.monotonic()
-        result = train(cfg, dataset, on_event=_Reporter())
         name = Path(str(args.data).rstrip("/")).stem or "data"
         out = Path(args.out) if args.out else home_dir() / "models" / f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
-        save_finetuned(result, out)
+        metrics = (_train_on_ray if runner == "ray" else _train_here)(cfg, dataset, out)
     finally:
         cleanup()
-    metrics = result.metrics()
     summary = {
         "val_accuracy": metrics["val_accuracy"],
-        "classes": result.classes,
+        "classes": list(dataset.classes),
         "epochs": cfg.epochs,
         "train_seconds": metrics["train_seconds"],
         "total_seconds": time.monotonic() - started,
@@ -143,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         "precision": metrics["precision"],
         "bad_images": [{"path": p, "reason": r} for p, r in dataset.bad],
         "skipped": dataset.skipped,
+        "runner": runner,
     }
     if args.json:
         print_json(summary)
@@ -152,3 +162,48 @@ def run(args: argparse.Namespace) -> int:
         print(f"model written to {summary['out']}")
         print(f"use it: python -m playground predict IMAGE --model {summary['out']}")
     return 0
+
+
+def _train_here(cfg: TrainConfig, dataset: Dataset, out: Path) -> dict[str, Any]:
+    """Train in this process and write the model folder to ``out``; the run's metrics."""
+    from playground.finetune.loop import train
+    from playground.finetune.runtime import configure_cpu_threads
+    from playground.models.finetuned import save_finetuned
+
+    configure_cpu_threads()
+    result = train(cfg, dataset, on_event=_Reporter())
+    save_finetuned(result, out)
+    return result.metrics()
+
+
+def _train_on_ray(cfg: TrainConfig, dataset: Dataset, out: Path) -> dict[str, Any]:
+    """Run the job as a Ray task (a job folder in a scratch directory, progress on stderr as it
+    arrives) and copy its model folder to ``out``; the run's metrics. The Ray cluster this
+    process started, if any, is stopped on the way out (also on Ctrl+C or SIGTERM)."""
+    from playground.errors import PlaygroundError
+    from playground.finetune.data import link_dataset
+    from playground.finetune.jobs.ray_runner import RayRunner
+    from playground.finetune.jobs.store import JobStore
+    from playground.finetune.jobs.worker import job_config
+
+    dataset.check_trainable()
+    reporter = _Reporter()
+    scratch = Path(tempfile.mkdtemp(prefix="playground-ray-cli-"))
+    ray_runner = RayRunner(on_event=lambda _job_id, event: reporter(event))
+    try:
+        store = JobStore(scratch)
+        job = store.create(job_config(cfg, dataset.name, dataset.classes, len(dataset.items)),
+                           lambda job: link_dataset(dataset, job.data_dir))
+        store.update(job.id, state="running")
+        sys.stderr.write(f"running on {ray_runner.describe()}\n")
+        ray_runner.start(job.dir, None)
+        while not ray_runner.poll():
+            time.sleep(_RAY_POLL_SECONDS)
+        job = store.get(job.id)
+        if job.status != "done":
+            raise PlaygroundError(f"the Ray job ended {job.status}: {job.state.get('message')}")
+        shutil.copytree(job.artifacts, out, dirs_exist_ok=True)
+        return store.results(job.id) or {}
+    finally:
+        ray_runner.shutdown()
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -16,12 +16,16 @@ from typing import Protocol
 
 from playground.finetune.jobs.store import JobStore
 
-__all__ = ["Runner", "LocalRunner", "WORKER_MODULE", "SHUTDOWN_WAIT_SECONDS", "process_identity", "alive"]
+__all__ = ["Runner", "LocalRunner", "WORKER_MODULE", "SHUTDOWN_WAIT_SECONDS", "RUNNERS", "RUNNER_ENV",
+           "LOCAL_DESCRIPTION", "process_identity", "alive", "runner_name", "make_runner", "describe_runner"]
 
 WORKER_MODULE = "playground.finetune.jobs.worker"  # run as ``python -m``
 # On shutdown, how long a terminated worker gets to record "interrupted" before it is killed.
 SHUTDOWN_WAIT_SECONDS = 10.0
 _PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding playground/
+RUNNER_ENV = "PLAYGROUND_RUNNER"  # local (default) or ray; RAY_ADDRESS then names the cluster
+RUNNERS = ("local", "ray")
+LOCAL_DESCRIPTION = "local worker processes on this machine"
 _START_TIME_FIELD = 19  # /proc/<pid>/stat field 22 (start time), counted after the command name
 
 
@@ -111,7 +115,7 @@ class LocalRunner:
 
     def poll(self) -> dict[str, int | None]:
         """Reap ended workers: job id -> exit code."""
-        ended = {}
+        ended: dict[str, int | None] = {}
         for job_id, proc in list(self._procs.items()):
             code = proc.poll()  # also reaps the child, so no zombie is left behind
             if code is not None:
@@ -135,3 +139,28 @@ class LocalRunner:
                 proc.wait(timeout=SHUTDOWN_WAIT_SECONDS)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def runner_name(name: str | None = None) -> str:
+    """The runner asked for: ``name``, else ``PLAYGROUND_RUNNER``, else "local"; PlaygroundError if unknown."""
+    from playground.errors import PlaygroundError
+
+    chosen = (name or os.environ.get(RUNNER_ENV) or "local").strip().lower()
+    if chosen not in RUNNERS:
+        raise PlaygroundError(f"{RUNNER_ENV}={chosen!r} is not a runner; use one of: {', '.join(RUNNERS)}")
+    return chosen
+
+
+def make_runner(name: str | None = None) -> Runner:
+    """A new runner: local worker processes, or Ray tasks (see :func:`runner_name`)."""
+    if runner_name(name) == "ray":
+        from playground.finetune.jobs.ray_runner import RayRunner
+
+        return RayRunner()
+    return LocalRunner()
+
+
+def describe_runner(runner: Runner) -> str:
+    """One line saying where jobs run (a Ray runner adds its cluster's CPUs and GPUs)."""
+    describe = getattr(runner, "describe", None)
+    return describe() if describe is not None else LOCAL_DESCRIPTION

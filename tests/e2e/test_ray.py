@@ -1,0 +1,115 @@
+"""Browser test: the app started with PLAYGROUND_RUNNER=ray runs a bundled-digits job on its own
+local Ray cluster, with live curves, to "done"; stopping the server leaves no Ray process behind."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, REPO, _free_port
+from tests.e2e.helpers import settle
+from tests.e2e.test_finetune import _set_number
+from tests.finetune.test_ray import _processes_marked
+
+pytest.importorskip("ray")
+
+_MARK = "PLAYGROUND_TEST_MARK"
+
+
+@pytest.fixture(scope="module")
+def ray_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, subprocess.Popen]]:
+    """`streamlit run app.py` with PLAYGROUND_RUNNER=ray; yields (base URL, the marker its processes
+    carry in their environment, the server process)."""
+    if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (bash .ci/run does it)")
+    port, home, marker = _free_port(), tmp_path_factory.mktemp("e2e-ray-home"), uuid.uuid4().hex
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(PLAYGROUND_HOME=str(home), PLAYGROUND_RUNNER="ray", **{_MARK: marker})
+    with open(home / "streamlit.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("streamlit did not start:\n" + (home / "streamlit.log").read_text())
+            time.sleep(0.3)
+        try:
+            yield url, marker, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture()
+def ray_page(ray_app: tuple[str, str, subprocess.Popen]):
+    """A fresh page in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        ctx.set_default_timeout(60_000)
+        yield ctx.new_page()
+        browser.close()
+
+
+def test_a_job_runs_on_ray_to_done(ray_page, ray_app: tuple[str, str, subprocess.Popen]) -> None:
+    url, marker, server = ray_app
+    page = ray_page
+    page.goto(f"{url}/finetune")
+    settle(page, timeout_ms=180_000)
+    page.get_by_role("heading", name="Fine-tune").wait_for()
+    page.get_by_text("1,797 images in 10 classes").wait_for()
+    # The sidebar names the runner and the cluster's size (the first page run starts the cluster).
+    sidebar = re.compile(r"Jobs: Ray, a local cluster started by this process:\W* \d+ CPUs, 0 GPUs")
+    page.get_by_text(sidebar).wait_for(timeout=180_000)
+    _set_number(page, "Image size (px)", 48)
+    _set_number(page, "Epochs", 1)
+    page.get_by_text("Estimated time").wait_for()
+    page.get_by_role("button", name="Start").click()
+
+    page.wait_for_url(re.compile(r"/finetune\?job=\d{8}-\d{6}-[0-9a-f]{6}$"))
+    job_id = page.url.rsplit("=", 1)[1]
+    # Live curves: the chart of the running job, fed by the progress the Ray task streams back.
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=240_000)
+    page.get_by_role("heading", name=re.compile(rf"Job {job_id}: done")).wait_for(timeout=240_000)
+    page.get_by_text("Validation accuracy").first.wait_for()
+    settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+    page.get_by_role("link", name="Use on the Predict page").click()
+    page.wait_for_url(re.compile(rf"/predict\?model=job%3A{job_id}$"))
+    settle(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.wait_for()
+    labels = chart.locator(".ytick text").evaluate_all("els => els.map(e => e.textContent.trim())")
+    assert len(labels) == 5 and set(labels) <= {str(d) for d in range(10)}, labels
+    running = _processes_marked(marker)  # the server and its Ray cluster: gcs_server, raylet, workers...
+    assert any("raylet" in p for p in running), running
+
+    server.terminate()  # SIGTERM, as a service manager stops the server
+    assert server.wait(timeout=60) is not None
+    time.sleep(2)  # the cluster's processes exit on their own once the server has stopped them
+    assert _processes_marked(marker) == []

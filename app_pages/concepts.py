@@ -5,6 +5,7 @@ from playground.ui.common import photo_input
 from playground.ui.concepts import (
     render_convolution,
     render_dwsep,
+    render_effective_field,
     render_hierarchy,
     render_padding_stride,
     render_receptive_field,
@@ -23,17 +24,23 @@ if photo is None:
     st.stop()
 
 tabs = st.tabs([":material/blur_on: Convolution", ":material/crop_free: Padding & stride",
-                ":material/center_focus_strong: Receptive field", ":material/call_split: Depthwise separable",
-                ":material/alt_route: Skip connections", ":material/layers: Feature hierarchy"])
+                ":material/center_focus_strong: Receptive field", ":material/blur_circular: Effective field",
+                ":material/call_split: Depthwise separable",
+                ":material/alt_route: Skip connections", ":material/layers: Feature hierarchy"],
+               key="cc_tab", on_change="rerun")
 with tabs[0]:
     render_convolution(photo)
 with tabs[1]:
     render_padding_stride(photo)
 with tabs[2]:
     render_receptive_field(photo)
-with tabs[3]:
-    render_dwsep()
+if tabs[3].open:  # measures gradients (cached): only when opened
+    with tabs[3]:
+        render_effective_field()
 with tabs[4]:
-    render_skip()
+    render_dwsep()
 with tabs[5]:
-    render_hierarchy(photo)
+    render_skip()
+if tabs[6].open:  # the one lesson that runs a pretrained model (and has no widgets): only when opened
+    with tabs[6]:
+        render_hierarchy(photo)

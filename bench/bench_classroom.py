@@ -34,7 +34,6 @@ from urllib.parse import urlencode
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
 import classroom_client as cc  # noqa: E402

@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from playground.design.analysis import Report, analyze
+from playground.design.analysis import LayerReport, Report, analyze
 from playground.spec.share import encode_share
 
 __all__ = [
+    "output_of",
+    "field_of",
     "KERNELS",
     "hierarchy_layers",
     "gray_photo",
@@ -33,6 +35,9 @@ __all__ = [
     "downsample_comparison",
     "stack_spec",
     "stacked_fields",
+    "ERF_KINDS",
+    "erf_spec",
+    "erf_growth",
     "dwsep_specs",
     "dwsep_comparison",
     "GradientFlow",
@@ -52,6 +57,21 @@ KERNELS: dict[str, Kernel] = {
     "Sobel y (horizontal edges)": ((-1, -2, -1), (0, 0, 0), (1, 2, 1)),
     "Edges (Laplacian)": ((-1, -1, -1), (-1, 8, -1), (-1, -1, -1)),
 }
+
+
+def output_of(report: Report) -> tuple[int, ...]:
+    """The output shape of a lesson's stack (always valid: the lessons build their specs themselves)."""
+    if report.output_shape is None:
+        raise ValueError("a lesson built an invalid spec")  # a bug here, never a user's input
+    return report.output_shape
+
+
+def field_of(layer: LayerReport, what: str = "receptive_field") -> tuple[float, float]:
+    """A lesson layer's ``receptive_field`` (or ``jump``): always known before any flatten."""
+    value = getattr(layer, what)
+    if value is None:
+        raise ValueError(f"a lesson layer has no {what}")  # a bug here, never a user's input
+    return value
 
 
 def designer_url(spec: dict[str, Any]) -> str:
@@ -144,7 +164,7 @@ def _compare(**specs: dict[str, Any]) -> Comparison:
 def parameter_sharing(h: int, w: int, kernel_size: int = 3, in_channels: int = 1, out_channels: int = 1) -> Comparison:
     """``conv``: a valid conv on a C×H×W input; ``dense``: a Linear from every input value to every output value."""
     conv = conv_spec([in_channels, h, w], out_channels=out_channels, kernel_size=kernel_size)
-    out_values = int(np.prod(analyze(conv).output_shape))
+    out_values = int(np.prod(output_of(analyze(conv))))
     dense = {"input": [in_channels, h, w],
              "layers": [{"type": "flatten"}, {"type": "linear", "out_features": out_values}]}
     return _compare(conv=conv, dense=dense)
@@ -194,6 +214,31 @@ def stacked_fields(layers: int, size: int = 64, kernel_size: int = 3, first_stri
     """The stack's spec and analysis (``side.report.layers[i].receptive_field`` after layer i+1)."""
     spec = stack_spec(layers, size, kernel_size, first_stride, dilation)
     return Side(spec, analyze(spec))
+
+
+# --------------------------------------------------------------------------- effective receptive field
+
+ERF_KINDS = ("plain 3×3 convs", "residual blocks", "dilated 3×3 convs (d=2)")
+_ERF_SIDE, _ERF_CHANNELS = 80, 8  # room for 16 dilated convs' 65 px field; few channels keep it cheap
+
+
+def erf_spec(depth: int, kind: str = ERF_KINDS[0]) -> dict[str, Any]:
+    """``depth`` 3×3 convs of one of :data:`ERF_KINDS` (residual: depth // 2 BasicBlocks, two convs each)."""
+    if kind == ERF_KINDS[1]:
+        blocks = [{"type": "residual", "out_channels": _ERF_CHANNELS} for _ in range(max(1, depth // 2))]
+        return {"input": [_ERF_CHANNELS, _ERF_SIDE, _ERF_SIDE], "layers": blocks}
+    dilation = 2 if kind == ERF_KINDS[2] else 1
+    return stack_spec(depth, _ERF_SIDE, 3, 1, dilation, channels=_ERF_CHANNELS)
+
+
+def erf_growth(depth: int, kind: str = ERF_KINDS[0], samples: int = 3) -> dict[str, Any]:
+    """Theoretical and measured effective field (95% of the gradient, Luo et al. 2016) of the last layer."""
+    from playground.design.erf import effective_receptive_field
+
+    spec = erf_spec(depth, kind)
+    result = effective_receptive_field(spec, samples=samples)
+    return {"depth": depth, "kind": kind, "theoretical": result.theoretical[0], "effective": result.effective[0],
+            "sigma": result.sigma[0], "spec": spec}
 
 
 # --------------------------------------------------------------------------- depthwise separable
@@ -246,6 +291,13 @@ class GradientFlow:
         return tuple(v / top for v in self.signal_norms)
 
 
+def _grad_norm(tensor: Any) -> float:
+    """The norm of a tensor's gradient after backward (every tensor asked about took part in the loss)."""
+    if tensor.grad is None:
+        raise ValueError("no gradient reached this tensor")
+    return float(tensor.grad.norm())
+
+
 def gradient_flow(depth: int = 30, skip: bool = False, *, channels: int = 16, size: int = 16,
                   batch: int = 8, seed: int = 0) -> GradientFlow:
     """Measure the gradient reaching each layer of a deep conv stack, with or without skips.
@@ -260,10 +312,10 @@ def gradient_flow(depth: int = 30, skip: bool = False, *, channels: int = 16, si
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the layers' default init draws from the global generator
-        convs = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=1) for _ in range(depth))
+        convs = [nn.Conv2d(channels, channels, 3, padding=1) for _ in range(depth)]
     h = torch.randn(batch, channels, size, size, generator=gen)  # (B, C, H, W)
     target = torch.randn(batch, channels, size, size, generator=gen)
-    inputs = []
+    inputs: list[torch.Tensor] = []
     for conv in convs:
         h.requires_grad_(True) if not inputs else h.retain_grad()
         inputs.append(h)
@@ -271,8 +323,8 @@ def gradient_flow(depth: int = 30, skip: bool = False, *, channels: int = 16, si
         h = h + branch if skip else branch
     loss = nn.functional.mse_loss(h, target)
     loss.backward()
-    signal = tuple(float(t.grad.norm()) for t in inputs)
-    weights = tuple(float(conv.weight.grad.norm()) for conv in convs)
+    signal = tuple(_grad_norm(t) for t in inputs)
+    weights = tuple(_grad_norm(conv.weight) for conv in convs)
     return GradientFlow(depth, skip, signal, weights, float(h.detach().std()))
 
 

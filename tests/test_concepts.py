@@ -126,3 +126,16 @@ def test_hierarchy_layers_pick_early_middle_late_without_stem_or_head() -> None:
     assert C.hierarchy_layers(["a", "b", "c"]) == ["a", "b", "c"]
     with pytest.raises(ValueError):
         C.hierarchy_layers(["a", "b"])
+
+
+def test_erf_lesson_theoretical_linear_effective_sub_linear() -> None:
+    from playground import concepts as C
+
+    plain = [C.erf_growth(d, C.ERF_KINDS[0], samples=2) for d in (4, 16)]
+    assert [r["theoretical"] for r in plain] == [9, 33]  # 2N + 1: linear
+    assert plain[0]["effective"] <= 9 and plain[1]["effective"] < 33 - 6
+    assert (plain[1]["effective"] - 1) / (plain[0]["effective"] - 1) < 4  # 4× the depth, far less than 4× field
+    dilated = C.erf_growth(16, C.ERF_KINDS[2], samples=2)
+    assert dilated["theoretical"] == 65 and dilated["effective"] > plain[1]["effective"]
+    residual = C.erf_growth(16, C.ERF_KINDS[1], samples=2)
+    assert residual["theoretical"] == 33 and residual["effective"] < plain[1]["effective"]

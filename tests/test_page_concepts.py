@@ -103,6 +103,10 @@ def test_feature_hierarchy_shows_filters_and_shrinking_maps_of_the_real_model(ap
     from playground.models.inference import feature_maps, layer_names
     from playground.models.registry import load_model
 
+    assert not any("learned 3×3 kernels" in c for img in app.get("image") for c in _captions(img))  # not yet open
+    app.session_state["cc_tab"] = ":material/layers: Feature hierarchy"  # computed only when opened
+    app.run()
+    assert_clean(app)
     captions = [c for img in app.get("image") for c in _captions(img)]
     loaded = load_model("efficientnet_lite0")
     early, middle, late = C.hierarchy_layers(layer_names(loaded))

@@ -1,9 +1,8 @@
-"""Streamlit pieces of the Architectures page: the catalogue table, one model's panel, CNN vs ViT,
-and their Plotly figures (pure: data in, figure out)."""
+"""Streamlit pieces of the Architectures page: the catalogue table, one model's panel, CNN vs ViT
+(their figures are in :mod:`playground.ui.arch_figures`)."""
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import plotly.graph_objects as go
@@ -20,10 +19,13 @@ from playground.arch.measure import (
 )
 from playground.arch.report import ArchReport
 from playground.concepts import designer_url
+from playground.ui.arch_figures import error_bubbles, per_pixel_curve, resolution_curve
+from playground.ui.text import show_error
 
-__all__ = ["render_catalogue", "render_model", "render_cnn_vs_vit", "error_bubbles", "resolution_curve",
-           "per_pixel_curve", "MISSING", "VIT_SIDES", "BASE_SIDE", "METRIC_KEY", "SOURCE_KEY", "MODEL_KEY",
-           "OTHER_KEY", "SIDE_KEY"]
+__all__ = [
+    "render_catalogue", "render_model", "render_cnn_vs_vit", "MISSING", "VIT_SIDES",
+    "BASE_SIDE", "METRIC_KEY", "SOURCE_KEY", "MODEL_KEY", "OTHER_KEY", "SIDE_KEY",
+]
 
 BASE_SIDE = 224  # the input side every model is compared at (ImageNet's usual crop)
 METRIC_KEY, SOURCE_KEY = "arch_metric", "arch_source"  # widget keys, error plots: top-5/top-1, paper/torchvision
@@ -46,6 +48,12 @@ def _sweep(name: str, sides: tuple[int, ...]) -> list[dict[str, int]]:
 MISSING = "—"  # what an empty cell shows; the column's help says why it is empty
 
 
+def _designer_link(key: str) -> str | None:
+    """The Designer link of a catalogue model the spec can express (None otherwise)."""
+    spec = designer_spec(key)
+    return designer_url(spec) if spec is not None else None
+
+
 def _catalogue_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The catalogue rows (from :func:`playground.arch.measure.catalogue`) as the table's records."""
     return [{
@@ -53,7 +61,7 @@ def _catalogue_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "Depth": r["depth"], "Receptive field": r["receptive_field"],
         "Top-5 err. (paper)": r["paper_top5_error"], "Top-1 err. (paper)": r["paper_top1_error"],
         "Top-5 err. (torchvision)": r["tv_top5_error"],
-        "Designer": designer_url(designer_spec(r["key"])) if r["designer"] else None,
+        "Designer": _designer_link(r["key"]) if r["designer"] else None,
         "How measured (paper)": r["protocol"], "Depth as the paper counts": r["published_depth"],
         "Key idea": r["key_idea"],
     } for r in rows]
@@ -123,12 +131,10 @@ def _render_error_plots(rows: list[dict[str, Any]]) -> None:
                                   key=SOURCE_KEY) or "Paper"
     prefix = "paper" if source == "Paper" else "tv"
     error_key = f"{prefix}_top{metric[-1]}_error"
-    points = [dict(r, ensemble=r["ensemble"] and source == "Paper") for r in rows]
-    title = f"ImageNet {metric.lower()} error ({source.lower()})"
+    by_params, by_macs = _error_figures(metric, source)
     left, right = st.columns(2)
-    left.plotly_chart(error_bubbles(points, "params", "Parameters", error_key, title), key="arch_params_plot")
-    right.plotly_chart(error_bubbles(points, f"{prefix}_macs", "MACs at the evaluation resolution", error_key, title),
-                       key="arch_macs_plot")
+    left.plotly_chart(by_params, key="arch_params_plot")
+    right.plotly_chart(by_macs, key="arch_macs_plot")
     odd = [f"{r['title']} {r[prefix + '_side']}×{r[prefix + '_side']}" for r in rows
            if r[prefix + "_side"] != BASE_SIDE and r[error_key] is not None]
     if odd:
@@ -137,6 +143,31 @@ def _render_error_plots(rows: list[dict[str, Any]]) -> None:
     missing = [r["title"] for r in rows if r[error_key] is None]
     if missing:
         st.caption(f":material/info: Not plotted (no {metric.lower()} figure from this source): {', '.join(missing)}.")
+
+
+@lru_cache(maxsize=8)
+def _error_figures(metric: str, source: str) -> tuple[go.Figure, go.Figure]:
+    """The two error plots, built once per (error, source) for every session: building and validating
+    a plotly figure costs more server CPU than the rest of the page (st.plotly_chart only reads it)."""
+    prefix = "paper" if source == "Paper" else "tv"
+    error_key = f"{prefix}_top{metric[-1]}_error"
+    points = [dict(r, ensemble=r["ensemble"] and source == "Paper") for r in _catalogue()]
+    title = f"ImageNet {metric.lower()} error ({source.lower()})"
+    return (error_bubbles(points, "params", "Parameters", error_key, title),
+            error_bubbles(points, f"{prefix}_macs", "MACs at the evaluation resolution", error_key, title))
+
+
+@st.cache_data(show_spinner=False)
+def _flops_explained() -> dict[str, int]:
+    # It builds and traces two ResNet-50s (seconds): once per server, not on every run of the page.
+    return resnet50_flops_explained()
+
+
+@lru_cache(maxsize=1)
+def _vit_figures() -> tuple[go.Figure, go.Figure]:
+    """The CNN-vs-ViT curves, built once for every session (see _error_figures)."""
+    cnn, vit = _sweep("resnet50", VIT_SIDES), _sweep("vit_b_16", VIT_SIDES)
+    return (resolution_curve(cnn, vit, "ResNet-50", "ViT-B/16"), per_pixel_curve(cnn, vit, "ResNet-50", "ViT-B/16"))
 
 
 def _render_sources() -> None:
@@ -153,7 +184,7 @@ def _render_sources() -> None:
 def _render_flops_note() -> None:
     with st.expander("Why do papers say ResNet-50 is 3.8 GFLOPs, while tools say 4.09 G?",
                      icon=":material/help:"):
-        f = resnet50_flops_explained()
+        f = _flops_explained()
         st.markdown(
             f"""Two things differ, and both are measured here on the real graph.
 
@@ -235,7 +266,7 @@ def render_model() -> None:
         at224 = analyze_architecture(key)
         report = analyze_architecture(key, (3, side, side))
     except ArchitectureError as exc:
-        st.error(str(exc), icon=":material/error:")
+        show_error(exc, icon=":material/error:")  # it may quote what the user typed
         return
     _render_metrics(at224, report, side)
     _render_literature(report.model)
@@ -303,7 +334,8 @@ def _render_layers(report: ArchReport) -> None:
 def render_cnn_vs_vit() -> None:
     """MACs of ResNet-50 and ViT-B/16 as the input grows: linear in pixels vs quadratic in tokens."""
     cnn, vit = _sweep("resnet50", VIT_SIDES), _sweep("vit_b_16", VIT_SIDES)
-    st.plotly_chart(resolution_curve(cnn, vit, "ResNet-50", "ViT-B/16"), key="arch_vit_curve")
+    by_side, per_pixel = _vit_figures()
+    st.plotly_chart(by_side, key="arch_vit_curve")
     first, last = (cnn[0], vit[0]), (cnn[-1], vit[-1])
     tokens = lambda side: (side // 16) ** 2 + 1  # noqa: E731 - patches plus the class token
     st.markdown(
@@ -317,86 +349,7 @@ but attention compares every token with every other, so QKᵀ and AV grow with i
 {first[1]['attention_macs'] / first[1]['total_macs']:.0%} of the total to
 {last[1]['attention_macs'] / last[1]['total_macs']:.0%}."""
     )
-    st.plotly_chart(per_pixel_curve(cnn, vit, "ResNet-50", "ViT-B/16"), key="arch_vit_per_pixel")
+    st.plotly_chart(per_pixel, key="arch_vit_per_pixel")
     st.caption("Counted: every conv and linear layer (ViT's Q, K, V and output projections included) plus "
                "attention's two activation products; softmax, norms and additions are not counted. "
                "ViT's position embedding is resized with the input, as fine-tuning at a higher resolution does.")
-
-
-# Figures
-
-_SYMBOLS = {True: "diamond", False: "circle"}  # ensemble vs single model
-_CNN, _VIT = "#1f6feb", "#d62728"
-
-
-def error_bubbles(rows: Sequence[dict[str, Any]], x: str, x_title: str, error_key: str, error_title: str) -> go.Figure:
-    """Error (y) against ``x`` (log scale) for every row that has that error; bubbles coloured by year.
-
-    Rows need ``title``, ``year``, ``x``, ``error_key`` and, for the marker, ``ensemble`` (bool).
-    """
-    shown = [r for r in rows if r.get(error_key) is not None]
-    # alternate labels above/below along x so neighbours (VGG-16/19, GoogLeNet/EfficientNet-B0) stay legible
-    order = sorted(shown, key=lambda r: r[x])
-    position = {r["title"]: ("top center" if i % 2 == 0 else "bottom center") for i, r in enumerate(order)}
-    fig = go.Figure()
-    for ensemble in (False, True):
-        group = [r for r in shown if bool(r.get("ensemble")) == ensemble]
-        if not group:
-            continue
-        fig.add_trace(go.Scatter(
-            x=[r[x] for r in group],
-            y=[r[error_key] for r in group],
-            text=[r["title"] for r in group],
-            customdata=[[r["year"], r.get("protocol", "")] for r in group],
-            mode="markers+text",
-            textposition=[position[r["title"]] for r in group],
-            name="ensemble" if ensemble else "single model",
-            marker=dict(
-                size=18, symbol=_SYMBOLS[ensemble], color=[r["year"] for r in group],
-                colorscale="Viridis", cmin=2012, cmax=2022, line=dict(width=1, color="#333"),
-                colorbar=dict(title="Year", thickness=12) if not ensemble else None,
-                showscale=not ensemble,
-            ),
-            hovertemplate="<b>%{text}</b> (%{customdata[0]})<br>" + x_title + ": %{x:.3s}<br>"
-                          + error_title + ": %{y:.2f}%<br>%{customdata[1]}<extra></extra>",
-        ))
-    logs = [math.log10(r[x]) for r in shown] or [0.0]
-    fig.update_xaxes(type="log", title=x_title, range=[min(logs) - 0.3, max(logs) + 0.3])  # room for labels
-    top = max((r[error_key] for r in shown), default=1.0)
-    fig.update_yaxes(title=error_title + " (%)", range=[0, 1.15 * top])  # room for the labels above
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10), font=dict(size=11),
-                      legend=dict(orientation="h", y=-0.2))
-    return fig
-
-
-def resolution_curve(cnn: Sequence[dict[str, int]], vit: Sequence[dict[str, int]],
-                     cnn_name: str, vit_name: str) -> go.Figure:
-    """Total GMACs against input pixels for a CNN and a ViT, with the ViT's attention part."""
-    fig = go.Figure()
-    mp = lambda rows: [r["pixels"] / 1e6 for r in rows]  # noqa: E731 - megapixels on the x axis
-    fig.add_trace(go.Scatter(x=mp(cnn), y=[r["total_macs"] / 1e9 for r in cnn], name=cnn_name,
-                             mode="lines+markers", line=dict(color=_CNN)))
-    fig.add_trace(go.Scatter(x=mp(vit), y=[r["total_macs"] / 1e9 for r in vit], name=vit_name,
-                             mode="lines+markers", line=dict(color=_VIT)))
-    fig.add_trace(go.Scatter(x=mp(vit), y=[r["attention_macs"] / 1e9 for r in vit],
-                             name=f"{vit_name}: attention QKᵀ and AV only", mode="lines",
-                             line=dict(dash="dot", color=_VIT)))
-    fig.update_xaxes(title="Input size (megapixels)")
-    fig.update_yaxes(title="GMACs per image")
-    fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2),
-                      hovermode="x unified")
-    return fig
-
-
-def per_pixel_curve(cnn: Sequence[dict[str, int]], vit: Sequence[dict[str, int]],
-                    cnn_name: str, vit_name: str) -> go.Figure:
-    """MACs per input pixel: flat for the CNN (linear cost), rising for the ViT (quadratic term)."""
-    fig = go.Figure()
-    for rows, name, colour in ((cnn, cnn_name, _CNN), (vit, vit_name, _VIT)):
-        fig.add_trace(go.Scatter(x=[r["side"] for r in rows], y=[r["total_macs"] / r["pixels"] for r in rows],
-                                 name=name, mode="lines+markers", line=dict(color=colour)))
-    fig.update_xaxes(title="Input side (pixels, square)")
-    fig.update_yaxes(title="MACs per input pixel", rangemode="tozero")
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25),
-                      hovermode="x unified")
-    return fig

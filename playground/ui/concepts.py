@@ -7,7 +7,7 @@ at the end are pure (arrays in, figure out).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,14 +20,16 @@ from playground._format import format_dims
 from playground.design.analysis import Report
 from playground.design.rfview import draw_receptive_field, fit_photo
 from playground.errors import PlaygroundError
-from playground.models.inference import feature_maps, first_layer_filters, layer_names
+from playground.models.inference import layer_names
 from playground.models.registry import DEFAULT_MODEL
-from playground.ui.predict import get_model
+from playground.models.serving import ImageView, ResultCache, encode_image, image_digest, serving
+from playground.ui.predict import get_model, show_image
+from playground.ui.text import show_error
 
 __all__ = ["render_convolution", "render_padding_stride", "render_receptive_field", "render_dwsep",
            "render_skip", "render_hierarchy", "shape_text", "image_map", "dense_matrix", "gradient_lines",
            "KERNEL_PRESET_KEY", "PAD_SIZE_KEY", "PAD_KERNEL_KEY", "RF_DEPTH_KEY", "RF_STRIDE_KEY",
-           "DW_OUT_KEY", "SKIP_DEPTH_KEY"]
+           "DW_OUT_KEY", "SKIP_DEPTH_KEY", "ERF_DEPTH_KEY", "ERF_KIND_KEY", "render_effective_field"]
 
 # Widget keys (session-state names) of the lessons' controls
 KERNEL_PRESET_KEY = "cc_kernel_preset"                 # convolution: the 3×3 kernel preset
@@ -41,7 +43,7 @@ _DESIGN = ":material/architecture:"
 
 def shape_text(report: Report) -> str:
     """'30×30' for a (C, 30, 30) output; the whole shape when it is not a feature map."""
-    shape = report.output_shape
+    shape = C.output_of(report)
     return format_dims(shape[1:] if len(shape) == 3 else shape)
 
 
@@ -75,17 +77,17 @@ def _kernel_editor() -> np.ndarray:
 
 def render_convolution(photo: Image.Image) -> None:
     """An editable 3×3 kernel on the photo, then the same mapping as a conv and as a dense layer."""
-    gray = C.gray_photo(photo)
+    gray = _gray_photo(photo)
     left, right = st.columns([1, 2])
     with left:
         kernel = _kernel_editor()
         st.caption("Each output pixel is the sum of the 3×3 patch under the kernel, weighted by these 9 "
                    "numbers (PyTorch's `conv2d`, no padding). Edit any cell.")
-    out = C.apply_conv(gray, kernel)
+    out = _apply_conv(gray, kernel)
     with right:
         a, b = st.columns(2)
-        a.plotly_chart(image_map(gray, "Input"), key="cc_conv_in")
-        b.plotly_chart(image_map(out, "Feature map", signed=bool((out < 0).any())), key="cc_conv_out")
+        a.plotly_chart(_image_map(gray, "Input"), key="cc_conv_in")
+        b.plotly_chart(_image_map(out, "Feature map", signed=bool((out < 0).any())), key="cc_conv_out")
 
     st.subheader("Parameter sharing")
     h, w = gray.shape
@@ -97,12 +99,12 @@ def render_convolution(photo: Image.Image) -> None:
     m = st.columns(3)
     m[0].metric("Conv 3×3 parameters", f"{conv.report.total_params:,}", help="9 weights + 1 bias")
     m[1].metric("Fully connected parameters", f"{dense.report.total_params:,}",
-                help=f"{h * w:,} inputs × {int(np.prod(conv.report.output_shape)):,} outputs + one bias per output")
+                help=f"{h * w:,} inputs × {int(np.prod(C.output_of(conv.report))):,} outputs + one bias per output")
     m[2].metric("Ratio", f"{share.ratio('dense', 'conv'):,.0f}×")
     crop = gray[:8, :8]
-    matrix = C.conv_as_dense(kernel, 8, 8)
-    gap = float(np.abs(matrix @ crop.ravel() - C.apply_conv(crop, kernel).ravel()).max())
-    st.plotly_chart(dense_matrix(matrix, "The same conv as a dense 36×64 matrix, on an 8×8 crop"), key="cc_dense")
+    matrix = _conv_as_dense(kernel, 8, 8)
+    gap = float(np.abs(matrix @ crop.ravel() - _apply_conv(crop, kernel).ravel()).max())
+    st.plotly_chart(_dense_matrix(matrix, "The same conv as a dense 36×64 matrix, on an 8×8 crop"), key="cc_dense")
     st.caption(f"Row = one output pixel, column = one input pixel. Every row holds the same 9 numbers, shifted; "
                f"the rest is zero. Matrix × crop equals the convolution of the crop (largest difference "
                f"{gap:.1e}, float rounding).")
@@ -122,32 +124,32 @@ def render_padding_stride(photo: Image.Image) -> None:
     m[0].metric("Input", f"{size}×{size}")
     m[1].metric("Valid padding (PyTorch's default)", shape_text(valid.report), help="padding=0: shrinks by k − 1")
     m[2].metric("Same padding", shape_text(same.report), help=f"padding={(k - 1) // 2} on each side for k={k}")
-    small = C.gray_photo(fit_photo(photo, 1, (size, size)), size)
+    small = _gray_photo(fit_photo(photo, 1, (size, size)), size)
     box = np.full((k, k), 1.0 / (k * k))  # a k×k average: each output pixel is the mean of its window
     a, b, c = st.columns(3)
-    a.plotly_chart(image_map(small, "Input", height=260), key="cc_pad_in")
-    b.plotly_chart(image_map(C.apply_conv(small, box, padding="valid"), "Valid", height=260), key="cc_pad_valid")
-    c.plotly_chart(image_map(C.apply_conv(small, box, padding="same"), "Same", height=260), key="cc_pad_same")
+    a.plotly_chart(_image_map(small, "Input", height=260), key="cc_pad_in")
+    b.plotly_chart(_image_map(_apply_conv(small, box, padding="valid"), "Valid", height=260), key="cc_pad_valid")
+    c.plotly_chart(_image_map(_apply_conv(small, box, padding="same"), "Same", height=260), key="cc_pad_same")
     st.caption(f"Both run a {k}×{k} average filter. *Same* pads with zeros, which darkens the border.")
     _designer_pair(("Open valid padding in the designer", valid.spec, "cc_link_valid"),
                    ("Open same padding in the designer", same.spec, "cc_link_same"))
 
     st.subheader("Stride-2 convolution vs 2×2 max-pooling")
-    gray = C.gray_photo(photo)
+    gray = _gray_photo(photo)
     kernel = st.session_state.get("cc_kernel", np.array(C.KERNELS["Sobel x (vertical edges)"]))
     pair = C.downsample_comparison(*gray.shape)
     conv, pool = pair["conv"], pair["pool"]
-    strided = C.apply_conv(gray, kernel, stride=2, padding=1)
-    pooled = C.apply_maxpool(gray, 2)
+    strided = _apply_conv(gray, kernel, stride=2, padding=1)
+    pooled = _apply_maxpool(gray, 2)
     a, b = st.columns(2)
-    a.plotly_chart(image_map(strided, "Stride-2 conv (your kernel)", signed=bool((strided < 0).any())),
+    a.plotly_chart(_image_map(strided, "Stride-2 conv (your kernel)", signed=bool((strided < 0).any())),
                    key="cc_stride")
-    b.plotly_chart(image_map(pooled, "2×2 max-pool"), key="cc_pool")
-    m = st.columns(4)
-    m[0].metric("Stride-2 conv output", shape_text(conv.report))
-    m[1].metric("Stride-2 conv parameters", f"{conv.report.total_params:,}", help="learned: 9 weights + 1 bias")
-    m[2].metric("Max-pool output", shape_text(pool.report))
-    m[3].metric("Max-pool parameters", f"{pool.report.total_params:,}", help="a fixed rule: keep the largest of 4")
+    b.plotly_chart(_image_map(pooled, "2×2 max-pool"), key="cc_pool")
+    cells = st.columns(4)
+    cells[0].metric("Stride-2 conv output", shape_text(conv.report))
+    cells[1].metric("Stride-2 conv parameters", f"{conv.report.total_params:,}", help="learned: 9 weights + 1 bias")
+    cells[2].metric("Max-pool output", shape_text(pool.report))
+    cells[3].metric("Max-pool parameters", f"{pool.report.total_params:,}", help="a fixed rule: keep the largest of 4")
     st.caption("Both halve the map. The pool keeps the strongest of each 2×2 block and learns nothing; the "
                "strided conv learns how to combine neighbours while it downsamples, which is why ResNet and "
                "EfficientNet use it.")
@@ -164,9 +166,10 @@ def render_receptive_field(photo: Image.Image) -> None:
                                     key="cc_rf_dilation")
     stack = C.stacked_fields(n, size=64, first_stride=stride, dilation=dilation)
     last = stack.report.layers[-1]
-    st.metric(f"Receptive field after {n} convs", f"{last.receptive_field[0]}×{last.receptive_field[1]}",
+    field = C.field_of(last)
+    st.metric(f"Receptive field after {n} convs", f"{field[0]}×{field[1]}",
               help="From the designer's analysis of this stack")
-    rows = [{"Layer": i + 1, "Receptive field": layer.receptive_field[0], "Jump": layer.jump[0],
+    rows = [{"Layer": i + 1, "Receptive field": C.field_of(layer)[0], "Jump": C.field_of(layer, "jump")[0],
              "2N+1": 2 * (i + 1) + 1} for i, layer in enumerate(stack.report.layers)]
     left, right = st.columns([1, 1])
     with left:
@@ -178,11 +181,47 @@ def render_receptive_field(photo: Image.Image) -> None:
         _designer("Open this stack in the designer", stack.spec, "cc_link_rf")
     with right:
         out_h, out_w = last.output_shape[1:]
-        view = draw_receptive_field(photo, input_shape=(1, 64, 64), receptive_field=last.receptive_field,
-                                    jump=last.jump, start=last.start, output_hw=(out_h, out_w),
-                                    unit=(out_h // 2, out_w // 2), max_side=420)
-        st.image(view.image, caption=f"Field of the centre unit of the last layer on a 64×64 input: "
-                                     f"{view.field.size[0]}×{view.field.size[1]} pixels (dots: unit centres)")
+        picture, field = _rf_picture(photo, input_shape=(1, 64, 64), receptive_field=last.receptive_field,
+                                     jump=last.jump, start=last.start, output_hw=(out_h, out_w),
+                                     unit=(out_h // 2, out_w // 2), max_side=420)
+        show_image(picture, width="content", caption=f"Field of the centre unit of the last layer on a 64×64 input: "
+                                                     f"{field[0]}×{field[1]} pixels (dots: unit centres)")
+
+
+ERF_DEPTH_KEY, ERF_KIND_KEY = "cc_erf_n", "cc_erf_kind"
+_ERF_MAX_DEPTH = 16
+
+
+@st.cache_data(show_spinner="Measuring gradients...", max_entries=64)
+def _erf_row(depth: int, kind: str) -> dict[str, Any]:
+    return C.erf_growth(depth, kind)
+
+
+def render_effective_field() -> None:
+    """Theoretical vs effective field over depth: linear vs roughly square-root growth."""
+    c1, c2 = st.columns([2, 3])
+    n = c1.slider("Depth (3×3 convs)", 2, _ERF_MAX_DEPTH, 8, step=2, key=ERF_DEPTH_KEY)
+    kind = c2.segmented_control("Stack", list(C.ERF_KINDS), default=C.ERF_KINDS[0], required=True, key=ERF_KIND_KEY)
+    rows = [_erf_row(d, kind) for d in range(2, n + 1, 2)]
+    last = rows[-1]
+    m = st.columns(2)
+    m[0].metric("Theoretical field", f"{last['theoretical']} px", border=True)
+    m[1].metric("Effective field (95% of the gradient)", f"{last['effective']} px", border=True)
+    fig = go.Figure()
+    xs = [r["depth"] for r in rows]
+    fig.add_trace(go.Scatter(x=xs, y=[r["theoretical"] for r in rows], name="theoretical", mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=xs, y=[r["effective"] for r in rows], name="effective (measured)",
+                             mode="lines+markers"))
+    fig.update_layout(title="Receptive field vs depth", xaxis_title="3×3 convs", yaxis_title="pixels", height=320,
+                      margin=dict(t=50, b=40, l=50, r=20), legend=dict(orientation="h", y=-0.25))
+    st.plotly_chart(fig, width="stretch", key="cc_erf_chart")
+    st.caption("Every pixel of the theoretical field can reach the unit, but not equally: the gradient of the "
+               "centre unit (averaged over random inits, Luo et al. 2016) piles up in the middle, because many "
+               "more paths through the stack lead to central pixels. So the theoretical field grows linearly "
+               "with depth and the effective one sub-linearly, roughly with its square root. Residual blocks "
+               "add a short path around each pair of convs, which keeps the gradient even more central; "
+               "dilation spreads each conv's taps, so both fields grow faster for the same depth.")
+    _designer("Open this stack in the designer", last["spec"], "cc_link_erf")
 
 
 def render_dwsep() -> None:
@@ -223,7 +262,7 @@ def render_skip() -> None:
     m[0].metric("Plain: gradient at layer 1 ÷ at the top", f"{plain.relative_signal[0]:.1e}")
     m[1].metric("With skips: gradient at layer 1 ÷ at the top", f"{residual.relative_signal[0]:.2g}")
     m[2].metric("Layer-1 weight gradient, skips vs plain", f"{residual.first_layer / plain.first_layer:.1e}×")
-    st.plotly_chart(gradient_lines([("plain: h = F(h)", plain.relative_signal),
+    st.plotly_chart(_gradient_lines([("plain: h = F(h)", plain.relative_signal),
                                     ("residual: h = h + F(h)", residual.relative_signal)],
                                    "‖∂loss/∂h‖ relative to the top layer"), key="cc_skip_plot")
     st.caption(
@@ -237,21 +276,16 @@ def render_skip() -> None:
                    ("Open the residual stack in the designer", residual_spec, "cc_link_residual"))
 
 
-def _photo_digest(img: Image.Image) -> str:
-    return hashlib.sha1(img.tobytes()).hexdigest() + f"{img.size}"
-
-
-@st.cache_data(max_entries=8, show_spinner="Running the pretrained model...",
-               hash_funcs={Image.Image: _photo_digest})
-def _hierarchy(photo: Image.Image) -> tuple[tuple[Image.Image, str], list[tuple[Image.Image, str]]]:
-    """First-layer filters and the strongest maps of an early, a middle and a late layer."""
+def _hierarchy(photo: Image.Image) -> tuple[tuple[ImageView, str], list[tuple[ImageView, str]]]:
+    """First-layer filters and the strongest maps of an early, a middle and a late layer, from the
+    inference cache every session shares (computed once per photo, pictures already encoded)."""
     loaded = get_model(DEFAULT_MODEL)
-    filters = first_layer_filters(loaded)
+    filters = serving().filters(loaded)
     out, k_h, k_w = filters.shape[0], filters.shape[2], filters.shape[3]
     first = (filters.grid, f"`{filters.layer}`: its {out} learned {k_h}×{k_w} kernels")
     rows = []
     for layer in C.hierarchy_layers(layer_names(loaded)):
-        fm = feature_maps(loaded, photo, layer, count=9, tile=80)
+        fm = serving().feature_maps(loaded, photo, layer, count=9, tile=80)
         c, h, w = fm.shape
         rows.append((fm.grid, f"`{layer}`: {c} maps of {h}×{w}; the 9 most active"))
     return first, rows
@@ -268,15 +302,15 @@ def render_hierarchy(photo: Image.Image) -> None:
     try:
         (filters, filters_caption), rows = _hierarchy(photo)
     except PlaygroundError as exc:
-        st.error(str(exc), icon=":material/error:")
+        show_error(exc, icon=":material/error:")  # it may quote what the user typed
         return
     left, right = st.columns([1, 3])
     with left:
-        st.image(filters, caption=filters_caption, width="stretch")
+        show_image(filters, caption=filters_caption)
     with right:
         for column, (grid, caption) in zip(st.columns(len(rows)), rows):
             with column:
-                st.image(grid, caption=caption, width="stretch")
+                show_image(grid, caption=caption)
     st.caption(
         "Yellow = strong response. Early maps are large and follow edges of the photo; late maps are small "
         "(each unit sees most of the image) and fire on whole regions such as the cup or the cat's face. "
@@ -331,3 +365,48 @@ def gradient_lines(series: Sequence[tuple[str, Sequence[float]]], y_title: str) 
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", y=-0.25),
                       hovermode="x unified")
     return fig
+
+
+# Caching: the lessons' arrays and figures are pure functions of their inputs (photo, kernel, sizes), so
+# they are computed once for every session: on a rerun that changed nothing (or another student's first
+# view of the same photo) no convolution runs and no plotly figure is built (building and validating the
+# heatmap figures was most of this page's server CPU). Bounded, least recently used first out.
+_MEMO_ENTRIES = 256
+_MEMO = ResultCache(max_entries=_MEMO_ENTRIES)
+
+
+def _memo_key(value: Any) -> Any:
+    """A hashable stand-in for an argument: arrays and images by content."""
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value)
+        return ("array", data.shape, data.dtype.str, hashlib.blake2b(data.tobytes(), digest_size=16).hexdigest())
+    if isinstance(value, Image.Image):
+        return ("image", image_digest(value))
+    if isinstance(value, (list, tuple)):
+        return tuple(_memo_key(v) for v in value)
+    return value
+
+
+def _memo(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with its results shared by every session (arguments compared by content)."""
+    def cached(*args: Any, **kwargs: Any) -> Any:
+        key = (fn.__qualname__, _memo_key(args), tuple(sorted((k, _memo_key(v)) for k, v in kwargs.items())))
+
+        def compute() -> Any:
+            return fn(*args, **kwargs)  # callers treat results as read-only: other sessions share them
+
+        return _MEMO.get_or_compute(key, compute)
+
+    return cached
+
+
+_gray_photo, _apply_conv, _apply_maxpool = _memo(C.gray_photo), _memo(C.apply_conv), _memo(C.apply_maxpool)
+_conv_as_dense, _image_map, _dense_matrix = _memo(C.conv_as_dense), _memo(image_map), _memo(dense_matrix)
+_gradient_lines = _memo(gradient_lines)
+
+
+@_memo
+def _rf_picture(photo: Image.Image, **kwargs: Any) -> tuple[ImageView, tuple[int, int]]:
+    """The receptive-field drawing, encoded once (st.image would encode a PIL image on every run)."""
+    view = draw_receptive_field(photo, **kwargs)
+    return encode_image(view.image), (view.field.size[0], view.field.size[1])

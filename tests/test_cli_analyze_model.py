@@ -26,6 +26,7 @@ def test_json_for_resnet50() -> None:
     assert data["input_shape"] == [3, 224, 224]
     assert data["total_params"] == 25_557_032 and data["total_macs"] == 4_089_184_256
     assert data["receptive_field"] == [427, 427]
+    assert data.pop("memory")["parameters_bytes"] == 4 * 25_557_032  # analyze --json adds the training memory
     assert data == json.loads(json.dumps(analyze_architecture("resnet50").to_dict()))
     first = data["layers"][0]
     assert (first["name"], first["type"], first["output_shape"], first["params"]) == ("conv1", "conv2d",

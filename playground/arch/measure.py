@@ -38,6 +38,7 @@ __all__ = [
     "MAX_ARCH_SIDE",
     "analyze_architecture",
     "analyze_module",
+    "load_user_model",
     "build_architecture",
     "resolve_name",
     "macs_vs_resolution",
@@ -67,6 +68,55 @@ def analyze_module(model: Any, input_shape: Sequence[int] = (3, 224, 224), name:
     _propagate(gm, model, shape, name)
     layers, walk = _walk(gm, name)
     return _report(model, name, shape, layers, walk)
+
+
+def load_user_model(ref: str, args: Any = None) -> Any:
+    """Import ``path/to/model.py:ClassName`` and build it with ``args`` (a list of positional arguments or a
+    dict of keyword arguments). Runs the user's code: for the CLI and Python only, never for a browser.
+
+    Any failure in that code (import error, missing class, bad arguments) is an :class:`ArchitectureError`
+    naming the file and what failed, in one line.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    path_text, sep, class_name = ref.rpartition(":")
+    path = Path(path_text)
+    if not sep or not class_name or path.suffix != ".py":
+        raise ArchitectureError(f"{ref!r}: give the model as path/to/model.py:ClassName")
+    if not path.is_file():
+        raise ArchitectureError(f"{path}: no such Python file")
+    spec = importlib.util.spec_from_file_location(f"_user_model_{abs(hash(str(path.resolve())))}", path)
+    if spec is None or spec.loader is None:
+        raise ArchitectureError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:  # the user's module may fail in any way, SystemExit included
+        raise ArchitectureError(f"{path}: importing it failed: {type(exc).__name__}: {_first_line(exc)}") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        names = sorted(n for n, v in vars(module).items() if isinstance(v, type) and v.__module__ == module.__name__)
+        raise ArchitectureError(f"{path} defines no {class_name!r}" + (f"; it defines {', '.join(names)}" if names
+                                                                         else ""))
+    positional, keywords = (list(args), {}) if isinstance(args, list) else ([], dict(args or {}))
+    if not isinstance(args, (list, dict, type(None))):
+        raise ArchitectureError("--args must be a JSON list (positional) or object (keyword arguments)")
+    try:
+        model = cls(*positional, **keywords)
+    except Exception as exc:
+        raise ArchitectureError(f"{path}:{class_name}({_describe_args(args)}) failed: "
+                                f"{type(exc).__name__}: {_first_line(exc)}") from None
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise ArchitectureError(f"{path}:{class_name} is a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _describe_args(args: Any) -> str:
+    text = "" if args is None else str(args)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _trace(model: Any, name: str) -> Any:

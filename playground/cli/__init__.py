@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from playground.errors import PlaygroundError
 
@@ -23,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "predict": "playground.cli.predict",
     "finetune": "playground.cli.finetune",
     "models": "playground.cli.models",
+    "erf": "playground.cli.erf",
 }
 
 
@@ -34,10 +36,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
     parser = _Parser(prog="python -m playground", description="CNN Playground command line.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-    modules: dict[str, object] = {}
+    modules: dict[str, Any] = {}  # command -> its module (HELP, add_arguments, run)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         modules[name] = module

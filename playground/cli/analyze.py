@@ -1,14 +1,20 @@
 """``python -m playground analyze SPEC.json [--json]``: shapes, parameters, MACs and receptive fields.
 
 Also ``analyze --model NAME [--input 3,H,W]`` for a landmark architecture (graph
-analysis of the real torch model, see ``playground.arch.measure``).
+analysis of the real torch model, see ``playground.arch.measure``), and
+``analyze path/to/model.py:ClassName [--args JSON]`` for your own ``nn.Module`` (imports your file).
+
+``--json`` adds ``"memory"`` for batch 1: parameters, gradients and AdamW state are exact arithmetic;
+the activations saved for backward and the inference peak are measured (PyTorch's meta device)
+with ``--memory``, and always for ``--model`` and your own model, which import PyTorch anyway.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from playground.cli._io import print_json
 from playground.spec.parse import SpecError, SpecSource
@@ -31,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input shape, e.g. 3,224,224 (overrides the spec's input; default for --model)")
     parser.add_argument("--model", metavar="NAME",
                         help="analyse a landmark architecture instead of a spec (see the Architectures page)")
+    parser.add_argument("--args", metavar="JSON",
+                        help="for path/to/model.py:ClassName: constructor arguments, a JSON list or object")
+    parser.add_argument("--memory", action="store_true",
+                        help="with a spec: also measure the activations saved for backward (imports PyTorch)")
 
 
 def parse_input_shape(text: str) -> tuple[int, int, int]:
@@ -48,16 +58,62 @@ def read_spec_arg(arg: str) -> str | Path:
     return Path(arg)
 
 
+def _is_model_file(arg: str | None) -> bool:
+    return bool(arg) and ".py:" in str(arg)
+
+
+def _spec_memory(report: Report, measure: bool, spec: SpecSource) -> dict[str, Any]:
+    """``"memory"`` for batch 1: exact counts, plus the measured activations when asked."""
+    if measure:
+        from playground.design.memory import memory_estimate
+
+        return memory_estimate(spec, 1).to_dict()
+    n = report.total_params
+    return {"batch": 1, "optimizer": "adamw", "precision": "fp32", "total_params": n, "trainable_params": n,
+            "parameters_bytes": 4 * n, "gradients_bytes": 4 * n, "optimizer_bytes": 8 * n,
+            "activations_bytes": None, "training_bytes": None, "inference_peak_bytes": None,
+            "method": "parameters, gradients and AdamW state counted exactly; add --memory to measure the "
+                      "activations saved for backward (imports PyTorch)"}
+
+
+def _own_model(ref: str, args_json: str | None, shape: tuple[int, int, int]) -> tuple[ArchReport, dict[str, Any]]:
+    from playground.arch.measure import ArchitectureError, analyze_module, load_user_model
+    from playground.design.memory import memory_estimate
+
+    try:
+        ctor_args = json.loads(args_json) if args_json else None
+    except json.JSONDecodeError as exc:
+        raise ArchitectureError(f"--args is not valid JSON ({exc.msg} at character {exc.pos}); "
+                                "give a list such as '[10]' or an object such as '{\"num_classes\": 10}'") from None
+    model = load_user_model(ref, ctor_args)
+    name = ref.rpartition(":")[2]
+    report = analyze_module(model, shape, name=name)
+    return report, memory_estimate(model, 1, input_shape=shape).to_dict()
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the table (or JSON with --json); SpecError becomes exit status 2 in the dispatcher."""
     shape = parse_input_shape(args.input) if args.input else None
     result: ArchReport | Report
-    if args.model:
+    memory: dict[str, Any] | None = None
+    if args.args and not _is_model_file(args.spec):
+        raise SpecError("--args is for your own model: give path/to/model.py:ClassName")
+    if _is_model_file(args.spec):
+        if args.model:
+            raise SpecError("give either path/to/model.py:ClassName or --model NAME, not both")
+        result, memory = _own_model(args.spec, args.args, shape or (3, 224, 224))
+    elif args.model:
         if args.spec:
             raise SpecError("give either SPEC.json or --model NAME, not both")
         from playground.arch.measure import analyze_architecture  # imports torch: only on this path
 
         result = analyze_architecture(args.model, shape or (3, 224, 224))
+        if args.json:
+            from playground.arch.measure import build_architecture
+            from playground.design.memory import memory_estimate
+
+            memory = memory_estimate(build_architecture(args.model, result.input_shape), 1,
+                                     input_shape=result.input_shape).to_dict()
     elif args.spec:
         from playground.design.analysis import analyze
         from playground.spec.parse import parse_spec
@@ -68,11 +124,22 @@ def run(args: argparse.Namespace) -> int:
             data["input"] = list(shape)
             spec = data
         result = analyze(spec)
+        if args.json:
+            memory = _spec_memory(result, args.memory, spec)
     else:
         raise SpecError("give a SPEC.json file to analyse (or --model NAME); "
                         "see `python -m playground analyze --help`")
     if args.json:
-        print_json(result.to_dict())
+        data = result.to_dict()
+        if memory is not None:
+            data["memory"] = memory
+        print_json(data)
     else:
         print(result)
+        if memory is not None:
+            from playground._format import human_bytes
+
+            print(f"memory (batch 1, AdamW, fp32): training {human_bytes(memory['training_bytes'])} = weights, "
+                  f"gradients, optimizer state + {human_bytes(memory['activations_bytes'])} of activations saved "
+                  f"for backward; inference peak {human_bytes(memory['inference_peak_bytes'])}")
     return 0

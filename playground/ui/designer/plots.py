@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from playground.design.analysis import Report
+from playground.ui.designer.erf import PLOT_TOGGLE, erf_for_layers
 
 if TYPE_CHECKING:  # plotly is imported lazily: it is only needed while the panel is open
     import plotly.graph_objects as go
@@ -53,18 +54,23 @@ def shape_figure(report: Report) -> go.Figure:
     return fig
 
 
-def field_figure(report: Report) -> go.Figure:
-    """Receptive field after each layer, with the input height (and width) marked."""
+def field_figure(report: Report, effective: dict[int, int] | None = None) -> go.Figure:
+    """Receptive field after each layer, with the input height (and width) marked; ``effective``
+    (layer index -> measured effective field height) adds the effective field as a second line."""
     import plotly.graph_objects as go
 
-    layers = [x for x in report.layers if x.receptive_field is not None]
-    xs = ["in", *(str(x.index) for x in layers)]
+    fields = [(x.index, x.receptive_field) for x in report.layers if x.receptive_field is not None]
+    xs = ["in", *(str(i) for i, _ in fields)]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=xs, y=[1, *(x.receptive_field[0] for x in layers)], name="field (height)",
+    fig.add_trace(go.Scatter(x=xs, y=[1, *(f[0] for _, f in fields)], name="field (height)",
                              mode="lines+markers"))
-    if any(x.receptive_field[0] != x.receptive_field[1] for x in layers):
-        fig.add_trace(go.Scatter(x=xs, y=[1, *(x.receptive_field[1] for x in layers)], name="field (width)",
+    if any(f[0] != f[1] for _, f in fields):
+        fig.add_trace(go.Scatter(x=xs, y=[1, *(f[1] for _, f in fields)], name="field (width)",
                                  mode="lines+markers"))
+    if effective:
+        fig.add_trace(go.Scatter(x=["in", *(str(i) for i in effective)], y=[1, *effective.values()],
+                                 name="effective field (95% of the gradient)", mode="lines+markers",
+                                 line=dict(dash="dot")))
     _, h, w = report.input_shape or (0, 0, 0)
     fig.add_hline(y=h, line_dash="dash", line_color="firebrick", annotation_text=f"input height {h}",
                   annotation_position="top left")
@@ -78,12 +84,18 @@ def field_figure(report: Report) -> go.Figure:
     return fig
 
 
-def render_plots(report: Report | None) -> None:
+def render_plots(report: Report | None, spec: dict | None = None) -> None:
+    """Both figures; with ``spec`` (the valid design), a toggle adds the measured effective field."""
     if report is None or not report.layers:
         st.info("Add a layer to see the plots.")
         return
     st.plotly_chart(shape_figure(report), width="stretch", key="dz.plot.shape")
-    st.plotly_chart(field_figure(report), width="stretch", key="dz.plot.field")
+    effective = None
+    if spec is not None and st.toggle("Add the measured effective receptive field", key=PLOT_TOGGLE,
+                                      help="Measures each layer's centre unit (Luo et al., 2016); cached."):
+        spatial = [x.index for x in report.layers if x.receptive_field is not None and len(x.output_shape) == 3]
+        effective = erf_for_layers(spec, spatial)
+    st.plotly_chart(field_figure(report, effective), width="stretch", key="dz.plot.field")
     st.caption("A unit's field grows by (kernel − 1) × jump at each layer, and the jump multiplies by the "
                "stride: strides and pooling early make later fields grow fast. Once the curve passes the dashed "
                "line, one unit can see the whole input.")

@@ -1,0 +1,127 @@
+"""Training memory estimates against a direct measurement of a real CPU training step."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from playground.design.build import build_model
+from playground.design.memory import (
+    MemoryEstimateError,
+    available_memory,
+    memory_by_strategy,
+    memory_estimate,
+)
+from playground.finetune.config import TrainConfig
+from playground.finetune.strategy import apply_strategy, set_modes
+from playground.models.registry import MODELS
+
+SPECS = [
+    {"input": [3, 32, 32], "layers": [
+        {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}, {"type": "batchnorm2d"},
+        {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}, {"type": "dwsep", "out_channels": 16},
+        {"type": "residual", "out_channels": 16, "stride": 2}, {"type": "bottleneck", "out_channels": 32},
+        {"type": "gelu"}, {"type": "global_avgpool"}, {"type": "flatten"}, {"type": "dropout", "p": 0.2},
+        {"type": "linear", "out_features": 10}]},
+    {"input": [1, 28, 28], "layers": [
+        {"type": "conv2d", "out_channels": 6, "kernel_size": 5}, {"type": "tanh"},
+        {"type": "avgpool2d", "kernel_size": 2}, {"type": "conv2d", "out_channels": 16, "kernel_size": 5},
+        {"type": "sigmoid"}, {"type": "flatten"}, {"type": "linear", "out_features": 10}]},
+    {"input": [3, 24, 24], "layers": [
+        {"type": "conv2d", "out_channels": 12, "kernel_size": 3, "stride": 2, "padding": 1}, {"type": "silu"},
+        {"type": "leaky_relu"}, {"type": "relu6"}, {"type": "conv2d", "out_channels": 12, "kernel_size": 3,
+                                                    "dilation": 2, "padding": 2, "groups": 3}]},
+]
+
+
+def step_saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """A real training step (forward + backward at the real batch): bytes of the non-parameter storages
+    autograd saved, deduplicated by data pointer."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    found: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        found[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+    out.float().sum().backward()  # the step really runs: what was saved was needed
+    return sum(n for ptr, n in found.items() if ptr not in params)
+
+
+def close(estimate: int, measured: int) -> bool:
+    return abs(estimate - measured) <= 0.10 * measured
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_spec_estimate_matches_a_real_step(spec: dict[str, Any]) -> None:
+    batch = 6
+    est = memory_estimate(spec, batch)
+    torch.manual_seed(0)
+    model = build_model(spec).train()
+    measured = step_saved_bytes(model, torch.randn(batch, *spec["input"]))
+    assert close(est.activations_bytes, measured), (est.activations_bytes, measured)
+    n = sum(p.numel() for p in model.parameters())
+    assert est.total_params == est.trainable_params == n
+    assert est.parameters_bytes == est.gradients_bytes == 4 * n
+    assert est.optimizer_bytes == 2 * 4 * n  # AdamW: exp_avg + exp_avg_sq
+    assert est.training_bytes == est.parameters_bytes * 4 + est.activations_bytes
+
+
+def test_bf16_estimate_matches_a_real_autocast_step() -> None:
+    spec, batch = SPECS[0], 5
+    est = memory_estimate(spec, batch, precision="bf16")
+    model = build_model(spec).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        measured = step_saved_bytes(model, torch.randn(batch, *est.input_shape))
+    assert close(est.activations_bytes, measured), (est.activations_bytes, measured)
+    assert est.activations_bytes < memory_estimate(spec, batch).activations_bytes
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large"])
+def test_torchvision_models_per_strategy(name: str) -> None:
+    batch, side = 4, 64
+    entry = MODELS[name]
+    estimates = memory_by_strategy(name, batch, image_size=side)
+    for strategy, est in estimates.items():
+        torch.manual_seed(0)
+        model = entry.builder()
+        cfg = TrainConfig(model=name, strategy=strategy)
+        apply_strategy(model, entry, cfg)
+        set_modes(model, cfg)
+        measured = step_saved_bytes(model, torch.randn(batch, 3, side, side))
+        assert close(est.activations_bytes, measured), (strategy, est.activations_bytes, measured)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        assert est.trainable_params == trainable and est.optimizer_bytes == 8 * trainable
+    assert (estimates["head"].training_bytes < estimates["last-block"].training_bytes
+            < estimates["full"].training_bytes)
+
+
+def test_activations_scale_with_batch_and_module_input() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 14 * 14, 2))
+    one = memory_estimate(net, 1, input_shape=(3, 16, 16))
+    eight = memory_estimate(net, 8, input_shape=(3, 16, 16))
+    assert eight.activations_bytes == 8 * one.activations_bytes
+    assert next(net.parameters()).device.type == "cpu" and net.training  # the caller's module is untouched
+    # inference: the weights plus the largest layer input + output (ReLU: 2 × 4·14·14 fp32 values)
+    assert one.inference_peak_bytes == one.parameters_bytes + 2 * 4 * 14 * 14 * 4
+
+
+def test_bad_input_and_free_memory() -> None:
+    with pytest.raises(MemoryEstimateError, match="batch size"):
+        memory_estimate(SPECS[0], 0)
+    with pytest.raises(MemoryEstimateError, match="unknown optimizer"):
+        memory_estimate(SPECS[0], 2, optimizer="lion")
+    with pytest.raises(MemoryEstimateError, match="strategies apply"):
+        memory_estimate(SPECS[0], 2, strategy="head")
+    with pytest.raises(MemoryEstimateError, match="unknown model"):
+        memory_estimate("resnet9000", 2)
+    free = available_memory("cpu")
+    text = Path("/proc/meminfo").read_text()
+    kb = int(re.search(r"MemAvailable:\s+(\d+)", text).group(1))  # type: ignore[union-attr]
+    assert free is not None and abs(free - kb * 1024) < 0.5 * kb * 1024

@@ -3,12 +3,15 @@ import streamlit as st
 
 from playground.design.view import compute
 from playground.ui.designer import session as ss
+from playground.ui.designer.diagram import render_diagram
 from playground.ui.designer.layers import render_add_bar, render_input, render_layers, render_toolbar
-from playground.ui.designer.plots import render_plots
+from playground.ui.designer.memory import render_memory
+from playground.ui.designer.plots import field_figure, render_plots
 from playground.ui.designer.results import render_status, render_table, render_totals, render_warnings
 from playground.ui.designer.rf import render_receptive_field
 from playground.ui.designer.savings import render_savings
-from playground.ui.designer.share import render_export, render_share, render_upload, teacher_flags
+from playground.ui.designer.share import render_export, render_share, render_upload, teacher_flags, visible_panels
+from playground.ui.text import md_text
 
 st.title(":material/architecture: Designer")
 st.caption("Stack layers and see what PyTorch would compute: output shapes, parameters, MACs and receptive "
@@ -22,27 +25,27 @@ ss.show_notices()
 if flags.locked:
     st.info("This design is read-only (the link has `lock=1`).", icon=":material/lock:")
 if flags.unknown:
-    st.caption(f"Ignored unknown `hide` names in the link: {', '.join(flags.unknown)}.")
+    st.caption(f"Ignored unknown `hide` names in the link: {md_text(', '.join(flags.unknown))}.")
 
-panels = {"Layers": "table", "Depthwise savings": "savings", "Plots": "plots", "Receptive field": "rf",
-          "Share & export": None}
-labels = [label for label, flag in panels.items() if flag is None or flags.shows(flag)]
+labels = visible_panels(flags)
 
 edit_col, summary_col = st.columns([5, 7], gap="large")
 with edit_col:
     if not flags.locked:
         render_toolbar(design)
     render_input(design, view, locked=flags.locked)
-    render_layers(design, view, locked=flags.locked, show_shapes=flags.shows("shapes"))
+    render_layers(design, view, locked=flags.locked, show_shapes=flags.shows("shapes"),
+                  show_numbers=flags.shows("table") and flags.shows("totals"))
     if not flags.locked:
-        render_add_bar(view)
+        render_add_bar(design, view)
 
 with summary_col:
     render_status(view)
     if flags.shows("totals"):
         render_totals(view)
+    render_diagram(view, selected=ss.open_indices(), show_shapes=flags.shows("shapes"))
     if flags.shows("warnings"):
-        render_warnings(view)
+        render_warnings(view, flags.hide)
     st.caption(f":material/south: Below the layer list: {' · '.join(labels)}.")
 
 # The results span the full width below, so the nine-column layer table, the plots and the
@@ -55,14 +58,19 @@ for tab, label in zip(st.tabs(labels, key=ss.TAB_KEY, on_change="rerun"), labels
         if label == "Layers":
             render_table(view, show_shapes=flags.shows("shapes"))
         elif label == "Depthwise savings":
-            render_savings(view, locked=flags.locked)
+            render_savings(view, locked=flags.locked, hidden=flags.hide)
+        elif label == "Plots" and not flags.shows("shapes") and view.report is not None and view.report.layers:
+            st.plotly_chart(field_figure(view.report), width="stretch", key="dz.plot.field")
+            st.caption("The plot of spatial size and channels per layer is hidden on this link (it shows the shapes).")
         elif label == "Plots":
-            render_plots(view.report)
+            render_plots(view.report, view.parsed.to_dict() if view.parsed is not None else None)
         elif label == "Receptive field":
             render_receptive_field(view)
+        elif label == "Memory":
+            render_memory(view.parsed.to_dict() if view.parsed is not None else None)
         else:
             render_share(view, flags)
             if flags.shows("code"):
-                render_export(view)
+                render_export(view, flags)
             if not flags.locked:
                 render_upload()

@@ -2,17 +2,40 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.design.editor import Design, parse_text
 from playground.design.presets import DEFAULT_SPEC, PRESETS
+from playground.spec.parse import MAX_LAYERS
 from playground.spec.share import decode_share, encode_share
-from playground.ui.designer.layers import ADD_KEY, ADD_TYPE_KEY, COPY, MOVE_UP, PRESET_KEY, REMOVE, UNDO_KEY, row_key
+from playground.ui.designer.layers import (
+    ABOVE,
+    ADD_KEY,
+    ADD_TYPE_KEY,
+    ARCH_KEY,
+    BELOW,
+    COPY,
+    MOVE_UP,
+    NEW_KEY,
+    PASTE_KEY,
+    PASTE_LOAD_KEY,
+    PRESET_KEY,
+    REMOVE,
+    UNDO_KEY,
+    position_key,
+    quick_key,
+    row_key,
+    type_key,
+    where_key,
+)
 from playground.ui.designer.rf import ROW, unit_key
 from playground.ui.designer.savings import replace_key
 from playground.ui.designer.session import DESIGN_KEY, OPEN_KEY, TAB_KEY, in_key, wkey
+from playground.ui.text import WORD_JOINER
 from tests.apptest_pages import metrics, run_page
 
 
@@ -40,6 +63,19 @@ def _set_field(at: AppTest, index: int, name: str, text: str) -> AppTest:
 
 def _clean(at: AppTest) -> None:
     assert not at.exception, at.exception
+
+
+def _plain(markdown: str) -> str:
+    """What a reader sees of a message shown through md_text: the escapes and word joiners gone."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace(WORD_JOINER, "")
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [_plain(e.value) for e in at.error]
+
+
+def _warnings(at: AppTest) -> list[str]:
+    return [_plain(w.value) for w in at.warning]
 
 
 def test_loads_clean_with_the_default_design_in_the_url() -> None:
@@ -104,18 +140,18 @@ def test_an_invalid_value_shows_the_layers_error_and_the_rest_stays_editable() -
     at = _open(_app(), 4)
     at = _set_field(at, 4, "kernel_size", "40")  # a 40x40 kernel on a 16x16 map
     _clean(at)
-    errors = [e.value for e in at.error]
+    errors = _errors(at)
     assert any(e.startswith("layer 4 (conv2d): kernel 40×40 is larger") for e in errors), errors
     titles = _titles(at)
     assert titles[4] == "`4` conv2d — needs a fix" and titles[5] == "`5` batchnorm2d → ?"
     assert titles[8] == "`8` conv2d 64, 3×3 → ?"  # later rows keep their labels, without shapes
     assert titles[3].endswith("**16×16×16**")  # the valid prefix keeps its shapes
     # The status repeats the message (in a long design the row may be scrolled out of view).
-    assert "layer 4 (conv2d): kernel 40×40 is larger" in at.warning[0].value
-    assert "numbers cover layers 0–3" in at.warning[0].value
+    assert "layer 4 (conv2d): kernel 40×40 is larger" in _warnings(at)[0]
+    assert "numbers cover layers 0–3" in _warnings(at)[0]
     at = _set_field(at, 4, "kernel_size", "three")
-    assert any('kernel_size must be a positive whole number or [height, width], got "three"' in e.value
-               for e in at.error)
+    assert any('kernel_size must be a positive whole number or [height, width], got "three"' in e
+               for e in _errors(at))
     # Other fields keep working while layer 4 is broken, and fixing it brings everything back.
     at = at.text_input(key=in_key(1, _design(at).input_rev)).set_value("64").run()
     assert _design(at).input == [3, 64, 32]
@@ -135,18 +171,18 @@ def test_a_share_link_restores_the_same_design() -> None:
     # An invalid-but-readable design also survives the trip, error included.
     broken = {"input": [3, 8, 8], "layers": [{"type": "conv2d", "out_channels": 4, "kernel_size": 9}]}
     at = _app(spec=encode_share(broken))
-    assert _design(at).spec() == broken and at.error[0].value.startswith("layer 0 (conv2d)")
+    assert _design(at).spec() == broken and _errors(at)[0].startswith("layer 0 (conv2d)")
 
 
 def test_a_bad_value_from_a_link_is_shown_as_typed_and_can_be_fixed() -> None:
     spec = {"input": [3, 8, 8], "layers": [{"type": "linear", "out_features": 4, "bias": "yes"}]}
     at = _app(spec=encode_share(spec))  # also: a linear before any flatten, the next problem in line
     _clean(at)
-    assert 'bias must be true or false, got "yes"' in at.error[0].value
+    assert 'bias must be true or false, got "yes"' in _errors(at)[0]
     layer_id = _design(at).ids[0]
     at = at.text_input(key=wkey(layer_id, "bias") + ".text").set_value("false").run()
     assert _design(at).layers[0]["bias"] is False
-    assert at.error[0].value.startswith("layer 0 (linear): needs a flat vector")
+    assert _errors(at)[0].startswith("layer 0 (linear): needs a flat vector")
 
 
 @pytest.mark.parametrize("token", ["not*a*token", encode_share({"input": "big", "layers": 3})[:-3] + "AAA",
@@ -154,10 +190,14 @@ def test_a_bad_value_from_a_link_is_shown_as_typed_and_can_be_fixed() -> None:
 def test_a_malformed_link_shows_a_message_and_the_default_design(token: str) -> None:
     at = _app(spec=token)
     _clean(at)
-    assert at.error[0].value.startswith("Could not open the design in this link")
-    assert "Showing the default design instead" in at.error[0].value
+    assert _errors(at)[0].startswith("Could not open the design in this link")
+    assert "Showing the default design instead" in _errors(at)[0]
     assert _design(at).spec() == DEFAULT_SPEC
-    assert decode_share(at.query_params["spec"]) == DEFAULT_SPEC  # the address bar is usable again
+    # The damaged link stays in the address bar (the student can send it to the teacher) until an edit.
+    at = at.run()
+    assert at.query_params["spec"] == token and not at.error
+    at = at.button(key=NEW_KEY).click().run()
+    assert decode_share(at.query_params["spec"]) == {"input": [3, 32, 32], "layers": []}
 
 
 def test_a_preset_loads_and_undo_restores() -> None:
@@ -167,7 +207,8 @@ def test_a_preset_loads_and_undo_restores() -> None:
     assert _design(at).spec() == PRESETS["VGG-16"]
     assert metrics(at)["Parameters"] == "138M" and "Loaded the VGG-16 preset" in at.success[0].value
     assert "only 3x3 convs" in at.success[0].value  # the preset's note says what it shows
-    assert any("212x212" in w.value for w in at.warning)  # VGG's final field misses the corners
+    assert not at.warning  # VGG-16 is not faulty: its field misses only the corners (212 of 224)
+    assert any("74% of all parameters" in _plain(i.value) for i in at.info)  # a note, not a warning
     at = at.button(key=UNDO_KEY).click().run()
     _clean(at)
     assert _design(at).spec() == DEFAULT_SPEC and metrics(at)["Parameters"] == "99K"
@@ -177,7 +218,8 @@ def test_teacher_flags_hide_panels_and_lock_editing() -> None:
     at = _app(hide="totals,table,shapes,nonsense", lock="1")
     _clean(at)
     assert not at.metric
-    assert [t.label for t in at.tabs] == ["Depthwise savings", "Plots", "Receptive field", "Share & export"]
+    # No photo tab either: its grid of unit centres would count out the hidden shapes.
+    assert [t.label for t in at.tabs] == ["Depthwise savings", "Plots", "Share & export"]
     assert _titles(at)[0] == "`0` conv2d 16, 3×3"  # no shape beside the layer
     assert any(c.value.startswith("Ignored unknown `hide` names") and "nonsense" in c.value for c in at.caption)
     assert not [b for b in at.button if b.key in (ADD_KEY, UNDO_KEY)]
@@ -223,8 +265,9 @@ def test_plots_photo_and_export_panels() -> None:
     (code,) = [c.value for c in at.code if c.language == "python"]
     assert "class Net(nn.Module)" in code and "98,970 parameters" in code
     upload = at.get("file_uploader")[0]
-    at = upload.set_value(("mine.json", b'{"input": [3, 8, 8], "layers": [', "application/json")).run()
-    assert "'mine.json' is not valid JSON" in at.error[0].value and _design(at).spec() == DEFAULT_SPEC
+    bad = b'{"input": [3, 8, 8], "layers": ['
+    at = upload.set_value(("mine.json", bad, "application/json")).run()  # type: ignore[union-attr]
+    assert "'mine.json' is not valid JSON" in _errors(at)[0] and _design(at).spec() == DEFAULT_SPEC
     lenet = json.dumps(PRESETS["LeNet-5"]).encode()
     at = at.get("file_uploader")[0].set_value(("lenet.json", lenet, "application/json")).run()
     _clean(at)
@@ -266,5 +309,259 @@ def test_design_state_keeps_ids_through_moves_and_undo() -> None:
     ("1,2,3", "pair", "1,2,3"), ("abc", "float", "abc"), ("-2", "int", -2), ("True", "bool", True),
     ("yes", "bool", "yes"),
 ])
-def test_field_text_parsing_leaves_judgement_to_the_spec(text: str, kind, value) -> None:
+def test_field_text_parsing_leaves_judgement_to_the_spec(text: str, kind: Any, value: Any) -> None:
     assert parse_text(text, kind) == value
+
+
+# --- building quickly ---------------------------------------------------------------------------
+
+def test_quick_add_puts_a_block_before_the_head_so_it_is_valid_at_once() -> None:
+    at = _app()
+    n = len(DEFAULT_SPEC["layers"])
+    at = at.button(key=quick_key("dwsep /2")).click().run()
+    _clean(at)
+    d = _design(at)
+    assert len(d.layers) == n + 1 and d.layers[n - 3] == {"type": "dwsep", "out_channels": 256, "kernel_size": 3,
+                                                           "stride": 2}
+    assert not at.error and not at.warning  # no "needs a fix": it went before the global pooling
+    assert _titles(at)[n - 3] == "`15` dwsep 256, 3×3 /2 → **256×2×2**"
+    assert d.ids[n - 3] in at.session_state[OPEN_KEY]  # the new row is open
+
+
+def test_insert_at_a_chosen_position_and_above_or_below_a_row() -> None:
+    at = _app()
+    at.selectbox(key=ADD_TYPE_KEY).set_value("conv·BN·ReLU").run()
+    at = at.selectbox(key=where_key(len(DEFAULT_SPEC["layers"]))).set_value(0).run()
+    at = at.button(key=ADD_KEY).click().run()
+    _clean(at)
+    assert [layer["type"] for layer in _design(at).layers[:4]] == ["conv2d", "batchnorm2d", "relu", "conv2d"]
+    assert _design(at).layers[0]["out_channels"] == 16  # a first layer starts 16 wide, not the image's 3
+    at.selectbox(key=ADD_TYPE_KEY).set_value("maxpool2d").run()
+    target = _design(at).ids[5]  # the original first relu, now at 5
+    at = _open(at, 5)
+    at = at.button(key=row_key(BELOW, target)).click().run()
+    assert _design(at).layers[6]["type"] == "maxpool2d"
+    assert at.session_state[OPEN_KEY] == {_design(at).ids[6]}  # the new layer is the open one now
+    at = _open(at, 5)
+    at = at.button(key=row_key(ABOVE, target)).click().run()
+    assert [layer["type"] for layer in _design(at).layers[5:8]] == ["maxpool2d", "relu", "maxpool2d"]
+    _clean(at)
+
+
+def test_change_type_keeps_the_settings_that_apply_and_duplicate_copies() -> None:
+    at = _open(_app(), 0)
+    conv = _design(at).ids[0]
+    at = at.selectbox(key=type_key(conv)).set_value("dwsep").run()
+    _clean(at)
+    assert _design(at).layers[0] == {"type": "dwsep", "out_channels": 16, "kernel_size": 3, "stride": 1}
+    assert _titles(at)[0] == "`0` dwsep 16, 3×3 → **16×32×32**"
+    new_id = _design(at).ids[0]
+    assert new_id != conv and new_id in at.session_state[OPEN_KEY]  # still open, under its fresh id
+    at = at.button(key=row_key(COPY, new_id)).click().run()
+    assert _design(at).layers[1] == _design(at).layers[0] and _design(at).ids[1] != new_id
+    at = at.number_input(key=position_key(new_id, 0)).set_value(3).run()
+    assert _design(at).ids[3] == new_id
+    at = at.button(key=UNDO_KEY).click().run().button(key=UNDO_KEY).click().run().button(key=UNDO_KEY).click().run()
+    assert _design(at).spec() == DEFAULT_SPEC
+
+
+def test_new_empty_design_in_one_click_and_undo() -> None:
+    at = _app()
+    at = at.button(key=NEW_KEY).click().run()
+    _clean(at)
+    assert _design(at).spec() == {"input": [3, 32, 32], "layers": []} and not _titles(at)
+    at = at.button(key=quick_key("conv·BN·ReLU")).click().run()
+    at = at.button(key=quick_key("head")).click().run()
+    _clean(at)
+    assert [layer["type"] for layer in _design(at).layers] == ["conv2d", "batchnorm2d", "relu", "global_avgpool",
+                                                               "flatten", "linear"]
+    assert not at.error
+    for _ in range(3):
+        at = at.button(key=UNDO_KEY).click().run()
+    assert _design(at).spec() == DEFAULT_SPEC
+
+
+def test_import_pasted_json_and_a_torchvision_architecture() -> None:
+    from playground.arch.landmarks import designer_spec
+
+    at = _app()
+    at.text_area(key=PASTE_KEY).input('{"input": [1, 28, 28], "layers": [{"type": "flatten"}, '
+                                      '{"type": "linear", "out_features": 10}]}')
+    at = at.button(key=PASTE_LOAD_KEY).click().run()
+    _clean(at)
+    assert _design(at).spec()["input"] == [1, 28, 28] and metrics(at)["Parameters"] == "7.85K"
+    at.text_area(key=PASTE_KEY).input('{"input": [1, 28, 28], "layers": [')
+    at = at.button(key=PASTE_LOAD_KEY).click().run()
+    assert _errors(at)[0].startswith("the pasted text is not valid JSON") and "unchanged" in _errors(at)[0]
+    at = at.selectbox(key=ARCH_KEY).set_value("resnet18").run()
+    _clean(at)
+    assert _design(at).spec() == {"name": "ResNet-18", **(designer_spec("resnet18") or {})}
+    assert metrics(at)["Parameters"] == "11.7M" and not at.warning
+
+
+# --- issue 12 bugs ------------------------------------------------------------------------------
+
+def test_a_residual_after_the_head_names_the_flattens_real_output() -> None:
+    at = _app()
+    at.selectbox(key=ADD_TYPE_KEY).set_value("residual").run()
+    at = at.selectbox(key=where_key(len(DEFAULT_SPEC["layers"]))).set_value(len(DEFAULT_SPEC["layers"])).run()
+    at = at.button(key=ADD_KEY).click().run()
+    message = _errors(at)[0]
+    assert message.startswith("layer 18 (residual): needs a (channels, height, width) feature map")
+    assert "flatten at layer 16 made it a vector of 128 (10 by here)" in message  # 128: the flatten's output
+
+
+def test_totals_while_a_layer_is_broken_cover_the_valid_part_and_say_so() -> None:
+    at = _open(_app(), 4)
+    at = _set_field(at, 4, "kernel_size", "40")
+    assert any(c.value == "Totals of layers 0–3, the valid part before the broken layer:" for c in at.caption)
+    assert metrics(at)["Parameters"] == f"{3 * 16 * 9 + 2 * 16}"  # conv 0 (no bias) and its BatchNorm: 464
+    at = _set_field(at, 4, "kernel_size", "3")
+    at = _open(at, 0)
+    at = _set_field(at, 0, "kernel_size", "40")  # layer 0 broken: no "0 / 0 B" totals
+    assert not at.metric and any(c.value == "No totals yet: layer 0 needs a fix." for c in at.caption)
+
+
+# --- classroom safety (issue 10) ------------------------------------------------------------------
+
+def test_user_strings_from_a_link_are_shown_as_text_never_as_links() -> None:
+    evil = "[Answers here](https:evil.example)"
+    at = _app(spec=encode_share({"input": [3, 8, 8], "layers": [{"type": evil}, {"type": "relu"}]}),
+              hide=f"totals,{evil}")
+    _clean(at)
+    shown = [*(_plain(e) for e in _titles(at)), *_errors(at), *_warnings(at)]
+    assert any(evil in s for s in shown)  # the reader sees the characters ...
+    raw = [e.label for e in at.expander] + [e.value for e in [*at.error, *at.warning, *at.caption, *at.markdown]]
+    assert not [s for s in raw if "](" in s or "https:evil" in s]  # ... and markdown never sees a link
+
+
+def test_a_330k_layer_share_link_is_refused_before_the_editor_draws_it() -> None:
+    token = encode_share({"input": [3, 8, 8], "layers": [{}] * 330_000})
+    assert len(token) < 2_000  # a short link ...
+    at = _app(spec=token)
+    _clean(at)
+    assert "330,000 layers is over the 500 layer limit" in _errors(at)[0]
+    assert len(_design(at).layers) <= MAX_LAYERS and len(_titles(at)) <= MAX_LAYERS
+    assert _design(at).spec() == DEFAULT_SPEC
+
+
+# --- warnings that mislead ------------------------------------------------------------------------
+
+def test_every_concepts_lesson_link_opens_without_warnings() -> None:
+    from urllib.parse import parse_qs, urlparse
+
+    concepts = run_page("concepts", timeout=120)
+    urls: list[str] = []
+    for label in [t.label for t in concepts.tabs][:5]:  # the lessons with designer links (not the model one)
+        concepts.session_state["cc_tab"] = label
+        concepts = concepts.run()
+        urls += [b.proto.url for b in concepts.get("link_button") if "design?spec=" in b.proto.url]
+    assert len(urls) >= 9
+    for url in urls:
+        at = _app(spec=parse_qs(urlparse(url).query)["spec"][0])
+        _clean(at)
+        assert not at.warning and not at.error, (url, _warnings(at))
+
+
+# --- teacher flags hide what they hide, everywhere ----------------------------------------------------
+
+def _everything(at: AppTest) -> str:
+    """The text of every element on every tab: markdown, messages, metrics, tables, code, labels, plots."""
+    texts: list[str] = []
+    for label in [t.label for t in at.tabs]:
+        at.session_state[TAB_KEY] = label
+        at = at.run()
+        _clean(at)
+        texts += [e.value for e in [*at.markdown, *at.caption, *at.info, *at.success, *at.warning, *at.error,
+                                    *at.code]]
+        texts += [f"{m.label} {m.value} {m.help}" for m in at.metric]
+        texts += [e.label for e in at.expander] + [d.value.to_string() for d in at.dataframe]
+        texts += [s.label + " " + " ".join(map(str, s.options)) for s in at.selectbox]
+        texts += [c.proto.spec for c in at.get("plotly_chart")]
+        texts += [f"{s.label} {s.min} {s.max}" for s in at.slider]
+    return "\n".join(_plain(t) for t in texts)
+
+
+def _quantities(hidden: str) -> list[str]:
+    """How the hidden quantities of DEFAULT_SPEC would be written anywhere on the page."""
+    from playground._format import format_dims, human, human_bytes
+    from playground.design.analysis import analyze
+
+    r = analyze(DEFAULT_SPEC)
+    if hidden == "totals":
+        values = [r.total_params, r.total_macs, r.total_flops]
+        return [f"{v:,}" for v in values] + [str(v) for v in values] + [human(v) for v in values] + [
+            human_bytes(r.model_bytes), human_bytes(r.total_activation_bytes)]
+    if hidden == "table":  # per-layer counts large enough to be unmistakable
+        return [f"{x.params:,}" for x in r.layers if x.params >= 1000] + [
+            f"{x.macs:,}" for x in r.layers if x.macs >= 1000] + [human(x.macs) for x in r.layers if x.macs > 10**5]
+    # The maps' shapes (a flattened width such as 128 or 10 is also just a layer's own setting).
+    shapes = [s for s in (x.output_shape for x in r.layers) if len(s) == 3]
+    return [format_dims(s) for s in shapes] + [", ".join(map(str, s)) for s in shapes]
+
+
+@pytest.mark.parametrize("hidden", ["totals", "table", "shapes"])
+def test_a_hidden_quantity_is_hidden_everywhere_on_the_page(hidden: str) -> None:
+    visible = _everything(_open(_app(), 0))
+    quantities = _quantities(hidden)
+    assert [q for q in quantities if q in visible], "the check must see these when they are not hidden"
+    at = _app(hide=hidden)
+    for i in range(len(DEFAULT_SPEC["layers"])):  # every row open: what a student could click on
+        at.session_state[OPEN_KEY].add(_design(at).ids[i])
+    page = _everything(at.run())
+    assert [q for q in quantities if q in page] == []
+
+
+@pytest.mark.parametrize("hidden", ["warnings", "savings", "plots", "rf", "code", "table"])
+def test_each_panel_flag_removes_its_panel(hidden: str) -> None:
+    at = _app(spec=encode_share(PRESETS["VGG-16"]), hide=hidden)
+    _clean(at)
+    tabs = [t.label for t in at.tabs]
+    panel = {"savings": "Depthwise savings", "plots": "Plots", "rf": "Receptive field", "table": "Layers"}
+    if hidden in panel:
+        assert panel[hidden] not in tabs
+    if hidden == "warnings":
+        assert not at.info and not at.warning
+    if hidden == "code":
+        at.session_state[TAB_KEY] = "Share & export"
+        assert not [c for c in at.run().code if c.language == "python"]
+
+
+def test_a_locked_link_has_no_teacher_link_builder() -> None:
+    at = _app(lock="1")
+    at.session_state[TAB_KEY] = "Share & export"
+    at = at.run()
+    _clean(at)
+    assert not [e for e in at.expander if "Teacher link" in e.label] and not at.multiselect
+    unlocked = _app()
+    unlocked.session_state[TAB_KEY] = "Share & export"
+    assert [e for e in unlocked.run().expander if "Teacher link" in e.label]
+
+
+def test_without_totals_the_code_has_no_comments_and_still_runs() -> None:
+    import torch
+
+    at = _app(hide="totals")
+    at.session_state[TAB_KEY] = "Share & export"
+    (code,) = [c.value for c in at.run().code if c.language == "python"]
+    assert "#" not in code and '"""' not in code and "98,970" not in code and "98970" not in code
+    namespace: dict = {}
+    exec(compile(code, "net.py", "exec"), namespace)  # noqa: S102 - our own generated code
+    net = namespace["Net"]()
+    assert sum(p.numel() for p in net.parameters()) == 98_970
+    assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+
+
+def test_the_page_icon_is_local_not_a_font_from_a_cdn() -> None:
+    import ast
+    from pathlib import Path
+
+    from streamlit.string_util import is_emoji
+
+    tree = ast.parse((Path(__file__).resolve().parents[1] / "app.py").read_text())
+    (call,) = [n for n in ast.walk(tree)
+               if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "set_page_config"]
+    (icon,) = [ast.literal_eval(k.value) for k in call.keywords if k.arg == "page_icon"]
+    # A ":material/...:" icon is fetched from fonts.gstatic.com by the browser: broken on a classroom LAN.
+    # An emoji becomes an inline data: SVG in the browser, so it works offline.
+    assert not icon.startswith(":material") and is_emoji(icon)

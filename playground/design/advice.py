@@ -2,8 +2,11 @@
 
 ``advise(spec, report)`` looks at a valid spec and its analysis and returns what a
 teacher would point at: a stride that skips pixels, an even kernel with ``same``
-padding, final maps that do not see the whole input, a flatten+linear head holding
-most of the parameters. ``replace_with_dwsep`` rewrites a conv2d as the MobileNet
+padding, a classifier whose final maps see under half the input, a flatten+linear head
+holding most of the parameters. A *warning* fires only when it would change what a careful
+engineer does (a one-layer lesson stack has no classifier to judge; VGG-16's last maps see
+212 of 224 pixels, which is fine); where the parameters sit is a *note*, a fact rather than
+a fault. ``replace_with_dwsep`` rewrites a conv2d as the MobileNet
 ``dwsep`` block and says in words what else changes.
 
 Pure Python on top of ``playground.spec`` / ``playground.design.analysis``; no torch, no streamlit.
@@ -20,11 +23,14 @@ from playground.design.analysis import Report
 from playground.spec.layers import AvgPool2d, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d
 from playground.spec.parse import Spec, SpecSource, parse_spec
 
-__all__ = ["Advice", "advise", "FC_HEAVY_SHARE", "DwsepChange", "dwsep_blocker", "replace_with_dwsep",
+__all__ = ["Advice", "advise", "FC_HEAVY_SHARE", "RF_SHORT_SHARE", "DwsepChange", "dwsep_blocker", "replace_with_dwsep",
            "replace_all_with_dwsep"]
 
 # A flatten+linear holding more than this share of all parameters earns the global-pooling suggestion.
 FC_HEAVY_SHARE = 0.5
+# A classifier's last map whose units see under this share of the input side cannot relate opposite
+# halves of the object before the head: worth more layers. (VGG-16: 212/224 = 0.95, no warning.)
+RF_SHORT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,8 @@ class Advice:
     code: str            # "stride_skips" | "even_same" | "rf_short" | "fc_heavy"
     layer_index: int | None
     message: str
+    level: str = "warning"                    # "warning": worth changing; "note": a fact worth knowing
+    reveals: frozenset[str] = frozenset()     # teacher-hideable quantities the message quotes ("totals", ...)
 
 
 
@@ -66,8 +74,8 @@ def _even_same(i: int, spec: Spec) -> Advice | None:
     if left == right:
         return None
     return Advice("even_same", i,
-                  f"layer {i} (conv2d): an even kernel ({_pair_text(layer.kernel_size)}) with padding 'same' cannot pad "
-                  f"both sides equally, so PyTorch puts the extra zero row/column at the bottom/right and the "
+                  f"layer {i} (conv2d): an even kernel ({_pair_text(layer.kernel_size)}) with padding 'same' cannot "
+                  f"pad both sides equally, so PyTorch puts the extra zero row/column at the bottom/right and the "
                   f"output shifts half a pixel towards the top-left. An odd kernel keeps it centred.")
 
 
@@ -78,17 +86,18 @@ def _rf_short(spec: Spec, report: Report) -> Advice | None:
         if isinstance(layer, (GlobalAvgPool, Flatten)) or row.receptive_field is None:
             break
         last = i
-    if last is None:
+    # Only a classifier (a global pool or flatten after the maps) has "final maps" to judge.
+    if last is None or not any(isinstance(layer, (GlobalAvgPool, Flatten)) for layer in spec.layers[last + 1:]):
         return None
     rf = report.layers[last].receptive_field
     _, h, w = spec.input
-    if rf is None or (rf[0] >= h and rf[1] >= w):
+    if rf is None or (rf[0] >= RF_SHORT_SHARE * h and rf[1] >= RF_SHORT_SHARE * w):
         return None
     return Advice("rf_short", last,
                   f"layer {last} ({spec.layers[last].type}) is the last layer with a spatial map, and each of its "
-                  f"units sees only {rf[0]}x{rf[1]} pixels of the {h}x{w} input, so no unit sees the whole image: "
-                  f"the final maps should cover the whole object. Add conv layers, stride or pooling before it, "
-                  f"or use a smaller input.")
+                  f"units sees only {rf[0]}x{rf[1]} pixels of the {h}x{w} input, under half of it, so the head "
+                  f"cannot relate opposite sides of the object. Add conv layers, "
+                  f"stride or pooling before it, or use a smaller input.", reveals=frozenset({"table", "rf"}))
 
 
 def _fc_heavy(spec: Spec, report: Report) -> list[Advice]:
@@ -111,7 +120,7 @@ def _fc_heavy(spec: Spec, report: Report) -> list[Advice]:
                           f"connects each of the {c}x{h}x{w} = {c * h * w:,} flattened values to every one of its "
                           f"{linear.out_features:,} outputs. Global average pooling before the flatten would leave "
                           f"{c:,} values and cut this layer to {gap:,} parameters (and let the network take any "
-                          f"input size)."))
+                          f"input size).", level="note", reveals=frozenset({"totals", "table", "shapes"})))
     return out
 
 

@@ -37,8 +37,13 @@ def _conv_cost(c_in: int, c_out: int, kernel: Pair, groups: int, bias: bool, out
     return per_position + (c_out if bias else 0), per_position * out_hw[0] * out_hw[1]
 
 
+def _hw(shape: Shape) -> Pair:
+    """The (height, width) of a (C, H, W) shape."""
+    return shape[1], shape[2]
+
+
 def _cost_conv(layer: Conv2d, s_in: Shape, s_out: Shape) -> tuple[int, int]:
-    return _conv_cost(s_in[0], layer.out_channels, layer.kernel_size, layer.groups, layer.bias, s_out[1:])
+    return _conv_cost(s_in[0], layer.out_channels, layer.kernel_size, layer.groups, layer.bias, _hw(s_out))
 
 
 def _cost_bn(layer: BatchNorm2d, s_in: Shape, s_out: Shape) -> tuple[int, int]:
@@ -55,7 +60,7 @@ def _sum(*parts: tuple[int, int]) -> tuple[int, int]:
 
 
 def _cost_dwsep(layer: DWSep, s_in: Shape, s_out: Shape) -> tuple[int, int]:
-    c, out, hw = s_in[0], layer.out_channels, s_out[1:]
+    c, out, hw = s_in[0], layer.out_channels, _hw(s_out)
     return _sum(_conv_cost(c, c, layer.kernel_size, c, False, hw), (2 * c, 0),
                 _conv_cost(c, out, (1, 1), 1, False, hw), (2 * out, 0))
 
@@ -68,16 +73,16 @@ def _downsample(c_in: int, out: int, stride: Pair, hw: Pair) -> tuple[int, int]:
 
 
 def _cost_residual(layer: Residual, s_in: Shape, s_out: Shape) -> tuple[int, int]:
-    c, out, hw = s_in[0], layer.out_channels, s_out[1:]
+    c, out, hw = s_in[0], layer.out_channels, _hw(s_out)
     return _sum(_conv_cost(c, out, (3, 3), 1, False, hw), (2 * out, 0),
                 _conv_cost(out, out, (3, 3), 1, False, hw), (2 * out, 0),
                 _downsample(c, out, layer.stride, hw))
 
 
 def _cost_bottleneck(layer: Bottleneck, s_in: Shape, s_out: Shape) -> tuple[int, int]:
-    c, out, hw = s_in[0], layer.out_channels, s_out[1:]
+    c, out, hw = s_in[0], layer.out_channels, _hw(s_out)
     width = out // 4
-    return _sum(_conv_cost(c, width, (1, 1), 1, False, s_in[1:]), (2 * width, 0),  # 1×1 at the input size
+    return _sum(_conv_cost(c, width, (1, 1), 1, False, _hw(s_in)), (2 * width, 0),  # 1×1 at the input size
                 _conv_cost(width, width, (3, 3), 1, False, hw), (2 * width, 0),  # 3×3 carries the stride
                 _conv_cost(width, out, (1, 1), 1, False, hw), (2 * out, 0),
                 _downsample(c, out, layer.stride, hw))
@@ -265,7 +270,7 @@ class Report:
 
 def _dwsep_equivalent(layer: Conv2d, index: int, s_in: Shape, s_out: Shape, params: int, macs: int
                       ) -> DepthwiseSaving:
-    c_in, hw = s_in[0], s_out[1:]
+    c_in, hw = s_in[0], _hw(s_out)
     dw_params, dw_macs = _conv_cost(c_in, c_in, layer.kernel_size, c_in, False, hw)
     pw_params, pw_macs = _conv_cost(c_in, layer.out_channels, (1, 1), 1, layer.bias, hw)
     return DepthwiseSaving(index, params, macs, dw_params + pw_params, dw_macs + pw_macs)

@@ -150,22 +150,22 @@ class _Call:
 
 def _conv(layer: S.Conv2d, c: int) -> _Call:
     return _Call("nn.Conv2d", (c, layer.out_channels),
-                 {"kernel_size": layer.kernel_size, "stride": layer.stride, "padding": layer.padding, "dilation": layer.dilation,
-                  "groups": layer.groups, "bias": layer.bias},
+                 {"kernel_size": layer.kernel_size, "stride": layer.stride, "padding": layer.padding,
+                  "dilation": layer.dilation, "groups": layer.groups, "bias": layer.bias},
                  {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True})
 
 
 def _maxpool(layer: S.MaxPool2d, c: int) -> _Call:
     return _Call("nn.MaxPool2d", (),
-                 {"kernel_size": layer.kernel_size, "stride": layer.stride, "padding": layer.padding, "dilation": layer.dilation,
-                  "ceil_mode": layer.ceil_mode},
+                 {"kernel_size": layer.kernel_size, "stride": layer.stride, "padding": layer.padding,
+                  "dilation": layer.dilation, "ceil_mode": layer.ceil_mode},
                  {"stride": layer.kernel_size, "padding": 0, "dilation": 1, "ceil_mode": False})
 
 
 def _avgpool(layer: S.AvgPool2d, c: int) -> _Call:
     return _Call("nn.AvgPool2d", (),
-                 {"kernel_size": layer.kernel_size, "stride": layer.stride, "padding": layer.padding, "ceil_mode": layer.ceil_mode,
-                  "count_include_pad": layer.count_include_pad},
+                 {"kernel_size": layer.kernel_size, "stride": layer.stride, "padding": layer.padding,
+                  "ceil_mode": layer.ceil_mode, "count_include_pad": layer.count_include_pad},
                  {"stride": layer.kernel_size, "padding": 0, "ceil_mode": False, "count_include_pad": True})
 
 

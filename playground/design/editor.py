@@ -7,6 +7,12 @@ an id stays with its layer through moves and edits, so moving or removing a laye
 hands one layer's widget state to another; and a layer whose contents change behind its
 widgets' back (undo, replace) gets a fresh id, so its widgets start again from the design.
 
+Every change goes through one method and can be undone: insert a layer or block anywhere, remove,
+duplicate, move (a step or to any position), change a layer's type keeping the settings that still
+apply, set a field or the input, replace the whole design, clear it. Layers enter the editor only
+through :meth:`Design.from_spec` / :meth:`Design.replace`, which refuse over :data:`MAX_LAYERS`
+layers before copying anything (a short share link can inflate to 330,000 empty layers).
+
 Which fields a layer type shows, and their defaults, come from the typed layer specs in
 :mod:`playground.spec.layers` (one dataclass per layer type), so the editor offers exactly
 what a spec accepts. Validation is *not* done here: whatever the user typed goes into the
@@ -22,24 +28,40 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
+from playground.spec.keys import _n
 from playground.spec.layers import LAYER_TYPES
+from playground.spec.parse import MAX_LAYERS, SpecError, load_json_bytes
 
-__all__ = ["Design", "Snapshot", "UNDO_DEPTH", "spec_structure_error",
-           "EditorField", "FieldKind", "fields_of", "LAYER_TYPE_NAMES", "new_layer", "parse_text", "format_value"]
+__all__ = ["Design", "Snapshot", "UNDO_DEPTH", "spec_structure_error", "too_many_layers", "spec_from_text",
+           "EditorField", "FieldKind", "fields_of", "LAYER_TYPE_NAMES", "new_layer", "parse_text", "format_value",
+           "retype"]
 
 UNDO_DEPTH = 30  # changes the Undo button can take back
 _NEW_LAYER_CHANNELS = 16  # width of a new layer when the design's channel count is unknown
 
 
+def too_many_layers(count: int) -> str | None:
+    """The parser's message for a design over :data:`MAX_LAYERS` layers, or None when it fits.
+
+    Checked wherever layers enter the editor (share link, upload, paste) *before* anything is
+    copied or drawn: a short link can inflate to hundreds of thousands of empty layers."""
+    return f"{_n(count)} layers is over the {MAX_LAYERS} layer limit" if count > MAX_LAYERS else None
+
+
 def spec_structure_error(spec: Any) -> str | None:
-    """Why ``spec`` cannot even be edited (not an object with an input list and a list of
-    layer objects), or None. Bad *values* are fine: the analysis explains those per layer."""
+    """Why ``spec`` cannot even be edited (not an object with an input list and a list of at most
+    :data:`MAX_LAYERS` layer objects), or None. Bad *values* are fine: the analysis explains those per layer."""
     if not isinstance(spec, dict):
         return "it is not a spec object"
     if not isinstance(spec.get("input"), list):
         return '"input" is not a list like [3, 224, 224]'
     layers = spec.get("layers", [])
-    if not isinstance(layers, list) or not all(isinstance(layer, dict) for layer in layers):
+    if not isinstance(layers, list):
+        return '"layers" is not a list of layer objects'
+    too_many = too_many_layers(len(layers))  # before looking at each one
+    if too_many:
+        return too_many
+    if not all(isinstance(layer, dict) for layer in layers):
         return '"layers" is not a list of layer objects'
     if spec.get("name") is not None and not isinstance(spec["name"], str):
         return '"name" is not text'
@@ -73,13 +95,17 @@ class Design:
         if len(self.ids) != len(self.layers):
             self.ids = self._fresh_ids(len(self.layers))
 
+    revision: int = 0   # counts every change (edits and undos): "has the user edited since ...?"
+
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Design:
         """A design holding a deep copy of ``spec`` (``{"input": [C, H, W], "layers": [...], "name"?}``).
 
-        The caller checks the structure (see :func:`spec_structure_error`); values inside
-        may be invalid, that is what the analysis reports.
+        Raises SpecError when the structure cannot be edited (see :func:`spec_structure_error`), e.g.
+        over :data:`MAX_LAYERS` layers, before copying anything; values inside may be invalid,
+        that is what the analysis reports.
         """
+        _check_structure(spec)
         return cls(list(copy.deepcopy(spec["input"])), copy.deepcopy(list(spec.get("layers", []))), spec.get("name"))
 
     def _fresh_ids(self, n: int) -> list[int]:
@@ -111,6 +137,7 @@ class Design:
     # -- changing ------------------------------------------------------------------------
     def checkpoint(self, label: str) -> None:
         """Remember the current design so :meth:`undo` can bring it back (before an edit)."""
+        self.revision += 1
         self.undo_stack.append(Snapshot(label, copy.deepcopy(self.input), copy.deepcopy(self.layers), list(self.ids),
                                         self.name))
         del self.undo_stack[:-UNDO_DEPTH]
@@ -128,6 +155,7 @@ class Design:
         if not self.undo_stack:
             return {}
         snap = self.undo_stack.pop()
+        self.revision += 1
         shown = dict(zip(self.ids, self.layers))
         if snap.input != self.input:
             self.input_rev += 1
@@ -141,7 +169,10 @@ class Design:
         return renamed
 
     def replace(self, spec: dict[str, Any], label: str) -> None:
-        """Replace the whole design (preset, upload, share link), keeping a way back."""
+        """Replace the whole design (preset, upload, share link, paste), keeping a way back.
+
+        SpecError (before anything changes) when ``spec`` cannot be edited, e.g. too many layers."""
+        _check_structure(spec)
         self.checkpoint(label)
         self.input = list(copy.deepcopy(spec["input"]))
         self.layers = copy.deepcopy(list(spec.get("layers", [])))
@@ -149,13 +180,28 @@ class Design:
         self.ids = self._fresh_ids(len(self.layers))
         self.input_rev += 1
 
+    def clear(self) -> None:
+        """A new empty design: no layers, the same input size (Undo brings the layers back)."""
+        self.checkpoint("new empty design")
+        self.layers, self.ids, self.name = [], [], None
+
+    def insert(self, layers: list[dict[str, Any]], at: int | None = None, label: str | None = None) -> list[int]:
+        """Insert copies of ``layers`` (a layer or a block) at position ``at`` (the end by default,
+        clamped to the list); returns their new ids. ValueError when the design would pass
+        :data:`MAX_LAYERS`."""
+        if len(self.layers) + len(layers) > MAX_LAYERS:
+            raise ValueError(f"the design already has {len(self.layers)} layers; {MAX_LAYERS} is the limit")
+        what = layers[0].get("type", "layer") if len(layers) == 1 else f"{len(layers)} layers"
+        self.checkpoint(label or f"add {what}")
+        at = len(self.layers) if at is None else max(0, min(at, len(self.layers)))
+        new_ids = self._fresh_ids(len(layers))
+        self.layers[at:at] = copy.deepcopy(layers)
+        self.ids[at:at] = new_ids
+        return new_ids
+
     def add(self, layer: dict[str, Any], at: int | None = None) -> int:
         """Insert ``layer`` (at the end by default); returns its new id."""
-        self.checkpoint(f"add {layer.get('type', 'layer')}")
-        at = len(self.layers) if at is None else at
-        (new_id,) = self._fresh_ids(1)
-        self.layers.insert(at, copy.deepcopy(layer))
-        self.ids.insert(at, new_id)
+        (new_id,) = self.insert([layer], at)
         return new_id
 
     def remove(self, layer_id: int) -> None:
@@ -167,21 +213,37 @@ class Design:
     def duplicate(self, layer_id: int) -> int:
         """Insert a copy right below the layer; returns the copy's id."""
         i = self.position(layer_id)
-        self.checkpoint(f"duplicate layer {i}")
-        (new_id,) = self._fresh_ids(1)
-        self.layers.insert(i + 1, copy.deepcopy(self.layers[i]))
-        self.ids.insert(i + 1, new_id)
+        (new_id,) = self.insert([self.layers[i]], i + 1, f"duplicate layer {i}")
         return new_id
 
     def move(self, layer_id: int, delta: int) -> None:
         """Move a layer up (delta < 0) or down; a move past either end does nothing."""
         i = self.position(layer_id)
-        j = i + delta
-        if not 0 <= j < len(self.layers):
+        if 0 <= i + delta < len(self.layers):
+            self.move_to(layer_id, i + delta)
+
+    def move_to(self, layer_id: int, position: int) -> None:
+        """Move a layer to ``position`` (clamped to the list), in one step however far."""
+        i = self.position(layer_id)
+        j = max(0, min(position, len(self.layers) - 1))
+        if i == j:
             return
         self.checkpoint(f"move layer {i}")
-        for seq in (self.layers, self.ids):
-            seq.insert(j, seq.pop(i))
+        self.layers.insert(j, self.layers.pop(i))
+        self.ids.insert(j, self.ids.pop(i))
+
+    def change_type(self, layer_id: int, layer_type: str, channels: int | None = None) -> int:
+        """Make the layer a ``layer_type``, keeping the settings that type also has (see :func:`retype`).
+
+        Returns the layer's new id: its contents changed behind its widgets' back."""
+        i = self.position(layer_id)
+        new = retype(self.layers[i], layer_type, channels)
+        if new == self.layers[i]:
+            return layer_id
+        self.checkpoint(f"change layer {i} to {layer_type}")
+        self.layers[i] = new
+        (self.ids[i],) = self._fresh_ids(1)
+        return self.ids[i]
 
     def set_field(self, layer_id: int, name: str, value: Any) -> None:
         """Set one key of a layer; None removes it (back to the default)."""
@@ -203,6 +265,24 @@ class Design:
         while len(self.input) <= dim:
             self.input.append(None)
         self.input[dim] = value
+
+
+def _check_structure(spec: Any) -> None:
+    problem = spec_structure_error(spec)
+    if problem:
+        raise SpecError(f"this is not a design the editor can open: {problem}")
+
+
+def spec_from_text(text: str) -> dict[str, Any]:
+    """The design in pasted JSON text (what "Download JSON" gives); SpecError with a one-line reason.
+
+    Decoded by the spec files' one decoder (size limit, strict JSON); only the structure is checked
+    here, bad values load and the designer explains each at its layer."""
+    spec = load_json_bytes(text.encode("utf-8"), "the pasted text")
+    problem = spec_structure_error(spec)
+    if problem:
+        raise SpecError(f"the pasted text is not a design: {problem}")
+    return spec
 
 
 # ---------------------------------------------------------------------------
@@ -291,6 +371,16 @@ def new_layer(layer_type: str, channels: int | None = None) -> dict[str, Any]:
         "linear": {"out_features": 10},
     }
     return {"type": layer_type, **templates.get(layer_type, {})}
+
+
+def retype(layer: dict[str, Any], layer_type: str, channels: int | None = None) -> dict[str, Any]:
+    """``layer`` as a ``layer_type``: the new type's starting values (:func:`new_layer`), overwritten
+    by every setting of ``layer`` the new type also takes (conv2d -> dwsep keeps out_channels,
+    kernel_size and stride; padding, dilation, groups and bias go)."""
+    new = new_layer(layer_type, channels)
+    keep = {f.name for f in fields_of(layer_type)}
+    new.update({k: copy.deepcopy(v) for k, v in layer.items() if k in keep})
+    return new
 
 
 _INT = re.compile(r"^[+-]?\d+$")

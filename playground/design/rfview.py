@@ -62,9 +62,9 @@ class UnitField:
         """Share of the field's area that falls on real image pixels (the rest is padding)."""
         if self.clipped is None:
             return 0.0
-        t, l, b, r = self.clipped
+        top, left, bottom, right = self.clipped
         h, w = self.size
-        return (b - t + 1) * (r - l + 1) / (h * w)
+        return (bottom - top + 1) * (right - left + 1) / (h * w)
 
     @property
     def overhang(self) -> dict[str, int]:
@@ -80,7 +80,7 @@ def unit_centre(jump: float | Sequence[float], start: float | Sequence[float], u
     return sy + unit[0] * jy, sx + unit[1] * jx
 
 
-def unit_field(receptive_field: int | Sequence[int], jump: float | Sequence[float],
+def unit_field(receptive_field: float | Sequence[float], jump: float | Sequence[float],
                start: float | Sequence[float], unit: Pair, input_hw: Pair) -> UnitField:
     """The field of output unit ``unit = (row, col)`` of a layer, for an input of ``input_hw``."""
     rh, rw = _pair(receptive_field)

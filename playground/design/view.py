@@ -44,6 +44,15 @@ class DesignView:
         """Output shape of layer ``index``, or None when it is not part of the valid prefix."""
         return self.parsed.shapes[index + 1] if self.parsed is not None and index < self.n_valid else None
 
+    def channels_into(self, position: int) -> int | None:
+        """Channels (or features) reaching a layer inserted at ``position``: the width for it.
+
+        None at the top (a first layer starts at its own width rather than the image's 3) and
+        when the input is invalid; past a broken layer, the last width known."""
+        if self.parsed is None or position <= 0:
+            return None
+        return self.parsed.shapes[min(position, self.n_valid)][0]
+
     @property
     def channels_at_end(self) -> int | None:
         """Channels (or features) coming out of the last valid layer: the width for a new layer."""

@@ -15,7 +15,7 @@ import json
 import math
 import numbers
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def _as_json(pair: Pair) -> str:
+def _as_json(pair: Sequence[int]) -> str:
     """(3, 3) -> '3', (3, 5) -> '[3, 5]': how the value would be written in a spec."""
     return str(pair[0]) if pair[0] == pair[1] else f"[{pair[0]}, {pair[1]}]"
 
@@ -120,7 +120,8 @@ def _read_float(value: Any, key: str, *, low: float | None = None, high: float |
                 low_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise _Invalid(f"{key} must be a number, got {_show(value)}", key)
-    if (low is not None and (value < low or (low_open and value == low))) or (high is not None and value > high):
+    number = float(value)  # a numbers.Real (numpy scalars included); the message keeps the value as given
+    if (low is not None and (number < low or (low_open and number == low))) or (high is not None and number > high):
         lo = "" if low is None else (f"> {low}" if low_open else f"≥ {low}")
         hi = "" if high is None else f"≤ {high}"
         raise _Invalid(f"{key} must be {' and '.join(x for x in (lo, hi) if x)}, got {value}", key)

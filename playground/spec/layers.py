@@ -125,9 +125,9 @@ class Conv2d(LayerSpec):
             common = [g for g in range(1, min(c_in, self.out_channels) + 1)
                       if c_in % g == 0 and self.out_channels % g == 0]
             shown = ", ".join(map(str, common[:8])) + (", ..." if len(common) > 8 else "")
-            fix = "groups 1" if common == [1] else f"one of {shown}"
+            advice = "groups 1" if common == [1] else f"one of {shown}"
             raise _Invalid(f"groups {self.groups} must divide both the {c_in} input channels and the "
-                           f"{self.out_channels} out_channels; use {fix}", "groups")
+                           f"{self.out_channels} out_channels; use {advice}", "groups")
 
     def describe(self) -> str:
         text = f"conv2d {self.out_channels}, {format_dims(self.kernel_size)}"

@@ -284,7 +284,8 @@ def _walk(spec_obj: Any, *, stop: bool) -> tuple[Spec | None, SpecError | None]:
     for index, raw in enumerate(raw_layers):
         try:
             layer = _parse_layer(index, raw)
-            shape, used = _infer(index, layer, raw, shapes[-1], flatten_at)
+            flat = shapes[flatten_at + 1] if flatten_at is not None else shapes[-1]  # the flatten's own output
+            shape, used = _infer(index, layer, raw, shapes[-1], flatten_at, flat)
         except SpecError as exc:
             if stop:
                 raise
@@ -298,14 +299,15 @@ def _walk(spec_obj: Any, *, stop: bool) -> tuple[Spec | None, SpecError | None]:
     return Spec(input_shape, tuple(layers), tuple(shapes), name, tuple(windows)), error
 
 
-def _infer(index: int, layer: LayerSpec, raw: dict, shape: Shape, flatten_at: int | None
+def _infer(index: int, layer: LayerSpec, raw: dict, shape: Shape, flatten_at: int | None, flat: Shape = ()
            ) -> tuple[Shape, tuple[Window, ...]]:
     """Output shape of ``layer`` for ``shape`` in and the windows it applies, or SpecError
     explaining why it cannot run."""
     try:
         if layer.spatial and len(shape) != 3:
+            now = f" ({_n(shape[0])} by here)" if flat and flat[0] != shape[0] else ""
             raise _Invalid(f"needs a (channels, height, width) feature map, but flatten at layer {flatten_at} made "
-                           f"it a vector of {_n(shape[0])}; move this layer before the flatten")
+                           f"it a vector of {_n((flat or shape)[0])}{now}; move this layer before the flatten")
         if isinstance(layer, Linear) and len(shape) != 1:
             raise _Invalid(f'needs a flat vector but gets {format_shape(shape)}; add {{"type": "flatten"}} '
                            f'before it (often after {{"type": "global_avgpool"}})')

@@ -16,7 +16,7 @@ def _codes(spec: dict) -> list[tuple[str, int | None]]:
     return [(a.code, a.layer_index) for a in advise(spec, analyze(spec))]
 
 
-def _conv(**kw) -> dict:
+def _conv(**kw: object) -> dict:
     return {"type": "conv2d", "out_channels": 4, "kernel_size": 3, **kw}
 
 
@@ -68,19 +68,54 @@ def test_even_kernel_with_same_padding() -> None:
     assert ("even_same", 0) not in _codes(dilated)  # a 2-tap kernel at dilation 2 spans 3: symmetric again
 
 
-def test_final_field_must_cover_the_input() -> None:
-    # VGG-16's last pool sees 212x212 of 224x224 (a known figure); ResNet-18's field is far larger.
-    (short,) = [a for a in advise(PRESETS["VGG-16"], analyze(PRESETS["VGG-16"])) if a.code == "rf_short"]
-    assert short.layer_index == 30 and "212x212" in short.message and "224x224" in short.message
-    assert "rf_short" not in [c for c, _ in _codes(PRESETS["ResNet-18-style"])]
+def test_a_classifier_whose_final_maps_see_under_half_the_input_is_warned() -> None:
     small = {"input": [3, 32, 32], "layers": [_conv(padding=1), {"type": "relu"}, {"type": "flatten"},
                                               {"type": "linear", "out_features": 10}]}
-    assert ("rf_short", 1) in _codes(small)  # the relu is the last spatial layer
+    (short,) = [a for a in advise(small, analyze(small)) if a.code == "rf_short"]
+    assert short.layer_index == 1 and short.level == "warning"  # the relu is the last spatial layer
+    assert "3x3 pixels of the 32x32 input" in short.message
+    gap = {"input": [3, 64, 64], "layers": [_conv(padding=1), {"type": "global_avgpool"}, {"type": "flatten"},
+                                            {"type": "linear", "out_features": 10}]}
+    assert ("rf_short", 0) in _codes(gap)  # a global-pooling head is a classifier too
+    # Just under the half: 15 of 32 warns, 16 of 32 does not (seven / eight stacked 3x3 convs).
+    for n, warned in ((7, True), (8, False)):
+        stack = {"input": [1, 32, 32], "layers": [_conv(padding=1)] * n + [{"type": "flatten"},
+                                                                           {"type": "linear", "out_features": 2}]}
+        assert analyze(stack).layers[n - 1].receptive_field == (2 * n + 1, 2 * n + 1)
+        assert (("rf_short", n - 1) in _codes(stack)) is warned
+
+
+def test_no_field_warning_without_a_classifier_or_when_the_field_is_nearly_whole() -> None:
+    # VGG-16's last pool sees 212x212 of 224x224 (a known figure): nothing a careful engineer would change.
+    vgg = analyze(PRESETS["VGG-16"])
+    assert vgg.layers[30].receptive_field == (212, 212)
+    assert "rf_short" not in [c for c, _ in _codes(PRESETS["VGG-16"])]
+    assert "rf_short" not in [c for c, _ in _codes(PRESETS["ResNet-18-style"])]
+    lesson = {"input": [1, 64, 64], "layers": [_conv(padding=1)]}  # a one-layer lesson: no classifier to judge
+    assert _codes(lesson) == []
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_no_preset_draws_a_warning(name: str) -> None:
+    assert [a.code for a in advise(PRESETS[name], analyze(PRESETS[name])) if a.level == "warning"] == []
+
+
+def test_every_lesson_spec_is_warning_free() -> None:
+    from playground import concepts as C
+
+    specs = [C.conv_spec([1, 64, 64], kernel_size=3), C.conv_spec([3, 32, 32], kernel_size=5, stride=2),
+             C.stack_spec(4, first_stride=2), *C.skip_specs(), *C.dwsep_specs(32, 64)]
+    for cmp in (C.parameter_sharing(28, 28), C.padding_comparison(), C.downsample_comparison(32, 32)):
+        specs += [side.spec for side in cmp.sides.values()]
+    for spec in specs:
+        assert [a.message for a in advise(spec, analyze(spec)) if a.level == "warning"] == [], spec
 
 
 def test_flatten_linear_heavy_head_suggests_global_pooling() -> None:
     (heavy,) = [a for a in advise(PRESETS["VGG-16"], analyze(PRESETS["VGG-16"])) if a.code == "fc_heavy"]
     assert heavy.layer_index == 32 and "74%" in heavy.message and "512x7x7 = 25,088" in heavy.message
+    assert heavy.level == "note"  # a fact about where the parameters sit, not a fault of VGG's
+    assert heavy.reveals == {"totals", "table", "shapes"}  # a teacher link hiding any of those drops it
     # With global pooling, that layer would be Linear(512, 4096): the figure quoted.
     assert f"{512 * 4096 + 4096:,} parameters" in heavy.message
     for clean in ("ResNet-18-style", "MobileNet-V1-style", "LeNet-5"):  # GAP heads, or a 1x1 map at the flatten

@@ -317,4 +317,5 @@ def test_global_avgpool_field_is_the_whole_padded_map() -> None:
     # The whole input is inside the field, which reaches into the padding on both sides.
     assert lo_hi == ((0, 6), (0, 8))
     assert s_h - (r_h - 1) / 2 <= 0 and s_h + (r_h - 1) / 2 >= 6
+    assert s_w - (r_w - 1) / 2 <= 0 and s_w + (r_w - 1) / 2 >= 8
     assert (r_h, r_w) == (4 + 3 * 2, 4 + 4 * 2)  # conv 3 + pool 2 = 4, then the 4×5 pooled map at jump 2

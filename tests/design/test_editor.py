@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from playground.design.blocks import BLOCK_HELP, BLOCKS, fit_position, head_start, new_block
 from playground.design.editor import (
     LAYER_TYPE_NAMES,
     UNDO_DEPTH,
@@ -17,10 +18,13 @@ from playground.design.editor import (
     format_value,
     new_layer,
     parse_text,
+    retype,
+    spec_from_text,
     spec_structure_error,
+    too_many_layers,
 )
 from playground.spec.layers import LAYER_TYPES
-from playground.spec.parse import parse_layer, parse_spec
+from playground.spec.parse import MAX_LAYERS, SpecError, parse_layer, parse_spec, parse_spec_prefix
 
 SPEC = {"input": [3, 8, 8], "layers": [{"type": "conv2d", "out_channels": 4, "kernel_size": 3},
                                        {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}]}
@@ -52,7 +56,7 @@ def test_bad_values_are_still_editable() -> None:
 # --- Design -----------------------------------------------------------------------------------------
 
 def test_from_spec_and_spec_are_copies() -> None:
-    source = {"name": "net", **copy.deepcopy(SPEC)}
+    source: dict[str, Any] = {"name": "net", **copy.deepcopy(SPEC)}
     d = Design.from_spec(source)
     source["layers"][0]["out_channels"] = 99
     source["input"][0] = 1
@@ -285,3 +289,136 @@ def test_text_the_spec_must_judge_is_passed_through_unchanged() -> None:
     assert parse_text("two", "int") == "two"
     assert parse_text("VALID", "padding") == "valid" and parse_text("VALID", "pair") == "VALID"
     assert parse_text("maybe", "bool") == "maybe" and parse_text("FALSE", "bool") is False
+
+
+# --- building quickly: insert, blocks, change type, move to, clear, paste, the layer limit ---------
+
+HEADED: dict[str, Any] = {"input": [3, 32, 32], "layers": [
+    {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}, {"type": "relu"},
+    {"type": "global_avgpool"}, {"type": "flatten"}, {"type": "linear", "out_features": 10}]}
+
+
+def test_insert_puts_a_block_anywhere_and_one_undo_takes_it_back() -> None:
+    d = Design.from_spec(HEADED)
+    ids = d.insert(new_block("conv·BN·ReLU", 8), at=2)
+    assert types(d) == ["conv2d", "relu", "conv2d", "batchnorm2d", "relu", "global_avgpool", "flatten", "linear"]
+    assert d.ids[2:5] == ids and len(set(d.ids)) == len(d.ids)
+    parse_spec(d.spec())  # valid at once: the block went before the head
+    assert d.undo_label == "add 3 layers"
+    d.undo()
+    assert d.spec() == HEADED
+    d.insert([{"type": "tanh"}], at=99)  # past the end: clamped to the end
+    assert types(d)[-1] == "tanh"
+
+
+def test_where_it_fits_is_before_the_head_for_maps_and_at_the_end_for_head_parts() -> None:
+    layers = HEADED["layers"]
+    assert head_start(layers) == 2 and head_start(layers[:2]) == 2
+    for kind in ("conv2d", "dwsep", "residual", "maxpool2d", "batchnorm2d", "relu"):
+        assert fit_position(layers, kind) == 2
+    for kind in ("linear", "dropout", "flatten", "global_avgpool"):
+        assert fit_position(layers, kind) == 5
+    # The bug this replaces: a residual appended after the head cannot run; where it fits, it can.
+    d = Design.from_spec(HEADED)
+    d.insert(new_block("residual /2", 8), fit_position(d.layers, "residual"))
+    assert parse_spec(d.spec()).shapes[3] == (16, 16, 16)
+
+
+@pytest.mark.parametrize("name", list(BLOCKS))
+def test_every_block_is_valid_where_it_fits(name: str) -> None:
+    d = Design.from_spec({"input": [3, 32, 32], "layers": copy.deepcopy(HEADED["layers"][:2])})
+    block = new_block(name, 8)
+    d.insert(block, fit_position(d.layers, block[0]["type"]))
+    parsed = parse_spec(d.spec())
+    assert set(BLOCK_HELP) == set(BLOCKS)
+    if name.endswith("/2"):
+        assert parsed.shapes[3][0] == 16 and parsed.shapes[3][1] == 16  # twice the channels, half the side
+    with pytest.raises(KeyError, match="unknown block"):
+        new_block("inception")
+
+
+def test_change_type_keeps_the_settings_that_still_apply_under_a_fresh_id() -> None:
+    d = Design.from_spec({"input": [3, 32, 32], "layers": [
+        {"type": "conv2d", "out_channels": 24, "kernel_size": 5, "stride": 2, "padding": 2, "bias": False}]})
+    old = d.ids[0]
+    new = d.change_type(old, "dwsep")
+    assert d.layers[0] == {"type": "dwsep", "out_channels": 24, "kernel_size": 5, "stride": 2}
+    assert new != old and d.ids == [new] and d.undo_label == "change layer 0 to dwsep"
+    d.change_type(new, "maxpool2d")
+    assert d.layers[0] == {"type": "maxpool2d", "kernel_size": 5, "stride": 2}
+    d.change_type(d.ids[0], "relu")
+    assert d.layers[0] == {"type": "relu"}
+    d.change_type(d.ids[0], "linear", channels=7)
+    assert d.layers[0] == {"type": "linear", "out_features": 10}
+    assert d.change_type(d.ids[0], "linear") == d.ids[0]  # no change, nothing to undo
+    for _ in range(4):
+        d.undo()
+    assert d.layers[0]["type"] == "conv2d" and d.layers[0]["padding"] == 2 and not d.can_undo
+    assert retype({"type": "bogus", "kernel_size": 3, "junk": 1}, "avgpool2d") == {"type": "avgpool2d",
+                                                                                 "kernel_size": 3}
+
+
+def test_move_to_goes_anywhere_in_one_step_and_one_undo() -> None:
+    d = Design.from_spec(HEADED)
+    linear = d.ids[4]
+    d.move_to(linear, 0)
+    assert types(d)[0] == "linear" and d.ids[0] == linear and d.undo_label == "move layer 4"
+    d.move_to(linear, 99)  # clamped to the end
+    assert d.ids[-1] == linear
+    depth = len(d.undo_stack)
+    d.move_to(linear, 4)  # already there
+    assert len(d.undo_stack) == depth
+    d.undo()
+    d.undo()
+    assert d.spec() == HEADED
+
+
+def test_clear_keeps_the_input_and_undo_brings_the_layers_back() -> None:
+    d = Design.from_spec({"name": "LeNet", **HEADED})
+    d.clear()
+    assert d.layers == [] and d.ids == [] and d.input == [3, 32, 32] and d.name is None
+    assert d.undo_label == "new empty design"
+    d.undo()
+    assert d.spec() == {"name": "LeNet", **HEADED}
+
+
+def test_revision_counts_every_change_and_undo() -> None:
+    d = Design.from_spec(HEADED)
+    assert d.revision == 0
+    d.set_field(d.ids[0], "out_channels", 8)  # unchanged: no revision
+    assert d.revision == 0
+    d.set_field(d.ids[0], "out_channels", 9)
+    d.undo()
+    assert d.revision == 2
+
+
+def test_paste_reads_json_text_and_says_what_is_wrong() -> None:
+    import json
+
+    assert spec_from_text(json.dumps(HEADED)) == HEADED
+    with pytest.raises(SpecError, match=r"the pasted text is not valid JSON: .*\(line 1 column"):
+        spec_from_text('{"input": [3, 8, 8], "layers": [')
+    with pytest.raises(SpecError, match='the pasted text is not a design: "layers" is not a list'):
+        spec_from_text('{"input": [3, 8, 8], "layers": 3}')
+    bad_values = spec_from_text('{"input": [3, 8, 8], "layers": [{"type": "conv2d", "kernel_size": "x"}]}')
+    assert bad_values["layers"][0]["kernel_size"] == "x"  # values are the analysis's business
+
+
+def test_the_layer_limit_is_enforced_before_anything_is_copied() -> None:
+    huge = {"input": [3, 8, 8], "layers": [{}] * 330_000}
+    parser_says = str(parse_spec_prefix(huge)[1])
+    assert too_many_layers(330_000) == parser_says == "330,000 layers is over the 500 layer limit"
+    assert spec_structure_error(huge) == parser_says
+    assert spec_structure_error({"input": [3, 8, 8], "layers": [1] * 600}) == too_many_layers(600)
+    with pytest.raises(SpecError, match="330,000 layers is over the 500 layer limit"):
+        Design.from_spec(huge)
+    d = Design.from_spec(HEADED)
+    with pytest.raises(SpecError, match="over the 500 layer limit"):
+        d.replace(huge, "load")
+    assert d.spec() == HEADED and not d.can_undo
+    full = Design.from_spec({"input": [3, 8, 8], "layers": [{"type": "relu"}] * MAX_LAYERS})
+    with pytest.raises(ValueError, match="500 is the limit"):
+        full.insert([{"type": "relu"}])
+    with pytest.raises(ValueError, match="500 is the limit"):
+        full.duplicate(full.ids[0])
+    assert len(full.layers) == MAX_LAYERS

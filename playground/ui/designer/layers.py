@@ -1,31 +1,60 @@
-"""The designer's editing column: input size, one compact row per layer, the add-layer bar.
+"""The designer's editing column: toolbar (preset, new, import, undo), input size, one compact row per
+layer, the add bar (one-click blocks where they fit, or any type at any position).
 
-Each layer row is an expander whose title is the layer and its output shape; its fields
-are drawn only while it is open (lazy expanders), so a 30-layer design reruns fast.
+Each layer row is an expander whose title is the layer and its output shape; its fields and actions
+(type, position, insert above/below, copy, remove) are drawn only while it is open (lazy
+expanders), so a 30-layer design reruns fast.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import streamlit as st
 
 from playground._format import format_dims
+from playground.design.blocks import BLOCK_HELP, BLOCKS
 from playground.design.editor import LAYER_TYPE_NAMES, Design, EditorField, fields_of, format_value
 from playground.design.presets import PRESETS
 from playground.design.view import DesignView
 from playground.spec.parse import SpecError, parse_layer
 from playground.ui.designer import session as ss
+from playground.ui.text import md_text
 
 __all__ = ["render_toolbar", "render_input", "render_layers", "render_add_bar", "row_key", "MOVE_UP", "MOVE_DOWN",
-           "COPY", "REMOVE", "ADD_TYPE_KEY", "ADD_KEY", "PRESET_KEY", "UNDO_KEY"]
+           "COPY", "REMOVE", "ABOVE", "BELOW", "ADD_TYPE_KEY", "ADD_KEY", "PRESET_KEY", "UNDO_KEY", "NEW_KEY",
+           "ARCH_KEY", "PASTE_KEY", "PASTE_LOAD_KEY", "quick_key", "where_key", "type_key", "position_key"]
 
 # Widget keys of the add bar and the toolbar
 ADD_TYPE_KEY, ADD_KEY = "dz.addtype", "dz.add"
-PRESET_KEY, UNDO_KEY = "dz.preset", "dz.undo"
-MOVE_UP, MOVE_DOWN, COPY, REMOVE = "up", "dn", "cp", "rm"  # a layer row's buttons (see row_key)
+PRESET_KEY, UNDO_KEY, NEW_KEY = "dz.preset", "dz.undo", "dz.new"
+ARCH_KEY, PASTE_KEY, PASTE_LOAD_KEY = "dz.arch", "dz.paste", "dz.paste.load"
+MOVE_UP, MOVE_DOWN, COPY, REMOVE, ABOVE, BELOW = "up", "dn", "cp", "rm", "ia", "ib"  # a row's buttons (row_key)
+ADD_CHOICES: tuple[str, ...] = (*LAYER_TYPE_NAMES, *BLOCKS)  # what the add bar and "insert above/below" offer
+
+
+def quick_key(block: str) -> str:
+    """Widget key of the one-click add button of ``block`` (a BLOCKS name)."""
+    return f"dz.q.{list(BLOCKS).index(block)}"
+
+
+def where_key(n_layers: int) -> str:
+    """Widget key of the add bar's position box; it starts again at "where it fits" when the count changes."""
+    return f"dz.where.{n_layers}"
+
+
+def type_key(layer_id: int) -> str:
+    """Widget key of a layer row's type box."""
+    return f"dz.ty.{layer_id}"
+
+
+def position_key(layer_id: int, index: int) -> str:
+    """Widget key of a layer row's position box (it starts again when the layer moves)."""
+    return f"dz.pos.{layer_id}.{index}"
 
 _FIELDS_PER_ROW = 3
+_TYPE_LABEL_CHARS = 24     # a layer type quoted in a position label (a link may hold any text there)
 _ROWS_BEFORE_SCROLL = 9    # more layers than this: the list scrolls in a box ...
 _LIST_HEIGHT = 500         # ... this many pixels tall (about 9 closed rows, or an open conv row and then some)
 
@@ -43,7 +72,7 @@ def render_input(d: Design, view: DesignView, *, locked: bool) -> None:
         col.text_input(label, value=value, key=ss.in_key(dim, d.input_rev), on_change=ss.on_input, args=(dim,),
                        disabled=locked)
     if view.error is not None and view.error.layer_index is None:
-        st.error(str(view.error), icon=":material/error:")
+        st.error(md_text(view.error), icon=":material/error:")
 
 
 def _title(i: int, layer: dict[str, Any], view: DesignView, show_shapes: bool) -> tuple[str, str | None]:
@@ -52,14 +81,12 @@ def _title(i: int, layer: dict[str, Any], view: DesignView, show_shapes: bool) -
         desc = view.parsed.layers[i].describe()  # type: ignore[union-attr]
         shape = f" → **{format_dims(view.output_shape(i))}**" if show_shapes else ""
         return f"`{i}` {desc}{shape}", None
-    kind = layer.get("type", "layer")
+    kind = md_text(layer.get("type", "layer"))  # any text a link or file put there: shown, never interpreted
     if view.error is not None and view.error.layer_index == i:
         return f"`{i}` {kind} — needs a fix", ":material/error:"
-    try:  # after the broken layer: no shapes, but the layer's own settings still have a label
-        kind = parse_layer(layer, i).describe()
-    except SpecError:
-        pass
-    return f"`{i}` {kind} → ?", None
+    with contextlib.suppress(SpecError):  # after the broken layer: no shapes, but its own settings still label it
+        kind = parse_layer(layer, i).describe()  # validated values only
+    return f"`{i}` {kind}{' → ?' if show_shapes else ''}", None
 
 
 def _field_widget(layer_id: int, layer: dict[str, Any], f: EditorField, *, locked: bool) -> None:
@@ -79,23 +106,26 @@ def _field_widget(layer_id: int, layer: dict[str, Any], f: EditorField, *, locke
                   args=(layer_id, f.name, f.kind, key), disabled=locked)
 
 
-def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: DesignView, *, locked: bool) -> None:
+def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: DesignView, *, locked: bool,
+                show_numbers: bool) -> None:
     err = view.error if view.error is not None and view.error.layer_index == i else None
     if err is not None:
-        st.error(str(err), icon=":material/error:")
+        st.error(md_text(err), icon=":material/error:")
     kind = layer.get("type")
+    if not locked:
+        _type_and_position(d, i, layer_id, kind, view)
     fields = fields_of(kind) if isinstance(kind, str) and kind in LAYER_TYPE_NAMES else ()
     if not fields and isinstance(kind, str) and kind in LAYER_TYPE_NAMES:
         st.caption("No settings: this layer has nothing to choose.")
     elif not fields:
         st.code(json.dumps(layer), language="json")
-        st.caption("Remove this layer and add one of the layer types below.")
+        st.caption("Pick one of the layer types above, or remove this layer.")
     for start in range(0, len(fields), _FIELDS_PER_ROW):
         cols = st.columns(_FIELDS_PER_ROW)
         for col, f in zip(cols, fields[start:start + _FIELDS_PER_ROW]):
             with col:
                 _field_widget(layer_id, layer, f, locked=locked)
-    if i < view.n_valid and view.report is not None:
+    if show_numbers and i < view.n_valid and view.report is not None:
         row = view.report.layers[i]
         st.caption(f"{row.params:,} parameters · {row.macs:,} MACs · "
                    f"{row.activation_bytes / 1e6:.3g} MB of activations (fp32)")
@@ -111,9 +141,28 @@ def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: D
                args=(layer_id,), help="Insert a copy below")
     bar.button("Remove", icon=":material/delete:", key=row_key(REMOVE, layer_id), on_click=ss.on_remove,
                args=(layer_id,))
+    choice = st.session_state.get(ADD_TYPE_KEY) or ADD_CHOICES[0]
+    bar.button(f"Insert {choice} above", icon=":material/vertical_align_top:", key=row_key(ABOVE, layer_id),
+               on_click=ss.on_insert, args=(choice, i, view), help="Change what is inserted in the add bar below")
+    bar.button(f"Insert {choice} below", icon=":material/vertical_align_bottom:", key=row_key(BELOW, layer_id),
+               on_click=ss.on_insert, args=(choice, i + 1, view), help="Change what is inserted in the add bar below")
 
 
-def render_layers(d: Design, view: DesignView, *, locked: bool, show_shapes: bool) -> None:
+def _type_and_position(d: Design, i: int, layer_id: int, kind: Any, view: DesignView) -> None:
+    """Change the layer's type (keeping the settings that still apply) or move it anywhere in one step."""
+    left, right = st.columns([3, 2])
+    known = isinstance(kind, str) and kind in LAYER_TYPE_NAMES
+    left.selectbox("Type", LAYER_TYPE_NAMES, index=LAYER_TYPE_NAMES.index(kind) if known else None,
+                   placeholder="choose a type", key=type_key(layer_id), on_change=ss.on_change_type,
+                   args=(layer_id, type_key(layer_id), view),
+                   help="Settings the new type also has are kept (e.g. conv2d → dwsep keeps width, kernel, stride)")
+    right.number_input("Position", min_value=0, max_value=max(0, len(d.layers) - 1), value=i, step=1,
+                       key=position_key(layer_id, i), on_change=ss.on_move_to,
+                       args=(layer_id, position_key(layer_id, i)),
+                       help="Move this layer to another place in the list in one step")
+
+
+def render_layers(d: Design, view: DesignView, *, locked: bool, show_shapes: bool, show_numbers: bool = True) -> None:
     """One expander per layer: title = layer + output shape; body (when open) = its fields and actions."""
     if not d.layers:
         st.info("No layers yet: add one below, or load a preset.")
@@ -124,12 +173,12 @@ def render_layers(d: Design, view: DesignView, *, locked: bool, show_shapes: boo
     box = (st.container(height=_LIST_HEIGHT, autoscroll=just_added or None) if len(d.layers) > _ROWS_BEFORE_SCROLL
            else st.container())
     with box:
-        _layer_rows(d, view, locked=locked, show_shapes=show_shapes)
+        _layer_rows(d, view, locked=locked, show_shapes=show_shapes, show_numbers=show_numbers)
     if err is not None and err.layer_index is not None and err.layer_index >= len(d.layers):
-        st.error(str(err), icon=":material/error:")  # defensive: an error past the last row
+        st.error(md_text(err), icon=":material/error:")  # defensive: an error past the last row
 
 
-def _layer_rows(d: Design, view: DesignView, *, locked: bool, show_shapes: bool) -> None:
+def _layer_rows(d: Design, view: DesignView, *, locked: bool, show_shapes: bool, show_numbers: bool) -> None:
     err = view.error
     for i, (layer_id, layer) in enumerate(zip(d.ids, d.layers)):
         if not isinstance(layer, dict):
@@ -142,26 +191,54 @@ def _layer_rows(d: Design, view: DesignView, *, locked: bool, show_shapes: bool)
         with st.expander(title, expanded=ss.is_open(layer_id), key=ss.okey(layer_id), icon=icon,
                          on_change=ss.on_toggle, args=(layer_id,)) as box:
             if box.open:
-                _layer_body(d, i, layer_id, layer, view, locked=locked)
+                _layer_body(d, i, layer_id, layer, view, locked=locked, show_numbers=show_numbers)
 
 
-def render_add_bar(view: DesignView) -> None:
-    """Pick a layer type and append it (its width follows the current channel count)."""
-    left, right = st.columns([3, 2], vertical_alignment="bottom")
-    left.selectbox("Layer type", LAYER_TYPE_NAMES, key=ADD_TYPE_KEY)
-    right.button("Add layer", icon=":material/add:", key=ADD_KEY, on_click=ss.on_add,
-                 # The first layer starts at 16 wide rather than copying the image's 3 (or 1) channels.
-                 args=(ADD_TYPE_KEY, view.channels_at_end if view.n_valid else None), width="stretch",
-                 type="primary")
+def _where_label(d: Design, position: int) -> str:
+    if position == ss.FIT:
+        return "where it fits"
+    if position == 0:
+        return "at the top"
+    kind = d.layers[position - 1].get("type", "?")  # option labels are plain text, never markdown
+    return f"after layer {position - 1} ({str(kind)[:_TYPE_LABEL_CHARS]})"
 
+
+def render_add_bar(d: Design, view: DesignView) -> None:
+    """One-click blocks (placed where they fit: before the head, or the head at the end), and any
+    layer type or block at any position. New widths follow the channels reaching that position."""
+    quick = st.container(horizontal=True, gap="small", vertical_alignment="center")
+    quick.caption("Add where it fits:")
+    for name in BLOCKS:
+        quick.button(name, key=quick_key(name), on_click=ss.on_insert, args=(name, ss.FIT, view),
+                     help=f"{BLOCK_HELP[name]}; goes before the head (the head itself at the end)")
+    left, mid = st.columns(2, vertical_alignment="bottom")
+    left.selectbox("Layer or block", ADD_CHOICES, key=ADD_TYPE_KEY,
+                   format_func=lambda c: f"block: {c}" if c in BLOCKS else c)
+    where = where_key(len(d.layers))
+    mid.selectbox("Where", [ss.FIT, *range(len(d.layers) + 1)], key=where,
+                  format_func=lambda p: _where_label(d, p))
+    st.button("Add layer", icon=":material/add:", key=ADD_KEY, on_click=ss.on_add,
+              args=(ADD_TYPE_KEY, where, view), width="stretch", type="primary")
 
 
 def render_toolbar(d: Design) -> None:
-    """Load a preset (replaces the design; Undo brings it back) and Undo."""
-    left, right = st.columns([3, 2], vertical_alignment="bottom")
-    left.selectbox("Start from a preset", list(PRESETS), index=None, placeholder="Choose a classic network…",
-                   key=PRESET_KEY, on_change=ss.on_preset, args=(PRESET_KEY,),
-                   help="Replaces the current design; Undo brings it back.")
+    """Load a preset (replaces the design; Undo brings it back), start empty, Undo; import a design."""
+    bar = st.container(horizontal=True, gap="small", vertical_alignment="bottom")
+    bar.selectbox("Start from a preset", list(PRESETS), index=None, placeholder="Choose a classic network…",
+                  key=PRESET_KEY, on_change=ss.on_preset, args=(PRESET_KEY,), width=220,
+                  help="Replaces the current design; Undo brings it back.")
+    bar.button("New empty", icon=":material/note_add:", key=NEW_KEY, on_click=ss.on_clear,
+               help="Remove every layer (the input size stays); Undo brings them back")
     label = d.undo_label
-    right.button("Undo", icon=":material/undo:", key=UNDO_KEY, on_click=ss.on_undo, disabled=label is None,
-                 help=f"Undo: {label}" if label else "Nothing to undo yet", width="stretch")
+    bar.button("Undo", icon=":material/undo:", key=UNDO_KEY, on_click=ss.on_undo, disabled=label is None,
+               help=f"Undo: {label}" if label else "Nothing to undo yet")
+    with st.expander("Import a design: a torchvision architecture, or pasted JSON", icon=":material/input:"):
+        st.selectbox("torchvision architecture", list(ss.ARCHITECTURES), index=None,
+                     format_func=ss.ARCHITECTURES.__getitem__, placeholder="Choose one to load…", key=ARCH_KEY,
+                     on_change=ss.on_architecture, args=(ARCH_KEY,),
+                     help="Those the layer spec expresses exactly (same parameter count as torchvision)")
+        st.text_area("Spec JSON", key=PASTE_KEY, height=120,
+                     placeholder='{"input": [3, 32, 32], "layers": [{"type": "conv2d", "out_channels": 16, '
+                                 '"kernel_size": 3}]}')
+        st.button("Load pasted JSON", icon=":material/upload:", key=PASTE_LOAD_KEY, on_click=ss.on_paste,
+                  args=(PASTE_KEY,))

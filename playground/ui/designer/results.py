@@ -7,6 +7,7 @@ import streamlit as st
 
 from playground._format import format_dims, format_pair, human, human_bytes
 from playground.design.view import DesignView
+from playground.ui.text import md_text
 
 __all__ = ["render_status", "render_totals", "render_warnings", "render_table", "table_rows"]
 
@@ -27,14 +28,23 @@ def render_status(view: DesignView) -> None:
     else:
         covered = f"The numbers cover layers 0–{view.n_valid - 1}, the part of the design before it."
     # The message is repeated here: in a long design the broken row may be scrolled out of view.
-    st.warning(f"**Needs a fix** (the row is open on the left) — {err}. {covered}", icon=":material/construction:")
+    st.warning(f"**Needs a fix** (the row is open on the left) — {md_text(err)}. {covered}",
+               icon=":material/construction:")
 
 
 def render_totals(view: DesignView) -> None:
-    """Parameters, MACs, FLOPs, fp32 model size and activation memory for one image."""
+    """Parameters, MACs, FLOPs, fp32 model size and activation memory for one image.
+
+    While a layer is broken they are the valid part's, and say so; with no valid layer there are none."""
     r = view.report
     if r is None:
         return
+    if view.error is not None:
+        if view.n_valid == 0:
+            st.caption("No totals yet: layer 0 needs a fix.")
+            return
+        st.caption(f"Totals of layers 0–{view.n_valid - 1}, the valid part before the broken layer:"
+                   if view.n_valid > 1 else "Totals of layer 0, the valid part before the broken layer:")
     # A wrapping row: five numbers side by side when there is room, fewer per line when narrow.
     box = st.container(horizontal=True, gap="small")
     box.metric("Parameters", human(r.total_params), help=f"{r.total_params:,} (all trainable)", width="content")
@@ -45,9 +55,15 @@ def render_totals(view: DesignView) -> None:
                help="every layer's output for one image, fp32, summed", width="content")
 
 
-def render_warnings(view: DesignView) -> None:
+def render_warnings(view: DesignView, hidden: frozenset[str] = frozenset()) -> None:
+    """Warnings (worth changing) and notes (facts worth knowing), leaving out any that would quote a
+    quantity the teacher's link hides."""
     for advice in view.advice:
-        st.warning(advice.message, icon=":material/lightbulb:")
+        if advice.reveals & hidden:
+            continue
+        show = st.warning if advice.level == "warning" else st.info
+        show(md_text(advice.message), icon=":material/lightbulb:" if advice.level == "warning" else
+             ":material/info:")
 
 
 def table_rows(view: DesignView, *, show_shapes: bool = True) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from playground.design.view import DesignView
 from playground.spec.layers import Conv2d
 from playground.spec.parse import SpecError
 from playground.ui.designer import session as ss
+from playground.ui.text import md_text
 
 __all__ = ["render_savings", "on_apply", "replace_key"]
 
@@ -27,7 +28,7 @@ def on_apply(index: int | None) -> None:
     try:
         change = replace_all_with_dwsep(spec) if index is None else replace_with_dwsep(spec, index)
     except (ValueError, SpecError) as exc:
-        ss.notify("error", str(exc))
+        ss.notify("error", md_text(exc))
         return
     what = "every replaceable conv2d" if index is None else f"layer {index}"
     ss.replace_design(change.spec, f"replace {what} with dwsep")
@@ -36,7 +37,9 @@ def on_apply(index: int | None) -> None:
                          "Undo brings back the previous design.")
 
 
-def render_savings(view: DesignView, *, locked: bool) -> None:
+def render_savings(view: DesignView, *, locked: bool, hidden: frozenset[str] = frozenset()) -> None:
+    """Per conv and for the whole net: what the depthwise-separable pair would save. A link that hides
+    the totals (or the per-layer table) gets the ratios without those counts."""
     r, parsed = view.report, view.parsed
     if r is None or parsed is None:
         st.info("Nothing to analyse until the input size is valid.")
@@ -50,11 +53,15 @@ def render_savings(view: DesignView, *, locked: bool) -> None:
     if not dw.layers:
         st.info("No plain conv2d with a kernel larger than 1×1 (groups 1) in the valid part of the design.")
         return
-    st.markdown(f"**Whole net** if every such conv were separated: parameters {human(dw.total_params_before)} "
-                f"→ **{human(dw.total_params_after)}** "
-                f"({dw.total_params_after / max(1, dw.total_params_before):.1%}), "
-                f"MACs {human(dw.total_macs_before)} → **{human(dw.total_macs_after)}** "
-                f"({dw.total_macs_after / max(1, dw.total_macs_before):.1%}).")
+    params_share = dw.total_params_after / max(1, dw.total_params_before)
+    macs_share = dw.total_macs_after / max(1, dw.total_macs_before)
+    if "totals" in hidden:
+        st.markdown(f"**Whole net** if every such conv were separated: parameters ×**{params_share:.3f}**, "
+                    f"MACs ×**{macs_share:.3f}** (the counts are hidden on this link).")
+    else:
+        st.markdown(f"**Whole net** if every such conv were separated: parameters {human(dw.total_params_before)} "
+                    f"→ **{human(dw.total_params_after)}** ({params_share:.1%}), "
+                    f"MACs {human(dw.total_macs_before)} → **{human(dw.total_macs_after)}** ({macs_share:.1%}).")
     can_apply = view.valid and not locked
     if not view.valid:
         st.caption("Fix the broken layer first to apply a replacement.")
@@ -63,12 +70,16 @@ def render_savings(view: DesignView, *, locked: bool) -> None:
         c_in, (kh, kw), out = parsed.shapes[s.index][0], conv.kernel_size, conv.out_channels
         k2 = f"{kh}²" if kh == kw else f"{kh}·{kw}"
         text, button = st.columns([5, 1], vertical_alignment="center")
-        text.markdown(
-            f"`{s.index}` {conv.describe()} — weights `{out}·{c_in}·{k2}` = {out * c_in * kh * kw:,} vs "
-            f"`{c_in}·{k2} + {c_in}·{out}` = {c_in * kh * kw + c_in * out:,}; "
-            f"params{' with bias' if conv.bias else ''} {s.params:,} → **{s.dwsep_params:,}** "
-            f"(×{s.params_ratio:.3f}), "
-            f"MACs {human(s.macs)} → **{human(s.dwsep_macs)}** (×{s.macs_ratio:.3f})")
+        if "table" in hidden or "totals" in hidden:  # per-layer counts: the table's (and they sum to the totals)
+            text.markdown(f"`{s.index}` {conv.describe()} — weights `out·in·{k2}` vs `in·{k2} + in·out`: "
+                          f"params ×**{s.params_ratio:.3f}**, MACs ×**{s.macs_ratio:.3f}**")
+        else:
+            text.markdown(
+                f"`{s.index}` {conv.describe()} — weights `{out}·{c_in}·{k2}` = {out * c_in * kh * kw:,} vs "
+                f"`{c_in}·{k2} + {c_in}·{out}` = {c_in * kh * kw + c_in * out:,}; "
+                f"params{' with bias' if conv.bias else ''} {s.params:,} → **{s.dwsep_params:,}** "
+                f"(×{s.params_ratio:.3f}), "
+                f"MACs {human(s.macs)} → **{human(s.dwsep_macs)}** (×{s.macs_ratio:.3f})")
         blocker = dwsep_blocker(conv)
         if can_apply and blocker is None:
             button.button("Replace", key=replace_key(s.index), on_click=on_apply, args=(s.index,),

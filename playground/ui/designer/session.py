@@ -13,22 +13,33 @@ from typing import Any
 
 import streamlit as st
 
-from playground.design.editor import Design, FieldKind, new_layer, parse_text, spec_structure_error
+from playground.design.blocks import BLOCKS, fit_position, new_block
+from playground.design.editor import Design, FieldKind, new_layer, parse_text, spec_from_text, spec_structure_error
 from playground.design.presets import PRESET_NOTES, default_spec, preset
 from playground.design.view import DesignView
 from playground.spec.parse import SpecError
 from playground.spec.share import decode_share
+from playground.ui.text import md_text
 
 __all__ = ["design", "init_design", "sync_url", "wkey", "okey", "in_key", "is_open", "notify",
            "show_notices", "on_field", "on_input", "on_toggle", "on_add", "on_remove", "on_move", "on_duplicate",
            "on_undo", "on_preset", "replace_design", "open_layer", "JUST_ADDED", "DESIGN_KEY", "OPEN_KEY",
-           "TAB_KEY"]
+           "TAB_KEY", "FIT", "new_layers", "on_insert", "on_move_to", "on_change_type", "on_clear", "on_paste",
+           "on_architecture", "ARCHITECTURES", "open_indices"]
+
+FIT = -1  # the "where it fits" insertion position (before the head; see editor.fit_position)
+
+# torchvision architectures the layer spec expresses exactly (playground.arch.landmarks.designer_spec keys)
+ARCHITECTURES: dict[str, str] = {"alexnet": "AlexNet", "vgg16": "VGG-16", "vgg19": "VGG-19",
+                                 "resnet18": "ResNet-18", "resnet50": "ResNet-50", "resnet152": "ResNet-152",
+                                 "mobilenet_v1": "MobileNet-V1"}
 
 DESIGN_KEY = "dz.design"    # the session's Design
 OPEN_KEY = "dz.open"        # ids of layers whose editor is open
 TAB_KEY = "dz.tab"          # the open results tab (Layers, Plots, ...) below the editor
 _TOKEN = "dz.token"         # the share token last written to the URL
 _NOTICES = "dz.notices"     # (kind, text) shown once on the next run
+_KEEP_URL = "dz.keep_url"   # design revision at which a damaged ?spec= link failed: keep it in the URL till an edit
 JUST_ADDED = "dz.added"     # True for the run right after "Add layer" (the list scrolls to it)
 
 
@@ -53,7 +64,9 @@ def design() -> Design:
 
 
 def notify(kind: str, text: str) -> None:
-    """Queue a message ("success" | "info" | "warning" | "error") for the top of the next run."""
+    """Queue a message ("success" | "info" | "warning" | "error") for the top of the next run.
+
+    ``text`` is markdown: wrap every user-supplied part (names, messages quoting values) in ``md_text``."""
     st.session_state.setdefault(_NOTICES, []).append((kind, text))
 
 
@@ -85,24 +98,37 @@ def init_design() -> Design:
     if current is not None and (not token or token == st.session_state.get(_TOKEN)):
         return current
     spec = None
+    failed = False
     if token:
         try:
             spec = _load_token(token)
         except SpecError as exc:
+            failed = True
             fallback = "Showing the default design instead." if current is None else "Your design is unchanged."
-            notify("error", f"Could not open the design in this link: {exc}. {fallback}")
+            notify("error", f"Could not open the design in this link: {md_text(exc)}. {fallback} The address "
+                            "bar keeps the link until you edit, so you can send it to your teacher.")
     if current is None:
         st.session_state[DESIGN_KEY] = Design.from_spec(spec if spec is not None else default_spec())
         st.session_state[OPEN_KEY] = set()
     elif spec is not None:
         replace_design(spec, "open a shared link")
         notify("info", "Opened the design from the link. Undo brings back the one you had.")
+    if failed:
+        st.session_state[_KEEP_URL] = design().revision
     st.session_state[_TOKEN] = token
     return design()
 
 
 def sync_url(view: DesignView) -> None:
-    """Keep ``?spec=`` equal to the current design, so the address bar is always the share link."""
+    """Keep ``?spec=`` equal to the current design, so the address bar is always the share link.
+
+    Except after a damaged link: it stays in the address bar until the student's first edit, so they
+    can still copy it and send it to whoever gave it to them."""
+    keep = st.session_state.get(_KEEP_URL)
+    if keep is not None and keep == design().revision:
+        st.session_state[_TOKEN] = st.query_params.get("spec")
+        return
+    st.session_state.pop(_KEEP_URL, None)
     if view.token and st.query_params.get("spec") != view.token:
         st.query_params["spec"] = view.token
     st.session_state[_TOKEN] = view.token or st.query_params.get("spec")
@@ -112,6 +138,12 @@ def sync_url(view: DesignView) -> None:
 
 def is_open(layer_id: int) -> bool:
     return layer_id in st.session_state.setdefault(OPEN_KEY, set())
+
+
+def open_indices() -> set[int]:
+    """Positions of the layers whose rows are open (the diagram outlines them)."""
+    opened = st.session_state.get(OPEN_KEY, set())
+    return {i for i, layer_id in enumerate(design().ids) if layer_id in opened}
 
 
 def open_layer(layer_id: int) -> None:
@@ -137,10 +169,71 @@ def on_toggle(layer_id: int) -> None:
     (opened.add if st.session_state.get(okey(layer_id)) else opened.discard)(layer_id)
 
 
-def on_add(type_key: str, channels: int | None) -> None:
-    new_id = design().add(new_layer(st.session_state[type_key], channels))
-    open_layer(new_id)
-    st.session_state[JUST_ADDED] = True
+def new_layers(choice: str, channels: int | None) -> list[dict[str, Any]]:
+    """The layers a choice of the add bar stands for: a block name or a layer type."""
+    return new_block(choice, channels) if choice in BLOCKS else [new_layer(choice, channels)]
+
+
+def on_insert(choice: str, at: int, view: DesignView) -> None:
+    """Insert the layer type or block ``choice`` at position ``at`` (FIT: where it fits), its width
+    following the channels that reach that position; the new rows open."""
+    d = design()
+    first = BLOCKS[choice](16)[0]["type"] if choice in BLOCKS else choice
+    at = fit_position(d.layers, first) if at == FIT else at
+    try:
+        new_ids = d.insert(new_layers(choice, view.channels_into(at)), at)
+    except ValueError as exc:
+        notify("error", f"Cannot add: {exc}.")
+        return
+    st.session_state[OPEN_KEY] = set(new_ids[:1])  # the new layer is the one being worked on (the diagram outlines it)
+    st.session_state[JUST_ADDED] = at >= len(d.layers) - len(new_ids)  # the list scrolls to a new last row
+
+
+def on_add(type_key: str, where_key: str, view: DesignView) -> None:
+    """The add bar's button: its chosen type/block at its chosen position."""
+    on_insert(st.session_state[type_key], st.session_state.get(where_key, FIT), view)
+
+
+def on_move_to(layer_id: int, key: str) -> None:
+    design().move_to(layer_id, int(st.session_state[key]))
+
+
+def on_change_type(layer_id: int, key: str, view: DesignView) -> None:
+    d = design()
+    new_id = d.change_type(layer_id, st.session_state[key], view.channels_into(d.position(layer_id)))
+    if new_id != layer_id and is_open(layer_id):
+        open_layer(new_id)
+
+
+def on_clear() -> None:
+    design().clear()
+    notify("info", "New empty design: same input size, no layers. Undo brings the layers back.")
+
+
+def on_paste(key: str) -> None:
+    """Load the JSON text in widget ``key`` as the design."""
+    text = str(st.session_state.get(key) or "")
+    try:
+        spec = spec_from_text(text)
+        replace_design(spec, "paste a design")
+    except SpecError as exc:
+        notify("error", f"{md_text(exc)}. Your design is unchanged.")
+        return
+    notify("success", "Loaded the pasted design. Undo brings back the one you had.")
+
+
+def on_architecture(key: str) -> None:
+    """Load the torchvision architecture chosen in widget ``key`` (an ARCHITECTURES key)."""
+    from playground.arch.landmarks import designer_spec
+
+    name = st.session_state.get(key)
+    spec = designer_spec(name) if isinstance(name, str) else None
+    if spec is None or not isinstance(name, str):
+        return
+    st.session_state[key] = None
+    replace_design({"name": ARCHITECTURES[name], **spec}, f"load {ARCHITECTURES[name]}")
+    notify("success", f"Loaded torchvision's {ARCHITECTURES[name]} as a layer spec (the parameter count matches "
+                      "torchvision's). Undo brings back the design you had.")
 
 
 def on_remove(layer_id: int) -> None:

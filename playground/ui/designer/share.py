@@ -1,7 +1,9 @@
 """Share and export: teacher flags from the URL, the share link, PyTorch code, JSON download/upload."""
 from __future__ import annotations
 
+import io
 import json
+import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -12,15 +14,17 @@ from playground.design.editor import spec_structure_error
 from playground.design.view import DesignView
 from playground.spec.parse import SpecError, load_json_bytes
 from playground.ui.designer import session as ss
+from playground.ui.text import md_text
 
-__all__ = ["HIDE_FLAGS", "TeacherFlags", "teacher_flags", "share_url", "render_share", "render_export",
-           "render_upload", "read_design_json"]
+__all__ = ["HIDE_FLAGS", "PANELS", "visible_panels", "TeacherFlags", "teacher_flags", "share_url", "render_share",
+           "render_export", "render_upload", "read_design_json", "strip_comments"]
 
 # ?hide=<comma list>: panels a teacher can hide from students (README documents them).
+# A hidden quantity is hidden everywhere on the page, not just in its own panel.
 HIDE_FLAGS: dict[str, str] = {
-    "totals": "the totals (parameters, MACs, FLOPs, model size, activations)",
-    "table": "the per-layer table",
-    "shapes": "output shapes (beside each layer and in the table)",
+    "totals": "the totals (parameters, MACs, FLOPs, model size, activations), also in the savings panel and code",
+    "table": "the per-layer table and per-layer counts (parameters, MACs, memory) wherever they appear",
+    "shapes": "output shapes everywhere: beside each layer, table, diagram, code, size plot, receptive-field photo",
     "warnings": "the plain-word warnings",
     "savings": "the depthwise-separable savings panel",
     "plots": "the plots",
@@ -28,6 +32,14 @@ HIDE_FLAGS: dict[str, str] = {
     "code": "the PyTorch code and JSON export",
 }
 _ON = ("1", "true", "yes", "on")
+
+# The results tabs, in order, and the hide flags that each one needs shown. A panel that would give
+# away a hidden quantity goes with it: the photo's grid of unit centres counts out every output's
+# size (shapes); the memory panel's per-layer bytes are the table's and sum to the totals.
+PANELS: dict[str, tuple[str, ...]] = {
+    "Layers": ("table",), "Depthwise savings": ("savings",), "Plots": ("plots",),
+    "Receptive field": ("rf", "shapes"), "Memory": ("totals", "table"), "Share & export": (),
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class TeacherFlags:
     unknown: tuple[str, ...] = ()
 
     def shows(self, panel: str) -> bool:
+        """Whether ``panel`` (a HIDE_FLAGS name) may be shown on this link."""
         return panel not in self.hide
 
     def params(self) -> dict[str, str]:
@@ -49,6 +62,11 @@ class TeacherFlags:
         if self.locked:
             out["lock"] = "1"
         return out
+
+
+def visible_panels(flags: TeacherFlags) -> list[str]:
+    """The results tabs this link shows (see :data:`PANELS`)."""
+    return [label for label, needs in PANELS.items() if all(flags.shows(flag) for flag in needs)]
 
 
 def teacher_flags(query: Mapping[str, str]) -> TeacherFlags:
@@ -72,6 +90,8 @@ def render_share(view: DesignView, flags: TeacherFlags) -> None:
         return
     st.markdown("**Share link** — the address bar always holds it too; the copy button is at the box's right.")
     st.code(share_url(view.token, flags), language=None, wrap_lines=True)
+    if flags.locked:  # a student on a read-only link has no business making teacher links
+        return
     with st.expander("Teacher link: hide panels or lock editing", icon=":material/school:"):
         hide = st.multiselect("Hide from students", list(HIDE_FLAGS), format_func=lambda n: f"{n}: {HIDE_FLAGS[n]}",
                               key="dz.t.hide")
@@ -79,8 +99,32 @@ def render_share(view: DesignView, flags: TeacherFlags) -> None:
         st.code(share_url(view.token, TeacherFlags(frozenset(hide), lock)), language=None, wrap_lines=True)
 
 
-def render_export(view: DesignView) -> None:
-    """PyTorch code (copy + download) and the design as JSON."""
+def strip_comments(code: str) -> str:
+    """``code`` without its comments and docstrings (they quote shapes and parameter counts), still
+    valid Python that defines the same network."""
+    drop_rows: set[int] = set()
+    cut: dict[int, int] = {}  # row -> column where a trailing comment starts
+    prev = tokenize.NEWLINE
+    for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+        if tok.type == tokenize.COMMENT:
+            cut[tok.start[0]] = tok.start[1]
+        elif tok.type == tokenize.STRING and prev in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.NL):
+            drop_rows.update(range(tok.start[0], tok.end[0] + 1))  # a statement that is only a string: a docstring
+        if tok.type not in (tokenize.COMMENT, tokenize.NL):
+            prev = tok.type
+    out = []
+    for row, line in enumerate(code.splitlines(), start=1):
+        if row in drop_rows:
+            continue
+        kept = line[:cut[row]].rstrip() if row in cut else line
+        if kept.strip() or not line.strip():  # a line that was only a comment goes
+            out.append(kept)
+    return "\n".join(out) + "\n"
+
+
+def render_export(view: DesignView, flags: TeacherFlags = TeacherFlags()) -> None:
+    """PyTorch code (copy + download) and the design as JSON, minding what the link hides: without
+    totals the code has no comments; without shapes no code at all (its Linear sizes give them away)."""
     if not view.valid:
         st.info("Fix the broken layer to export code; the JSON below keeps the design as it is.")
         st.download_button("Download JSON", json.dumps(view.spec, indent=2), file_name="design.json",
@@ -90,12 +134,19 @@ def render_export(view: DesignView) -> None:
 
     parsed = view.parsed  # a valid design: the whole spec, already parsed by compute()
     assert parsed is not None
+    canonical = json.dumps(parsed.to_dict(), indent=2)
+    if not flags.shows("shapes"):
+        st.info("The PyTorch code is hidden on this link: its layer sizes would give away the output shapes.")
+        st.download_button("Download JSON", canonical, file_name="design.json", mime="application/json",
+                           icon=":material/download:", key="dz.dl.json")
+        return
     code = to_pytorch_code(parsed)
+    if not flags.shows("totals"):
+        code = strip_comments(code)
     st.code(code, language="python", line_numbers=True)
     left, right = st.columns(2)
     left.download_button("Download net.py", code, file_name="net.py", mime="text/x-python",
                          icon=":material/download:", key="dz.dl.py", width="stretch")
-    canonical = json.dumps(parsed.to_dict(), indent=2)
     right.download_button("Download JSON", canonical, file_name="design.json", mime="application/json",
                           icon=":material/download:", key="dz.dl.json", width="stretch")
 
@@ -124,10 +175,10 @@ def _on_upload() -> None:
     try:
         spec = read_design_json(upload.getvalue(), upload.name)
     except ValueError as exc:
-        ss.notify("error", f"{exc}. Your design is unchanged.")
+        ss.notify("error", f"{md_text(exc)}. Your design is unchanged.")
         return
     ss.replace_design(spec, f"load {upload.name}")
-    ss.notify("success", f"Loaded '{upload.name}'. Undo brings back the design you had.")
+    ss.notify("success", f"Loaded '{md_text(upload.name)}'. Undo brings back the design you had.")
 
 
 def render_upload() -> None:

@@ -9,13 +9,9 @@ with random weights at batch 1. Prints seconds and the ratio analysis / forward.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playground.arch.landmarks import LANDMARKS  # noqa: E402
 from playground.arch.measure import analyze_module, build_architecture  # noqa: E402
@@ -38,12 +34,12 @@ def main() -> None:
     print(f"{'model':20s} {'analysis s':>10s} {'forward s':>10s} {'ratio':>7s}")
     total_analysis = 0.0
     for key in args.models.split(","):
-        analysis = _best_of(lambda: analyze_module(build_architecture(key), (3, 224, 224), name=key))
+        analysis = _best_of(lambda key=key: analyze_module(build_architecture(key), (3, 224, 224), name=key))
         model = build_architecture(key, device="cpu")
         x = torch.randn(1, 3, 224, 224)  # (B, C, H, W)
         with torch.no_grad():
             model(x)  # warm-up
-            forward = _best_of(lambda: model(x))
+            forward = _best_of(lambda model=model, x=x: model(x))
         total_analysis += analysis
         print(f"{key:20s} {analysis:10.3f} {forward:10.3f} {analysis / forward:7.2f}")
     print(f"all analyses: {total_analysis:.2f} s (the Architectures page computes them once per server)")

@@ -83,7 +83,8 @@ def main() -> None:
         "bare forward on a ready tensor": bare,
         "predict(PIL photo)": lambda: predict(loaded, photo),
         "decode JPEG + predict": lambda: predict(loaded, load_image(photo_jpeg)),
-        "12 MP: decode (draft to model size) + predict": lambda: predict(loaded, load_image(big_jpeg, draft_size=model_size)),
+        "12 MP: decode (draft to model size) + predict":
+            lambda: predict(loaded, load_image(big_jpeg, draft_size=model_size)),
         "12 MP: decode (default draft) + predict": lambda: predict(loaded, load_image(big_jpeg)),
         "12 MP: decode (full size) + predict": lambda: predict(loaded, load_image(big_jpeg, draft_size=None)),
     }, args.repeats, sync)

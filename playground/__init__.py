@@ -11,7 +11,7 @@ from typing import Any
 # Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {
     "PlaygroundError": "playground.errors",
-    # issue 2: specs, analysis, building
+    # specs: parse, validate, share links
     "SpecError": "playground.spec.parse",
     "parse_spec": "playground.spec.parse",
     "parse_spec_prefix": "playground.spec.parse",
@@ -19,18 +19,24 @@ _EXPORTS: dict[str, str] = {
     "Spec": "playground.spec.parse",
     "encode_share": "playground.spec.share",
     "decode_share": "playground.spec.share",
+    # design: analysis, building, export, designer helpers
     "analyze": "playground.design.analysis",
     "analyze_prefix": "playground.design.analysis",
     "Report": "playground.design.analysis",
     "LayerReport": "playground.design.analysis",
     "build_model": "playground.design.build",
     "to_pytorch_code": "playground.design.build",
-    # issue 3: designer helpers
     "PRESETS": "playground.design.presets",
     "advise": "playground.design.advice",
     "replace_with_dwsep": "playground.design.advice",
     "draw_receptive_field": "playground.design.rfview",
-    # issue 4: images, models, inference
+    "effective_receptive_field": "playground.design.erf",
+    "ERFResult": "playground.design.erf",
+    "memory_estimate": "playground.design.memory",
+    "memory_by_strategy": "playground.design.memory",
+    "MemoryEstimate": "playground.design.memory",
+    "load_user_model": "playground.arch.measure",
+    # images and pretrained models: loading, inference, explanations
     "ImageError": "playground.images",
     "load_image": "playground.images",
     "MODELS": "playground.models.registry",
@@ -47,7 +53,7 @@ _EXPORTS: dict[str, str] = {
     "feature_maps": "playground.models.inference",
     "first_layer_filters": "playground.models.inference",
     "efficientnet_lite0": "playground.models.efficientnet_lite",
-    # issue 5: datasets, training, jobs
+    # fine-tuning: datasets, config, training, background jobs
     "DatasetError": "playground.finetune.data",
     "Dataset": "playground.finetune.data",
     "from_zip": "playground.finetune.archive",
@@ -65,7 +71,7 @@ _EXPORTS: dict[str, str] = {
     "get_manager": "playground.finetune.jobs.manager",
     "run_job": "playground.finetune.jobs.worker",
     "submit_finetune": "playground.finetune.jobs.worker",
-    # issue 6: real architectures, concepts
+    # real architectures and concept experiments
     "analyze_architecture": "playground.arch.measure",
     "analyze_module": "playground.arch.measure",
     "ArchReport": "playground.arch.report",

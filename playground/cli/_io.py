@@ -24,7 +24,8 @@ def bounded(kind: type, lo: float, hi: float | None = None) -> Callable[[str], A
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
         if not (lo <= value and (hi is None or value <= hi)):  # written so that NaN fails too
-            raise argparse.ArgumentTypeError(f"must be from {lo:g} to {hi:g}" if hi is not None else f"must be {lo:g} or more")
+            bounds = f"must be from {lo:g} to {hi:g}" if hi is not None else f"must be {lo:g} or more"
+            raise argparse.ArgumentTypeError(bounds)
         return value
 
     return parse

@@ -113,7 +113,7 @@ def _time_steps(cfg: TrainConfig, setup: Setup, model: nn.Module, groups: list[d
     try:
         # Same memory format as the real run (channels_last on CUDA), so the timing is its timing.
         fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-        model.to(device, memory_format=fmt)
+        model.to(device, memory_format=fmt)  # type: ignore[call-overload]  # documented, missing from the stubs
         x = torch.randn(batch, 3, cfg.image_size, cfg.image_size, device=device)  # (b, 3, S, S)
         x = x.contiguous(memory_format=fmt)
         y = torch.zeros(batch, dtype=torch.long, device=device)

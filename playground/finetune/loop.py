@@ -179,7 +179,7 @@ def _validation_report(val_logits: torch.Tensor, split: Split, dataset: Dataset
     preds = val_logits.argmax(1)  # (V,)
     probs = val_logits.softmax(1)  # (V, C)
     confusion = [[0] * num_classes for _ in range(num_classes)]
-    misclassified = []
+    misclassified: list[dict[str, Any]] = []
     for j, i in enumerate(split.val):
         t, p = dataset.items[i].label, int(preds[j])
         confusion[t][p] += 1
@@ -192,7 +192,8 @@ def _validation_report(val_logits: torch.Tensor, split: Split, dataset: Dataset
 
 def _finished(model: nn.Module) -> nn.Module:
     """The trained model as predict uses it: CPU, fp32, contiguous, eval mode, frozen."""
-    model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
+    # memory_format is a documented argument of Module.to that its typing overloads leave out
+    model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()  # type: ignore[call-overload]
     for p in model.parameters():
         p.requires_grad_(False)
     return model
@@ -274,7 +275,8 @@ class _Run:
         self.mean = torch.tensor(setup.preprocess.mean).view(1, 3, 1, 1)
         self.std = torch.tensor(setup.preprocess.std).view(1, 3, 1, 1)
         self.channels_last = self.device.type == "cuda"
-        model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        fmt = torch.channels_last if self.channels_last else torch.preserve_format
+        model.to(self.device, memory_format=fmt)  # type: ignore[call-overload]  # memory_format: see _finished
         self.optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
         # fp16 needs loss scaling against underflowing gradients; bf16 has fp32's range and does not.
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)

@@ -12,12 +12,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from playground.classroom import PASSCODE_ENV, ClassSettings, Viewer, new_owner_secret, owner_id, save_settings
-from playground.finetune.config import TrainConfig
+from playground.classroom import PASSCODE_ENV, ClassSettings, Viewer, save_settings
 from playground.finetune.jobs import manager as jobs_manager
 from playground.finetune.jobs.manager import JobManager, get_manager
 from playground.finetune.jobs.store import JobError, JobStore
-from playground.finetune.jobs.worker import job_config
 from playground.ui.common import widget_key
 from playground.ui.finetune import (
     DATA,
@@ -35,8 +33,8 @@ from playground.ui.finetune.job import artifacts_zip
 from playground.ui.owner import NAME_INPUT, OWNER_SECRET_KEY
 from playground.ui.text import md_text
 from tests.apptest_pages import PAGES, run_page
-from tests.finetune.test_jobs import FakeRunner
 from tests.finetune_data import make_zip, png_bytes
+from tests.job_support import A_ID, A_SECRET, B_ID, B_SECRET, LINK_NAME, PASSCODE, FakeRunner, done_job, job_settings
 
 IMAGE_SIZE_KEY, EPOCHS_KEY = widget_key(FORM, IMAGE_SIZE), widget_key(FORM, EPOCHS)
 SOURCE_KEY, UPLOAD_KEY = widget_key(DATA, DATA_SOURCE), widget_key(DATA, DATA_UPLOAD)
@@ -156,12 +154,6 @@ def test_a_staged_upload_deleted_from_the_data_folder_is_staged_again(_playgroun
 
 # --------------------------------------------------------------------------- a class: owners and limits
 
-PASSCODE = "correct horse battery"
-A_SECRET, B_SECRET = new_owner_secret(), new_owner_secret()  # two browsers (what their cookies hold)
-A_ID, B_ID = owner_id(A_SECRET), owner_id(B_SECRET)
-LINK_NAME = "[free answers](https://evil.example)"
-
-
 @pytest.fixture()
 def classroom(monkeypatch: pytest.MonkeyPatch, _playground_home: Path) -> Iterator[JobManager]:
     """A class (passcode set) whose jobs never really train: the manager's runner only records starts."""
@@ -182,24 +174,6 @@ def as_browser(secret: str, **query: str) -> AppTest:
         at.query_params[key] = value
     at.run()
     return at
-
-
-def job_settings() -> dict:
-    return job_config(TrainConfig(epochs=1, image_size=48), "digits", [str(d) for d in range(10)], 1797)
-
-
-def done_job(home: Path, owner: str) -> str:
-    """A finished job of ``owner`` with a model folder and results (as the worker leaves them)."""
-    store = JobStore(home)
-    job = store.create(dict(job_settings(), owner=owner, owner_name="Ada"))
-    job.artifacts.mkdir()
-    (job.artifacts / "meta.json").write_text("{}")
-    store.folder(job.id).results_file.write_text(json.dumps({
-        "val_accuracy": 0.5, "train_seconds": 2.0, "train_images": 8, "epochs": 1, "confusion": [[1, 1], [0, 2]],
-        "per_class_accuracy": {"0": 0.5, "1": 1.0},
-        "misclassified": [{"path": "0/a.png", "true": "0", "predicted": "1", "confidence": 0.6}]}))
-    store.finish(job.id, "done", "validation accuracy 50.0%")
-    return job.id
 
 
 def button_keys(at: AppTest) -> set[str]:
@@ -299,3 +273,10 @@ def test_the_app_starts_the_job_manager_so_a_queued_job_runs_after_a_restart(
         manager = jobs_manager._MANAGERS.pop(_playground_home.resolve(), None)
         if manager is not None:
             manager.shutdown()
+
+
+def test_class_names_in_result_charts_are_text_not_plotly_html() -> None:
+    from playground.ui.finetune.job import confusion_figure
+
+    fig = confusion_figure([[1, 0], [0, 1]], ["<a href='https://evil.example'>x</a>", "cat"])
+    assert list(fig.data[0].x) == ["&lt;a href='https://evil.example'&gt;x&lt;/a&gt;", "cat"]

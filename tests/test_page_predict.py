@@ -193,3 +193,10 @@ def test_grad_cam_explains_the_class_in_the_box_after_a_photo_change(_playground
     box = at.selectbox(key=CAM)
     assert textures[box.value] == cam_caption(at) == top_cat == bars(at)[0]
     assert box.options[box.index].startswith(f"{top_cat} (")  # the box shows the class the map explains
+
+
+def test_chart_labels_are_text_not_plotly_html() -> None:
+    """A fine-tuned class is a student's folder name: Plotly must not turn it into a link or bold text."""
+    pred = Prediction([("<a href='https://evil.example'>answers</a>", 0, 0.6), ("<b>cat</b>", 1, 0.4)])
+    labels = list(top_k_chart(pred).data[0].y)
+    assert labels == ["&lt;a href='https://evil.example'&gt;answers&lt;/a&gt;", "&lt;b&gt;cat&lt;/b&gt;"]

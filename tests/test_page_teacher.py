@@ -27,8 +27,7 @@ from playground.ui.teacher import (
 )
 from playground.ui.text import md_text
 from tests.apptest_pages import PAGES, run_page
-from tests.finetune.test_jobs import FakeRunner
-from tests.test_page_finetune import A_ID, LINK_NAME, PASSCODE, done_job, job_settings
+from tests.job_support import A_ID, LINK_NAME, PASSCODE, FakeRunner, done_job, job_settings
 
 B_ID = cr.owner_id(cr.new_owner_secret())
 

@@ -20,7 +20,7 @@ from playground.models.registry import MODELS, LoadedModel
 from playground.models.serving import serving
 from playground.ui.common import photo_input, widget_key
 from playground.ui.model_weights import weights_downloader
-from playground.ui.predict import get_model, show_image, show_photo
+from playground.ui.predict import get_model, show_image, show_photo, top_k_chart
 from playground.ui.text import show_error
 
 __all__ = ["compare_toggle", "render_compare", "compare_chart", "COMPARE_TOGGLE", "COMPARE_MODELS",
@@ -31,6 +31,7 @@ COMPARE_TOGGLE, COMPARE_MODELS, COMPARE_CLASS = "compare", "compare_models", "co
 DEFAULT_COMPARE = ("efficientnet_lite0", "efficientnet_lite2")  # same family, two sizes: the cost of scale
 MAX_COMPARE = 4  # columns that still fit a laptop screen; also bounds one click's work on the server
 _TOP_K = 5
+COMPARE_BAR_HEIGHT = 36  # px per bar: several charts side by side
 _FIRST_TOP = -1  # the class picker's "first model's top class" entry
 
 
@@ -66,19 +67,8 @@ def _pick_models(key: str) -> list[str]:
 
 
 def compare_chart(pred: Prediction) -> go.Figure:
-    """Top-k bars, most probable on top, the class axis categorical in rank order."""
-    labels = [str(label) for label, _, _ in pred.top]
-    probs = [p for _, _, p in pred.top]
-    fig = go.Figure(go.Bar(
-        x=probs, y=labels, orientation="h", text=[f"{p:.1%}" for p in probs], textposition="auto",
-        hovertemplate="%{y}: %{x:.2%}<extra></extra>", marker_color="#1f6feb",
-    ))
-    fig.update_layout(
-        height=70 + 36 * len(labels), margin=dict(l=10, r=10, t=10, b=30),
-        xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
-        yaxis=dict(type="category", categoryorder="array", categoryarray=labels, autorange="reversed"),
-    )
-    return fig
+    """The Predict page's top-k chart, a little more compact to fit several side by side."""
+    return top_k_chart(pred, bar_height=COMPARE_BAR_HEIGHT)
 
 
 def _class_picker(key: str, preds: list[tuple[LoadedModel, Prediction]]) -> int | None:

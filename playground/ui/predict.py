@@ -27,7 +27,7 @@ from playground.models.registry import (
 )
 from playground.models.serving import ImageView, image_digest, serving
 from playground.ui.common import widget_key
-from playground.ui.text import md_text
+from playground.ui.text import md_text, plotly_text
 
 __all__ = ["model_picker", "cached_model", "get_model", "prediction", "top_k_chart", "render_explanations",
            "show_image", "show_photo", "PREDICT", "MODEL_PICKER", "EXPLAIN_TAB", "CAM_CLASS", "CAM_LAYER",
@@ -142,24 +142,28 @@ def _label(status: ModelStatus) -> str:
     return f"{status.title} [{status.name}]"
 
 
-def top_k_chart(pred: Prediction) -> go.Figure:
+BAR_HEIGHT = 42  # px per bar of the top-k chart
+
+
+def top_k_chart(pred: Prediction, bar_height: int = BAR_HEIGHT) -> go.Figure:
     """Horizontal bars, most probable on top. The class axis is categorical in rank order whatever
-    the labels look like (classes "0".."9" would otherwise become a numeric axis)."""
-    return _chart(tuple(pred.top))
+    the labels look like (classes "0".."9" would otherwise become a numeric axis); a fine-tuned
+    model's class names (a student's folder names) are shown literally, never as Plotly's HTML."""
+    return _chart(tuple(pred.top), bar_height)
 
 
 @lru_cache(maxsize=256)
-def _chart(top: tuple[tuple[str, int, float], ...]) -> go.Figure:
+def _chart(top: tuple[tuple[str, int, float], ...], bar_height: int) -> go.Figure:
     # Built once per distinct result: building and validating a plotly figure costs milliseconds of
     # server CPU, and st.plotly_chart only serialises a figure object it is given (nothing mutates it).
-    labels = [str(label) for label, _, _ in top]
+    labels = [plotly_text(label) for label, _, _ in top]
     probs = [p for _, _, p in top]
     fig = go.Figure(go.Bar(
         x=probs, y=labels, orientation="h", text=[f"{p:.1%}" for p in probs], textposition="auto",
         hovertemplate="%{y}: %{x:.2%}<extra></extra>", marker_color="#1f6feb",
     ))
     fig.update_layout(
-        height=70 + 42 * len(labels), margin=dict(l=10, r=10, t=10, b=30),
+        height=70 + bar_height * len(labels), margin=dict(l=10, r=10, t=10, b=30),
         xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
         yaxis=dict(type="category", categoryorder="array", categoryarray=labels, autorange="reversed"),
     )

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,48 +49,64 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from serve_app(tmp_path_factory, "e2e-home")
 
 
-def serve_app(tmp_path_factory: pytest.TempPathFactory, name: str, **env_extra: str) -> Iterator[str]:
-    """Run `streamlit run app.py` (its own data folder, plus ``env_extra``) until the generator is closed."""
+def require_chromium() -> None:
+    """Skip the test when Chromium is missing (under CI, go on and let the browser launch fail)."""
     if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (bash .ci/run does it)")
+
+
+@contextmanager
+def streamlit_server(script: Path | str, home: Path, env: dict[str, str] | None = None, *,
+                     stop_timeout: float = 10) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run `streamlit run SCRIPT` (cwd: the repository, log: ``home``/streamlit.log, environment ``env``,
+    or this process's when None) on a free local port; yield (base URL, the server process) once
+    /_stcore/health answers (90 s at most, else RuntimeError with the log), then terminate the server,
+    killing it if it is still running after ``stop_timeout`` seconds."""
     port = _free_port()
+    log_path = home / "streamlit.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    raise RuntimeError("streamlit did not start:\n" + log_path.read_text())
+                time.sleep(0.3)
+            yield url, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=stop_timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def serve_app(tmp_path_factory: pytest.TempPathFactory, name: str, **env_extra: str) -> Iterator[str]:
+    """Run `streamlit run app.py` (its own data folder, plus ``env_extra``) until the generator is closed."""
+    require_chromium()
     home = tmp_path_factory.mktemp(name)
-    env = dict(os.environ, PLAYGROUND_HOME=str(home), **env_extra)
-    log = open(home / "streamlit.log", "w")  # noqa: SIM115 (closed when the server stops, below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            raise RuntimeError("streamlit did not start:\n" + (home / "streamlit.log").read_text())
-        time.sleep(0.3)
-    try:
+    with streamlit_server("app.py", home, dict(os.environ, PLAYGROUND_HOME=str(home), **env_extra)) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")
-def browser(app_url: str):
-    """One headless Chromium for the session."""
+def browser():
+    """One headless Chromium (one Playwright) for the whole session: every browser test uses it,
+    because Playwright's sync API cannot be started twice in one thread."""
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -9,7 +9,7 @@ import pytest
 
 from playground.classroom import OWNER_COOKIE, PASSCODE_ENV
 from tests.e2e.conftest import serve_app
-from tests.e2e.helpers import settle
+from tests.e2e.helpers import set_number, settle
 
 PASSCODE = "e2e class passcode"
 JOB_URL = re.compile(r"/finetune\?job=(\d{8}-\d{6}-[0-9a-f]{6})$")
@@ -24,13 +24,6 @@ def _context(browser):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     ctx.set_default_timeout(60_000)
     return ctx
-
-
-def _set_number(page, label: str, value: int) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    settle(page)
 
 
 def _set_text(page, label: str, value: str) -> None:
@@ -54,8 +47,8 @@ def test_students_own_their_jobs_and_the_teacher_controls_them(browser, classroo
         a.goto(f"{classroom_url}/finetune")
         settle(a)
         a.get_by_text("1,797 images in 10 classes").wait_for()
-        _set_number(a, "Image size (px)", 48)
-        _set_number(a, "Epochs", 1)
+        set_number(a, "Image size (px)", 48)
+        set_number(a, "Epochs", 1)
         _set_text(a, "Your name", "Ada")
         first = _start(a)
         a.get_by_role("button", name="New job").click()

@@ -3,14 +3,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.helpers import settle
-
-
-def _set_number(page, label: str, value: int) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    settle(page)
+from tests.e2e.helpers import set_number, settle
 
 
 def test_start_a_job_and_see_it_finish(page, app_url) -> None:
@@ -18,8 +11,8 @@ def test_start_a_job_and_see_it_finish(page, app_url) -> None:
     settle(page)
     page.get_by_role("heading", name="Fine-tune").wait_for()
     page.get_by_text("1,797 images in 10 classes").wait_for()
-    _set_number(page, "Image size (px)", 48)
-    _set_number(page, "Epochs", 1)
+    set_number(page, "Image size (px)", 48)
+    set_number(page, "Epochs", 1)
     page.get_by_text("Estimated time").wait_for()
     page.get_by_role("button", name="Start").click()
 

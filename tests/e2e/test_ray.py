@@ -5,18 +5,15 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, REPO, _free_port
-from tests.e2e.helpers import settle
-from tests.e2e.test_finetune import _set_number
-from tests.finetune.test_ray import _processes_marked
+from tests.e2e.conftest import require_chromium, streamlit_server
+from tests.e2e.helpers import set_number, settle
+from tests.process_support import processes_marked
 
 pytest.importorskip("ray")
 
@@ -27,52 +24,21 @@ _MARK = "PLAYGROUND_TEST_MARK"
 def ray_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, subprocess.Popen]]:
     """`streamlit run app.py` with PLAYGROUND_RUNNER=ray; yields (base URL, the marker its processes
     carry in their environment, the server process)."""
-    if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (bash .ci/run does it)")
-    port, home, marker = _free_port(), tmp_path_factory.mktemp("e2e-ray-home"), uuid.uuid4().hex
+    require_chromium()
+    home, marker = tmp_path_factory.mktemp("e2e-ray-home"), uuid.uuid4().hex
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(PLAYGROUND_HOME=str(home), PLAYGROUND_RUNNER="ray", **{_MARK: marker})
-    with open(home / "streamlit.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("streamlit did not start:\n" + (home / "streamlit.log").read_text())
-            time.sleep(0.3)
-        try:
-            yield url, marker, proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with streamlit_server("app.py", home, env, stop_timeout=60) as (url, proc):
+        yield url, marker, proc
 
 
 @pytest.fixture()
-def ray_page(ray_app: tuple[str, str, subprocess.Popen]):
-    """A fresh page in headless Chromium."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-        ctx.set_default_timeout(60_000)
-        yield ctx.new_page()
-        browser.close()
+def ray_page(ray_app: tuple[str, str, subprocess.Popen], browser):
+    """A fresh page in the session's headless Chromium."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx.set_default_timeout(60_000)
+    yield ctx.new_page()
+    ctx.close()
 
 
 def test_a_job_runs_on_ray_to_done(ray_page, ray_app: tuple[str, str, subprocess.Popen]) -> None:
@@ -85,8 +51,8 @@ def test_a_job_runs_on_ray_to_done(ray_page, ray_app: tuple[str, str, subprocess
     # The sidebar names the runner and the cluster's size (the first page run starts the cluster).
     sidebar = re.compile(r"Jobs: Ray, a local cluster started by this process:\W* \d+ CPUs, 0 GPUs")
     page.get_by_text(sidebar).wait_for(timeout=180_000)
-    _set_number(page, "Image size (px)", 48)
-    _set_number(page, "Epochs", 1)
+    set_number(page, "Image size (px)", 48)
+    set_number(page, "Epochs", 1)
     page.get_by_text("Estimated time").wait_for()
     page.get_by_role("button", name="Start").click()
 
@@ -106,10 +72,10 @@ def test_a_job_runs_on_ray_to_done(ray_page, ray_app: tuple[str, str, subprocess
     chart.wait_for()
     labels = chart.locator(".ytick text").evaluate_all("els => els.map(e => e.textContent.trim())")
     assert len(labels) == 5 and set(labels) <= {str(d) for d in range(10)}, labels
-    running = _processes_marked(marker)  # the server and its Ray cluster: gcs_server, raylet, workers...
+    running = processes_marked(marker)  # the server and its Ray cluster: gcs_server, raylet, workers...
     assert any("raylet" in p for p in running), running
 
     server.terminate()  # SIGTERM, as a service manager stops the server
     assert server.wait(timeout=60) is not None
     time.sleep(2)  # the cluster's processes exit on their own once the server has stopped them
-    assert _processes_marked(marker) == []
+    assert processes_marked(marker) == []

@@ -22,6 +22,7 @@ from playground.finetune.jobs.store import Job, JobError, JobStore
 from playground.finetune.jobs.worker import submit_finetune
 from tests.conftest import REPO
 from tests.finetune_data import tiny_digits
+from tests.job_support import FakeRunner
 
 TINY = TrainConfig(image_size=32, batch_size=4, epochs=2)
 SLOW = TrainConfig(image_size=32, batch_size=2, epochs=200, strategy="full")  # runs until stopped
@@ -49,29 +50,6 @@ def _training(job: Job) -> bool:
 
 
 # --------------------------------------------------------------------------- scheduling, with a fake runner
-
-
-class FakeRunner:
-    """Records starts; a test ends a worker by setting its exit code."""
-
-    def __init__(self) -> None:
-        self.started: list[tuple[str, int | None]] = []
-        self.exits: dict[str, int | None] = {}
-        self.terminated: list[str] = []
-
-    def start(self, job_dir: Path, device: int | None) -> str:
-        self.started.append((job_dir.name, device))
-        return "fake"
-
-    def poll(self) -> dict[str, int | None]:
-        ended, self.exits = self.exits, {}
-        return ended
-
-    def terminate(self, job_id: str) -> None:
-        self.terminated.append(job_id)
-
-    def shutdown(self) -> None:
-        pass
 
 
 def _manager(**kw) -> tuple[JobManager, FakeRunner]:

@@ -27,6 +27,7 @@ from playground.finetune.jobs.store import Job
 from playground.finetune.jobs.worker import submit_finetune
 from tests.conftest import REPO
 from tests.finetune_data import TINY
+from tests.process_support import processes_marked
 
 ray = pytest.importorskip("ray")
 
@@ -160,21 +161,6 @@ def test_the_runner_is_chosen_by_name_or_environment(monkeypatch: pytest.MonkeyP
     assert runners.describe_runner(LocalRunner()) == runners.LOCAL_DESCRIPTION
 
 
-def _processes_marked(marker: str) -> list[str]:
-    """Live processes whose environment holds ``marker`` (what a process and its children inherit)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if marker.encode() in (proc / "environ").read_bytes():
-                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                found.append(f"{proc.name} {command[:200]}")
-        except OSError:
-            continue
-    return found
-
-
 def test_the_cli_runs_on_ray_and_leaves_no_ray_process(tmp_path: Path, tiny: Dataset,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     marker = f"PLAYGROUND_TEST_MARK={uuid.uuid4().hex}"
@@ -193,7 +179,7 @@ def test_the_cli_runs_on_ray_and_leaves_no_ray_process(tmp_path: Path, tiny: Dat
     assert result["train_images"] + result["val_images"] == 1797
     assert "running on Ray, a local cluster started by this process" in proc.stderr
     assert "epoch 1/1: train loss" in proc.stderr
-    assert _processes_marked(marker) == []  # no raylet, gcs_server, agent or worker of it survives
+    assert processes_marked(marker) == []  # no raylet, gcs_server, agent or worker of it survives
     assert main(["predict", str(tiny.path(tiny.items[0])), "--model", str(out), "--json"]) == 0
     (prediction,) = json.loads(capsys.readouterr().out)
     assert {p["label"] for p in prediction["predictions"]} <= {str(d) for d in range(10)}

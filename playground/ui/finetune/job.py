@@ -33,7 +33,7 @@ from playground.models.finetuned import EXAMPLE_FILE, JOB_PREFIX
 from playground.ui.finetune import cancel_key, open_key
 from playground.ui.finetune.data import thumbnail
 from playground.ui.owner import display_name, viewer
-from playground.ui.text import md_text, show_error
+from playground.ui.text import md_text, plotly_text, show_error
 
 __all__ = ["manager", "job_viewer", "job_view", "job_list", "curves_figure", "confusion_figure", "artifacts_zip",
            "STATUS_ICONS"]
@@ -117,8 +117,9 @@ def curves_figure(metrics: list[dict[str, Any]]) -> go.Figure:
 
 
 def confusion_figure(confusion: list[list[int]], classes: list[str]) -> go.Figure:
-    """Heatmap of true (rows) vs predicted (columns) validation counts."""
-    fig = go.Figure(go.Heatmap(z=confusion, x=classes, y=classes, colorscale="Blues", text=confusion,
+    """Heatmap of true (rows) vs predicted (columns) validation counts (class names as literal text)."""
+    names = [plotly_text(c) for c in classes]
+    fig = go.Figure(go.Heatmap(z=confusion, x=names, y=names, colorscale="Blues", text=confusion,
                                texttemplate="%{text}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
     fig.update_layout(height=max(260, 30 * len(classes) + 120), margin=dict(l=10, r=10, t=10, b=10),
                       xaxis=dict(title="predicted", type="category"),
@@ -228,7 +229,8 @@ def _results(job: Job, who: Viewer) -> None:
     with right:
         st.markdown("**Accuracy per class** (validation)")
         per_class = results.get("per_class_accuracy", {})
-        fig = go.Figure(go.Bar(x=list(per_class), y=list(per_class.values()), marker_color="#1f6feb"))
+        names = [plotly_text(c) for c in per_class]
+        fig = go.Figure(go.Bar(x=names, y=list(per_class.values()), marker_color="#1f6feb"))
         fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], tickformat=".0%"),
                           xaxis_type="category")
         st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key=f"ft_per_class_{job.id}")

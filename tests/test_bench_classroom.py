@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
@@ -38,7 +39,10 @@ def bench() -> ModuleType:
 @pytest.fixture(scope="module")
 def quick_results(bench: ModuleType) -> dict:
     opts = bench.BenchOptions(sessions=QUICK_SESSIONS, reruns=1, pages=[QUICK_PAGE], timeout_s=QUICK_TIMEOUT_S)
-    return bench.run_benchmark(opts)
+    # In a thread of its own: the harness runs its own asyncio loop, and the browser tests' Playwright
+    # (sync API) may already hold a running loop in this thread when the whole suite runs.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(bench.run_benchmark, opts).result()
 
 
 @pytest.mark.timeout(QUICK_TIMEOUT_S + 30)

@@ -29,11 +29,9 @@ def missing_downloadable() -> list[str]:
 
 def _refresh_model_lists() -> None:
     """The Predict page keeps its model list for a few seconds; a new file should show at once."""
-    from playground.ui import predict
+    from playground.ui.predict import refresh_model_list  # the page module, imported when a download ends
 
-    rows = getattr(predict, "_model_rows", None)
-    if rows is not None and hasattr(rows, "clear"):
-        rows.clear()
+    refresh_model_list()
 
 
 def weights_downloader(key: str) -> None:

@@ -29,7 +29,8 @@ from playground.models.serving import ImageView, image_digest, serving
 from playground.ui.common import widget_key
 from playground.ui.text import md_text, plotly_text
 
-__all__ = ["model_picker", "cached_model", "get_model", "prediction", "top_k_chart", "render_explanations",
+__all__ = ["model_picker", "refresh_model_list",
+           "cached_model", "get_model", "prediction", "top_k_chart", "render_explanations",
            "show_image", "show_photo", "PREDICT", "MODEL_PICKER", "EXPLAIN_TAB", "CAM_CLASS", "CAM_LAYER",
            "FEATURE_LAYER", "MODEL_LIST_TTL_S", "BAD_LINK_MODEL"]
 
@@ -84,6 +85,11 @@ def prediction(loaded: LoadedModel, img: Image.Image, key: str, top_k: int = 5) 
 def _model_rows(_home: str) -> list[ModelStatus]:
     """Every model and whether it can be used (per data directory: tests switch it)."""
     return model_status()
+
+
+def refresh_model_list() -> None:
+    """Forget the cached model list, so a model that just became usable (downloaded weights) shows at once."""
+    _model_rows.clear()
 
 
 def _query_model() -> str | None:

@@ -6,7 +6,9 @@ every string a student chose (display names, dataset names) is shown as text.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -108,19 +110,9 @@ def jobs_panel() -> None:
         c2.caption(md_text(f"{job.status}: {job.state.get('message', '')}"))
         if job.active:
             if c3.button("Cancel", key=teacher_cancel_key(job.id), icon=":material/stop_circle:"):
-                try:
-                    mgr.cancel(job.id, by=who)
-                except PlaygroundError as exc:
-                    show_error(exc, icon=":material/error:")
-                else:
-                    st.rerun()
+                _act(partial(mgr.cancel, job.id, by=who))
         elif c3.button("Delete", key=teacher_delete_key(job.id), icon=":material/delete:"):
-            try:
-                mgr.delete(job.id, by=who)
-            except PlaygroundError as exc:
-                show_error(exc, icon=":material/error:")
-            else:
-                st.rerun()
+            _act(partial(mgr.delete, job.id, by=who))
     if len(jobs) > _LISTED_JOBS:
         st.caption(f"...and {len(jobs) - _LISTED_JOBS} older jobs.")
 
@@ -186,3 +178,13 @@ def disk_panel() -> None:
                f"(checked at most every {_DISK_CACHE_SECONDS} s)")
     if usage:
         st.dataframe({"folder": list(usage), "size": [human_bytes(n) for n in usage.values()]}, hide_index=True)
+
+
+def _act(action: Callable[[], object]) -> None:
+    """Run a teacher's cancel/delete; show why it was refused, or rerun to show the new state."""
+    try:
+        action()
+    except PlaygroundError as exc:
+        show_error(exc, icon=":material/error:")
+    else:
+        st.rerun()

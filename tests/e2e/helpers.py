@@ -1,7 +1,11 @@
 """Helpers for driving a Streamlit app in Playwright."""
 from __future__ import annotations
 
-__all__ = ["set_number", "settle"]
+import re
+
+__all__ = ["set_number", "settle", "start_digits_job", "JOB_URL"]
+
+JOB_URL = re.compile(r"/finetune\?job=(\d{8}-\d{6}-[0-9a-f]{6})$")  # the page's address once a job is started
 
 
 def settle(page, timeout_ms: int = 60_000) -> None:
@@ -20,3 +24,14 @@ def set_number(page, label: str, value: int) -> None:
     box.fill(str(value))
     box.press("Enter")
     settle(page)
+
+
+def start_digits_job(page) -> str:
+    """On the Fine-tune page with the bundled digits chosen: start a small job (48 px, 1 epoch) and
+    return its id, read from the address the page moves to."""
+    set_number(page, "Image size (px)", 48)
+    set_number(page, "Epochs", 1)
+    page.get_by_text("Estimated time").wait_for()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url(JOB_URL)
+    return JOB_URL.search(page.url).group(1)

@@ -9,10 +9,9 @@ import pytest
 
 from playground.classroom import OWNER_COOKIE, PASSCODE_ENV
 from tests.e2e.conftest import serve_app
-from tests.e2e.helpers import set_number, settle
+from tests.e2e.helpers import JOB_URL, set_number, settle
 
 PASSCODE = "e2e class passcode"
-JOB_URL = re.compile(r"/finetune\?job=(\d{8}-\d{6}-[0-9a-f]{6})$")
 
 
 @pytest.fixture(scope="module")

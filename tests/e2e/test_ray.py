@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import require_chromium, streamlit_server
-from tests.e2e.helpers import set_number, settle
+from tests.e2e.helpers import settle, start_digits_job
 from tests.process_support import processes_marked
 
 pytest.importorskip("ray")
@@ -51,13 +51,7 @@ def test_a_job_runs_on_ray_to_done(ray_page, ray_app: tuple[str, str, subprocess
     # The sidebar names the runner and the cluster's size (the first page run starts the cluster).
     sidebar = re.compile(r"Jobs: Ray, a local cluster started by this process:\W* \d+ CPUs, 0 GPUs")
     page.get_by_text(sidebar).wait_for(timeout=180_000)
-    set_number(page, "Image size (px)", 48)
-    set_number(page, "Epochs", 1)
-    page.get_by_text("Estimated time").wait_for()
-    page.get_by_role("button", name="Start").click()
-
-    page.wait_for_url(re.compile(r"/finetune\?job=\d{8}-\d{6}-[0-9a-f]{6}$"))
-    job_id = page.url.rsplit("=", 1)[1]
+    job_id = start_digits_job(page)
     # Live curves: the chart of the running job, fed by the progress the Ray task streams back.
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=240_000)
     page.get_by_role("heading", name=re.compile(rf"Job {job_id}: done")).wait_for(timeout=240_000)

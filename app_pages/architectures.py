@@ -1,18 +1,26 @@
 """Architectures: landmark CNNs (and ViT) measured live from their real PyTorch definitions."""
 import streamlit as st
 
-from playground.ui.architectures import render_catalogue, render_cnn_vs_vit, render_model
+from playground.ui.architectures import (
+    CATALOGUE_KEYS,
+    MODEL_KEYS,
+    TAB_KEY,
+    TABS,
+    render_catalogue,
+    render_cnn_vs_vit,
+    render_model,
+)
+from playground.ui.tabs import lazy_tabs
 
 st.title(":material/account_tree: Architectures")
 st.write("From AlexNet to ConvNeXt, and ViT for contrast: parameters, MACs, depth and receptive field "
          "measured now on torchvision's definitions (built without weights), beside the error rates the "
          "papers report.")
 
-catalogue_tab, model_tab, vit_tab = st.tabs([":material/table_chart: Catalogue", ":material/search: One model",
-                                             ":material/compare_arrows: CNN vs ViT"])
-with catalogue_tab:
-    render_catalogue()
-with model_tab:
-    render_model()
-with vit_tab:
-    render_cnn_vs_vit()
+# Only the open tab runs: a rerun of the catalogue does not also trace a model and draw the ViT sweep.
+catalogue_tab, model_tab, vit_tab = lazy_tabs(
+    TABS, key=TAB_KEY, keep=[CATALOGUE_KEYS, MODEL_KEYS])
+for tab, render in ((catalogue_tab, render_catalogue), (model_tab, render_model), (vit_tab, render_cnn_vs_vit)):
+    if tab.open:
+        with tab:
+            render()

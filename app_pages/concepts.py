@@ -1,8 +1,12 @@
 """Concepts: the core ideas of CNNs, each as a small live experiment linked to the designer."""
 import streamlit as st
 
+from playground.models.serving import image_digest
 from playground.ui.common import photo_input
 from playground.ui.concepts import (
+    LESSON_KEYS,
+    LESSON_TABS,
+    TAB_KEY,
     render_convolution,
     render_dwsep,
     render_effective_field,
@@ -11,6 +15,7 @@ from playground.ui.concepts import (
     render_receptive_field,
     render_skip,
 )
+from playground.ui.tabs import lazy_tabs
 
 st.title(":material/school: Concepts")
 st.write("Convolution, padding, stride, receptive fields, depthwise-separable convolutions, skip "
@@ -22,25 +27,15 @@ with st.expander("Photo used by the experiments", expanded=False, icon=":materia
 if photo is None:
     st.info("Choose a photo above to run the experiments.", icon=":material/photo:")
     st.stop()
+digest = image_digest(photo)  # stands for the photo in the lessons' cache keys
 
-tabs = st.tabs([":material/blur_on: Convolution", ":material/crop_free: Padding & stride",
-                ":material/center_focus_strong: Receptive field", ":material/blur_circular: Effective field",
-                ":material/call_split: Depthwise separable",
-                ":material/alt_route: Skip connections", ":material/layers: Feature hierarchy"],
-               key="cc_tab", on_change="rerun")
-with tabs[0]:
-    render_convolution(photo)
-with tabs[1]:
-    render_padding_stride(photo)
-with tabs[2]:
-    render_receptive_field(photo)
-if tabs[3].open:  # measures gradients (cached): only when opened
-    with tabs[3]:
-        render_effective_field()
-with tabs[4]:
-    render_dwsep()
-with tabs[5]:
-    render_skip()
-if tabs[6].open:  # the one lesson that runs a pretrained model (and has no widgets): only when opened
-    with tabs[6]:
-        render_hierarchy(photo)
+# Only the open lesson runs (the others keep their settings): seven lessons on every run, six of them
+# unseen, were most of this page's server CPU with a class on it.
+tabs = lazy_tabs(LESSON_TABS, key=TAB_KEY, keep=LESSON_KEYS)
+lessons = (lambda: render_convolution(photo, digest), lambda: render_padding_stride(photo, digest),
+           lambda: render_receptive_field(photo, digest), render_effective_field, render_dwsep, render_skip,
+           lambda: render_hierarchy(photo, digest))
+for tab, lesson in zip(tabs, lessons):
+    if tab.open:
+        with tab:
+            lesson()

@@ -20,16 +20,23 @@ from playground.arch.measure import (
 from playground.arch.report import ArchReport
 from playground.concepts import designer_url
 from playground.ui.arch_figures import error_bubbles, per_pixel_curve, resolution_curve
+from playground.ui.replay import arrow_table, replayed
 from playground.ui.text import show_error
 
 __all__ = [
     "render_catalogue", "render_model", "render_cnn_vs_vit", "MISSING", "VIT_SIDES",
-    "BASE_SIDE", "METRIC_KEY", "SOURCE_KEY", "MODEL_KEY", "OTHER_KEY", "SIDE_KEY",
+    "BASE_SIDE", "METRIC_KEY", "SOURCE_KEY", "MODEL_KEY", "OTHER_KEY", "SIDE_KEY", "TAB_KEY", "TABS", "CATALOGUE_TAB",
+    "MODEL_TAB", "VIT_TAB", "CATALOGUE_KEYS",
+    "MODEL_KEYS",
 ]
 
 BASE_SIDE = 224  # the input side every model is compared at (ImageNet's usual crop)
 METRIC_KEY, SOURCE_KEY = "arch_metric", "arch_source"  # widget keys, error plots: top-5/top-1, paper/torchvision
 MODEL_KEY, OTHER_KEY, SIDE_KEY = "arch_model", "arch_other", "arch_side"  # One model: pick, free name, side
+TAB_KEY = "arch_tab"  # which of the three tabs is open; its value is one of TABS
+TABS = (CATALOGUE_TAB, MODEL_TAB, VIT_TAB) = (":material/table_chart: Catalogue", ":material/search: One model",
+                                              ":material/compare_arrows: CNN vs ViT")
+CATALOGUE_KEYS, MODEL_KEYS = (METRIC_KEY, SOURCE_KEY), (MODEL_KEY, OTHER_KEY, SIDE_KEY)  # widgets per tab
 
 # Square input sides for the CNN-vs-ViT sweep: multiples of 16 (ViT-B/16's patch), 224 to 1024.
 VIT_SIDES = tuple(range(224, 1025, 80))
@@ -105,16 +112,19 @@ def _table_height(n_rows: int) -> int:
 
 def render_catalogue() -> None:
     """The table of every model at 224×224, the two error plots, the sources and the FLOPs note."""
-    rows = _catalogue()
-    _render_table(rows)
-    _render_error_plots(rows)
+    _render_table()
+    metric, source = _error_choice()
+    _render_error_plots(metric, source)
     _render_sources()
     _render_flops_note()
 
 
-def _render_table(rows: list[dict[str, Any]]) -> None:
-    st.dataframe(_catalogue_records(rows), hide_index=True, height=_table_height(len(rows)),
-                 column_config=_catalogue_columns(rows), placeholder=MISSING)
+@replayed
+def _render_table() -> None:
+    rows = _catalogue()
+    # Fits a 1400 px window: the model name stays pinned while the wide columns scroll beside it.
+    st.dataframe(arrow_table(_catalogue_records(rows)), hide_index=True, height=_table_height(len(rows)),
+                 column_config=_catalogue_columns(rows), placeholder=MISSING, width="stretch")
     st.caption(
         "Params, MACs (conv + linear + attention matmuls), depth (conv and linear layers on the longest path) "
         "and the receptive field of the last feature map are measured now on torchvision's definitions. "
@@ -123,12 +133,19 @@ def _render_table(rows: list[dict[str, Any]]) -> None:
     )
 
 
-def _render_error_plots(rows: list[dict[str, Any]]) -> None:
-    """Error against parameters and against MACs, for the error and source the user picks."""
+def _error_choice() -> tuple[str, str]:
+    """The error (top-5/top-1) and source (paper/torchvision) the plots show, as the user picks them."""
     c1, c2 = st.columns(2)
     metric = c1.segmented_control("Error", ["Top-5", "Top-1"], default="Top-5", key=METRIC_KEY) or "Top-5"
     source = c2.segmented_control("Source", ["Paper", "torchvision weights"], default="Paper",
                                   key=SOURCE_KEY) or "Paper"
+    return metric, source
+
+
+@replayed
+def _render_error_plots(metric: str, source: str) -> None:
+    """Error against parameters and against MACs, for the error and source the user picks."""
+    rows = _catalogue()
     prefix = "paper" if source == "Paper" else "tv"
     error_key = f"{prefix}_top{metric[-1]}_error"
     by_params, by_macs = _error_figures(metric, source)
@@ -170,6 +187,7 @@ def _vit_figures() -> tuple[go.Figure, go.Figure]:
     return (resolution_curve(cnn, vit, "ResNet-50", "ViT-B/16"), per_pixel_curve(cnn, vit, "ResNet-50", "ViT-B/16"))
 
 
+@replayed
 def _render_sources() -> None:
     with st.expander("Sources", icon=":material/menu_book:"):
         st.markdown("\n".join(
@@ -181,6 +199,7 @@ def _render_sources() -> None:
         st.caption("The first figure of each model is the one in the table and plots.")
 
 
+@replayed
 def _render_flops_note() -> None:
     with st.expander("Why do papers say ResNet-50 is 3.8 GFLOPs, while tools say 4.09 G?",
                      icon=":material/help:"):

@@ -49,6 +49,8 @@ def test_first_load_shows_the_catalogue_only(app: AppTest) -> None:
     assert table["Top-1 err. (paper)"].isna().any()  # VGG, GoogLeNet... have no top-1 headline
     assert x_titles(app) == ["Parameters", "MACs at the evaluation resolution"]  # the two error plots
     assert not app.metric and not app.get("link_button")  # "One model" is closed: nothing of it ran
+    # At 1400 px the table scrolls sideways: the model name stays pinned, the table fills the width.
+    assert json.loads(app.dataframe[0].proto.columns)["Model"]["pinned"] is True
     app.run()  # a rerun replays the same table and plots
     assert_clean(app)
     assert app.dataframe[0].value.equals(table) and len(app.get("plotly_chart")) == 2

@@ -81,6 +81,7 @@ def _catalogue_columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     number, percent = st.column_config.NumberColumn, "%.2f %%"
     return {
+        "Model": st.column_config.TextColumn(pinned=True),  # stays in view while the wide columns scroll
         "Params": number(format="localized"),
         "GMACs @224": number(format="%.3f"),
         "Receptive field": number(

@@ -3,11 +3,10 @@ import streamlit as st
 
 from playground.design.view import compute
 from playground.ui.designer import session as ss
-from playground.ui.designer.diagram import render_diagram
 from playground.ui.designer.layers import render_add_bar, render_input, render_layers, render_toolbar
 from playground.ui.designer.memory import render_memory
 from playground.ui.designer.plots import field_figure, render_plots
-from playground.ui.designer.results import render_status, render_table, render_totals, render_warnings
+from playground.ui.designer.results import render_summary, render_table
 from playground.ui.designer.rf import render_receptive_field
 from playground.ui.designer.savings import render_savings
 from playground.ui.designer.share import render_export, render_share, render_upload, teacher_flags, visible_panels
@@ -40,12 +39,7 @@ with edit_col:
         render_add_bar(design, view)
 
 with summary_col:
-    render_status(view)
-    if flags.shows("totals"):
-        render_totals(view)
-    render_diagram(view, selected=ss.open_indices(), show_shapes=flags.shows("shapes"))
-    if flags.shows("warnings"):
-        render_warnings(view, flags.hide)
+    render_summary(view, selected=ss.open_indices(), hidden=flags.hide)
     st.caption(f":material/south: Below the layer list: {' · '.join(labels)}.")
 
 # The results span the full width below, so the nine-column layer table, the plots and the

@@ -17,6 +17,7 @@ from playground.ui.designer.layers import (
     ADD_KEY,
     ADD_TYPE_KEY,
     ARCH_KEY,
+    IMPORT_KEY,
     BELOW,
     COPY,
     MOVE_UP,
@@ -385,6 +386,9 @@ def test_import_pasted_json_and_a_torchvision_architecture() -> None:
     from playground.arch.landmarks import designer_spec
 
     at = _app()
+    assert not at.text_area  # the import box is closed: its widgets are not drawn
+    at.session_state[IMPORT_KEY] = True  # open it, as a click does
+    at = at.run()
     at.text_area(key=PASTE_KEY).input('{"input": [1, 28, 28], "layers": [{"type": "flatten"}, '
                                       '{"type": "linear", "out_features": 10}]}')
     at = at.button(key=PASTE_LOAD_KEY).click().run()

@@ -24,12 +24,13 @@ from playground.ui.text import md_text
 
 __all__ = ["render_toolbar", "render_input", "render_layers", "render_add_bar", "row_key", "MOVE_UP", "MOVE_DOWN",
            "COPY", "REMOVE", "ABOVE", "BELOW", "ADD_TYPE_KEY", "ADD_KEY", "PRESET_KEY", "UNDO_KEY", "NEW_KEY",
-           "ARCH_KEY", "PASTE_KEY", "PASTE_LOAD_KEY", "quick_key", "where_key", "type_key", "position_key"]
+           "ARCH_KEY", "PASTE_KEY", "PASTE_LOAD_KEY", "IMPORT_KEY", "quick_key", "where_key", "type_key", "position_key"]
 
 # Widget keys of the add bar and the toolbar
 ADD_TYPE_KEY, ADD_KEY = "dz.addtype", "dz.add"
 PRESET_KEY, UNDO_KEY, NEW_KEY = "dz.preset", "dz.undo", "dz.new"
 ARCH_KEY, PASTE_KEY, PASTE_LOAD_KEY = "dz.arch", "dz.paste", "dz.paste.load"
+IMPORT_KEY = "dz.import"  # the import expander (its content is drawn only while it is open)
 MOVE_UP, MOVE_DOWN, COPY, REMOVE, ABOVE, BELOW = "up", "dn", "cp", "rm", "ia", "ib"  # a row's buttons (row_key)
 ADD_CHOICES: tuple[str, ...] = (*LAYER_TYPE_NAMES, *BLOCKS)  # what the add bar and "insert above/below" offer
 
@@ -66,10 +67,11 @@ def row_key(action: str, layer_id: int) -> str:
 
 def render_input(d: Design, view: DesignView, *, locked: bool) -> None:
     """The input size row (channels, height, width) and any error about it."""
-    cols = st.columns(3)
-    for dim, (col, label) in enumerate(zip(cols, ("Input channels", "Height", "Width"))):
+    # A horizontal container, not st.columns(3): one layout element instead of four on every run.
+    row = st.container(horizontal=True, gap="small")
+    for dim, label in enumerate(("Input channels", "Height", "Width")):
         value = format_value(d.input[dim]) if dim < len(d.input) else ""
-        col.text_input(label, value=value, key=ss.in_key(dim, d.input_rev), on_change=ss.on_input, args=(dim,),
+        row.text_input(label, value=value, key=ss.in_key(dim, d.input_rev), on_change=ss.on_input, args=(dim,),
                        disabled=locked)
     if view.error is not None and view.error.layer_index is None:
         st.error(md_text(view.error), icon=":material/error:")
@@ -211,11 +213,11 @@ def render_add_bar(d: Design, view: DesignView) -> None:
     for name in BLOCKS:
         quick.button(name, key=quick_key(name), on_click=ss.on_insert, args=(name, ss.FIT, view),
                      help=f"{BLOCK_HELP[name]}; goes before the head (the head itself at the end)")
-    left, mid = st.columns(2, vertical_alignment="bottom")
-    left.selectbox("Layer or block", ADD_CHOICES, key=ADD_TYPE_KEY,
+    pick = st.container(horizontal=True, gap="small", vertical_alignment="bottom")
+    pick.selectbox("Layer or block", ADD_CHOICES, key=ADD_TYPE_KEY,
                    format_func=lambda c: f"block: {c}" if c in BLOCKS else c)
     where = where_key(len(d.layers))
-    mid.selectbox("Where", [ss.FIT, *range(len(d.layers) + 1)], key=where,
+    pick.selectbox("Where", [ss.FIT, *range(len(d.layers) + 1)], key=where,
                   format_func=lambda p: _where_label(d, p))
     st.button("Add layer", icon=":material/add:", key=ADD_KEY, on_click=ss.on_add,
               args=(ADD_TYPE_KEY, where, view), width="stretch", type="primary")
@@ -232,7 +234,13 @@ def render_toolbar(d: Design) -> None:
     label = d.undo_label
     bar.button("Undo", icon=":material/undo:", key=UNDO_KEY, on_click=ss.on_undo, disabled=label is None,
                help=f"Undo: {label}" if label else "Nothing to undo yet")
-    with st.expander("Import a design: a torchvision architecture, or pasted JSON", icon=":material/input:"):
+    # Drawn only while open (most runs never open it); pasted text is kept while it is closed.
+    with st.expander("Import a design: a torchvision architecture, or pasted JSON", icon=":material/input:",
+                     key=IMPORT_KEY, on_change="rerun") as box:
+        if not box.open:
+            if PASTE_KEY in st.session_state:
+                st.session_state[PASTE_KEY] = st.session_state[PASTE_KEY]
+            return
         st.selectbox("torchvision architecture", list(ss.ARCHITECTURES), index=None,
                      format_func=ss.ARCHITECTURES.__getitem__, placeholder="Choose one to load…", key=ARCH_KEY,
                      on_change=ss.on_architecture, args=(ARCH_KEY,),

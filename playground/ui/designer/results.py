@@ -1,15 +1,42 @@
 """The designer's results: the error banner, totals, plain-word warnings and the per-layer table."""
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from typing import Any
 
 import streamlit as st
 
 from playground._format import format_dims, format_pair, human, human_bytes
-from playground.design.view import DesignView
+from playground.design.view import DesignView, compute
+from playground.ui.designer.diagram import render_diagram
+from playground.ui.replay import arrow_table, replayed
 from playground.ui.text import md_text
 
-__all__ = ["render_status", "render_totals", "render_warnings", "render_table", "table_rows"]
+__all__ = ["render_status", "render_totals", "render_warnings", "render_table", "table_rows", "spec_key",
+           "render_summary"]
+
+
+def spec_key(view: DesignView) -> str:
+    """The design as canonical JSON: the cache key of its replayed results (and all they depend on)."""
+    return json.dumps(view.spec, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def render_summary(view: DesignView, *, selected: Collection[int], hidden: frozenset[str]) -> None:
+    """Status, totals, the diagram and the warnings: replayed while the design, the open rows and
+    the link's hidden panels are unchanged (a rerun that changed none of them rebuilds nothing)."""
+    _summary(spec_key(view), tuple(sorted(selected)), tuple(sorted(hidden)))
+
+
+@replayed
+def _summary(key: str, selected: tuple[int, ...], hidden: tuple[str, ...]) -> None:
+    view = compute(json.loads(key))
+    render_status(view)
+    if "totals" not in hidden:
+        render_totals(view)
+    render_diagram(view, selected=selected, show_shapes="shapes" not in hidden)
+    if "warnings" not in hidden:
+        render_warnings(view, frozenset(hidden))
 
 
 def render_status(view: DesignView) -> None:
@@ -89,13 +116,18 @@ def table_rows(view: DesignView, *, show_shapes: bool = True) -> list[dict[str, 
 
 def render_table(view: DesignView, *, show_shapes: bool) -> None:
     """The per-layer table: shape, params, MACs, receptive field / jump / start, activation memory."""
-    rows = table_rows(view, show_shapes=show_shapes)
+    _table(spec_key(view), show_shapes)
+
+
+@replayed
+def _table(key: str, show_shapes: bool) -> None:
+    rows = table_rows(compute(json.loads(key)), show_shapes=show_shapes)
     if not rows:
         st.info("Nothing to analyse until the input size is valid.")
         return
     # Tall enough for every row of a typical design (35 px per row), then it scrolls.
     num = st.column_config.NumberColumn
-    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 740),
+    st.dataframe(arrow_table(rows), hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 740),
                  column_config={"#": st.column_config.TextColumn(width=40, pinned=True),
                                 "layer": st.column_config.TextColumn(pinned=True),
                                 "params": num(format="localized", help="weights and biases of this layer"),

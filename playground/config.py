@@ -7,6 +7,9 @@ from pathlib import Path
 __all__ = ["home_dir"]
 
 
+_MADE: set[Path] = set()  # data folders already created by this process
+
+
 def home_dir() -> Path:
     """The data directory (jobs, uploads, exported models), created on first use.
 
@@ -19,5 +22,7 @@ def home_dir() -> Path:
     else:
         base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
         path = Path(base) / "cnn-playground"
-    path.mkdir(parents=True, exist_ok=True)
+    if path not in _MADE:  # a mkdir is a system call on every page run otherwise (a class server's hot path)
+        path.mkdir(parents=True, exist_ok=True)
+        _MADE.add(path)
     return path

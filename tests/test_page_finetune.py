@@ -5,6 +5,7 @@ the queue's bound; and the app starting the job manager on its own."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from playground.ui.finetune import (
     open_key,
 )
 from playground.ui.finetune.job import artifacts_zip
+from playground.ui.finetune.live import confirm_cancel_key, keep_training_key
 from playground.ui.owner import NAME_INPUT, OWNER_SECRET_KEY
 from playground.ui.text import md_text
 from tests.apptest_pages import PAGES, run_page
@@ -58,6 +60,12 @@ def test_bundled_digits_queue_cancel_limit_and_results(_playground_home) -> None
     assert not at.exception and not at.error
     assert "**digits**: 1,797 images in 10 classes" in texts(at)
     assert [m.value for m in at.metric if m.label == "Trainable parameters"] == ["12,810"]  # 1280 x 10 + 10
+    # The samples: one row per class, its name beside one strip of its first four images.
+    strips = at.get("image")
+    assert len(strips) == 10 and all(len(e.proto.imgs) == 1 for e in strips)
+    assert all(f"**{c}**" in texts(at) for c in "0123456789")
+    at.run()  # a rerun replays the same summary
+    assert "**digits**: 1,797 images in 10 classes" in texts(at) and len(at.get("image")) == 10
     assert at.number_input(key=IMAGE_SIZE_KEY).value == 64  # the bundled set's suggested size
     at.number_input(key=IMAGE_SIZE_KEY).set_value(48)
     at.number_input(key=EPOCHS_KEY).set_value(1)
@@ -77,7 +85,9 @@ def test_bundled_digits_queue_cancel_limit_and_results(_playground_home) -> None
         "this browser already has 2 job(s) queued or running (limit 2); wait for one to finish or cancel it")]
     at.query_params["job"] = second
     at.run()
-    at.button(key=cancel_key(second)).click().run()
+    at.button(key=cancel_key(second)).click().run()  # asks first
+    assert "queued" in status(at) and "It leaves the queue; nothing has been trained yet." in texts(at)
+    at.button(key=confirm_cancel_key(second)).click().run()
     assert "cancelled" in status(at) and "Cancelled: cancelled before it started" in texts(at)
 
     at.query_params["job"] = first
@@ -207,6 +217,7 @@ def test_a_classmate_sees_a_read_only_job_and_the_owner_keeps_control(classroom:
     a.query_params["job"] = running.id
     a.run()
     a.button(key=cancel_key(running.id)).click().run()
+    a.button(key=confirm_cancel_key(running.id)).click().run()
     assert not a.exception and classroom.store.cancel_requested(running.id)
 
     reloaded = as_browser(A_SECRET)  # a reload: a new session, the same cookie
@@ -280,3 +291,75 @@ def test_class_names_in_result_charts_are_text_not_plotly_html() -> None:
 
     fig = confusion_figure([[1, 0], [0, 1]], ["<a href='https://evil.example'>x</a>", "cat"])
     assert list(fig.data[0].x) == ["&lt;a href='https://evil.example'&gt;x&lt;/a&gt;", "cat"]
+
+
+# --------------------------------------------------------------------------- a running job, a cancelled one
+
+
+@pytest.fixture()
+def fake_jobs(monkeypatch: pytest.MonkeyPatch, _playground_home: Path) -> Iterator[JobManager]:
+    """A single-user install whose jobs never really train: the runner only records starts."""
+    monkeypatch.setattr(jobs_manager, "make_runner", lambda name=None: FakeRunner())
+    manager = get_manager(_playground_home)
+    yield manager
+    jobs_manager._MANAGERS.pop(_playground_home.resolve(), None)
+    manager.shutdown()
+
+
+def _epoch_line(epoch: int, accuracy: float, loss: float) -> str:
+    return json.dumps({"event": "epoch", "epoch": epoch, "epochs": 3, "val_accuracy": accuracy, "val_loss": loss,
+                       "train_loss": 1.0, "train_accuracy": 0.5, "seconds": 1.0}) + "\n"
+
+
+def test_head_extraction_shows_counts_and_time_left(fake_jobs: JobManager) -> None:
+    job = fake_jobs.submit(job_settings())
+    fake_jobs.store.update(job.id, progress={"phase": "extracting features", "phase_done": 64,
+                                             "phase_total": 1797, "eta_seconds": 40.0})
+    at = start(job=job.id)
+    assert not at.exception and "running" in status(at)
+    (bar,) = at.get("progress")
+    assert re.fullmatch(r"Extracting features\.\.\. \(64/1,797\) · ~(39|40) s left", bar.proto.text), bar.proto.text
+    assert "**extracting features**" in texts(at)  # the phase under way, among the run's phases
+    assert "the head trains in seconds: its curves appear then" in texts(at)
+    # Once the head trains, its per-epoch curves show up live like any strategy's.
+    with job.metrics_file.open("a") as f:
+        f.write(json.dumps({"event": "batch", "epoch": 1, "epochs": 3, "step": 1, "steps_per_epoch": 2,
+                            "global_step": 1, "total_steps": 6, "loss": 2.0, "accuracy": 0.2}) + "\n")
+        f.write(_epoch_line(1, 0.6, 1.2))
+    at.run()
+    assert not at.exception and len(at.get("plotly_chart")) == 1
+
+
+def test_cancel_asks_first_and_says_what_is_kept(fake_jobs: JobManager) -> None:
+    job = fake_jobs.submit(job_settings())
+    fake_jobs.store.update(job.id, progress={"phase": "training", "epoch": 3, "epochs": 3, "step": 1,
+                                             "steps_per_epoch": 2, "global_step": 5, "total_steps": 6, "loss": 0.5,
+                                             "accuracy": 0.8, "eta_seconds": None})
+    job.metrics_file.write_text(_epoch_line(1, 0.6, 1.2) + _epoch_line(2, 0.75, 0.9))
+    at = start(job=job.id)
+    assert "estimating the time left" in at.get("progress")[0].proto.text  # no figure yet: no made-up one
+    at.button(key=cancel_key(job.id)).click().run()
+    assert not fake_jobs.store.cancel_requested(job.id)  # one click only asks
+    assert ("The best epoch so far is kept as a usable model: epoch 2 of 3, validation accuracy 75.0%."
+            in texts(at))
+    at.button(key=keep_training_key(job.id)).click().run()
+    assert not fake_jobs.store.cancel_requested(job.id) and confirm_cancel_key(job.id) not in button_keys(at)
+    at.button(key=cancel_key(job.id)).click().run()
+    at.button(key=confirm_cancel_key(job.id)).click().run()
+    assert not at.exception and fake_jobs.store.cancel_requested(job.id)
+
+
+def test_a_cancelled_job_with_a_kept_model_shows_it(fake_jobs: JobManager, _playground_home: Path) -> None:
+    job_id = done_job(_playground_home, "someone")
+    store = JobStore(_playground_home)
+    results = json.loads(store.folder(job_id).results_file.read_text())
+    results.update(kept_epoch=2, stopped={"epoch": 3, "epochs": 3, "step": 1, "steps_per_epoch": 2}, epochs=2)
+    store.folder(job_id).results_file.write_text(json.dumps(results))
+    store.update(job_id, state="cancelled", message="stopped at your request in epoch 3 of 3, step 1 of 2; kept "
+                                                    "the model of epoch 2 (the best so far: validation accuracy 50.0%)")
+    at = start(job=job_id)
+    assert not at.exception and "cancelled" in status(at)
+    assert "kept the model of epoch 2" in texts(at)
+    assert any("The kept model is epoch 2 of 3" in i.value for i in at.info)
+    assert f"predict?model=job%3A{job_id}" in texts(at) and at.get("download_button")
+    assert next(m.value for m in at.metric if m.label == "Validation accuracy") == "50.0%"

@@ -15,6 +15,7 @@ An entry's preprocessing is a :class:`~playground.models.preprocess.Preprocess`,
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ __all__ = [
     "MODELS",
     "DEFAULT_MODEL",
     "model_status",
+    "zoo_status",
     "load_model",
     "replace_head",
     "default_device",
@@ -260,6 +262,23 @@ def load_model(name_or_dir: str | Path, *, device: str | torch.device = "cpu") -
         loaded = load_finetuned(folder, ref)
     loaded.model.to(device)
     return loaded
+
+
+_ZOO_STATUS_TTL_S = 30.0  # a weights package installed while the server runs shows up within this
+_zoo_status_memo: tuple[float, list[ModelStatus]] | None = None
+
+
+def zoo_status() -> list[ModelStatus]:
+    """The zoo models and whether each can be used now, re-checked at most every 30 s: the check asks
+    the import system where each weights package lives, which cost a page run on a class server more
+    than drawing its form."""
+    global _zoo_status_memo
+    memo = _zoo_status_memo
+    if memo is None or time.monotonic() - memo[0] > _ZOO_STATUS_TTL_S:
+        rows = [ModelStatus(e.name, e.title, *e.weights.status(), source=e.weights.kind(), licence=e.weights.licence)
+                for e in MODELS.values()]
+        memo = _zoo_status_memo = (time.monotonic(), rows)
+    return list(memo[1])
 
 
 def model_status() -> list[ModelStatus]:

@@ -3,12 +3,15 @@
 A Streamlit rerun rebuilds every element: a Plotly figure is deep-copied, validated and
 JSON-encoded again, a table goes list -> pandas -> Arrow again, an image is PNG-encoded again,
 although none of their inputs changed. With 30 students on one 2-core server that repetition
-was most of each page's CPU (bench/bench_classroom.py). ``st.cache_data`` records the element
-messages a function emits and, on a hit, re-sends the recorded protobufs (images included,
+was most of each page's CPU (bench/bench_classroom.py). Streamlit's caches record the element
+messages a function emits and, on a hit, re-send the recorded protobufs (images included,
 through the media file manager) without running the function: that is what :func:`replayed`
-is for. Only element-drawing functions of plain, hashable arguments belong here, and never
-widgets (Streamlit refuses to replay them): callers keep their widgets outside and pass the
-widgets' values in.
+is for. It uses ``st.cache_resource``, not ``st.cache_data``: cache_data unpickles its entry on
+every hit, and unpickling a few dozen protobufs cost more than drawing them; cache_resource
+keeps the messages as they are (each is copied into a new ForwardMsg when sent, so sessions and
+threads share them safely). Return values are shared too: callers must not mutate them.
+Only element-drawing functions of plain, hashable arguments belong here, and never widgets
+(Streamlit refuses to replay them): callers keep their widgets outside and pass their values in.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ MAX_ENTRIES = 256
 
 def replayed(fn: F) -> F:
     """``fn`` drawn once per distinct argument tuple, replayed from then on (see the module docstring)."""
-    return st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES)(fn)  # type: ignore[return-value]
+    return st.cache_resource(show_spinner=False, max_entries=MAX_ENTRIES)(fn)  # type: ignore[return-value]
 
 
 def arrow_table(records: Sequence[dict[str, Any]]) -> pa.Table:

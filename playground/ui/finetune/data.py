@@ -1,9 +1,12 @@
-"""Fine-tune page, step 1: choose the data (bundled set or a zip upload) and see what is in it.
+"""Fine-tune page, step 1: choose the data (bundled set, a zip upload, or your own photos) and see what is in it.
 
 Zip names, class folder names, file names and the dataset errors that quote them come from students and
 are seen by the whole class: every one is shown through playground.ui.text (or in a dataframe), as text.
 """
 from __future__ import annotations
+
+import hashlib
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -16,11 +19,13 @@ from playground.images import ImageError, load_image
 from playground.ui.common import widget_key
 from playground.ui.finetune import DATA_SOURCE, DATA_UPLOAD
 from playground.ui.finetune.form import keep, remember
+from playground.ui.replay import replayed
 from playground.ui.text import md_text, plotly_text, show_error
 
 __all__ = ["dataset_picker", "dataset_summary", "sample_grid", "thumbnail"]
 
-_SOURCES = {"bundled": ":material/inventory_2: Bundled dataset", "upload": ":material/upload: Upload a zip"}
+_SOURCES = {"bundled": ":material/inventory_2: Bundled dataset", "upload": ":material/upload: Upload a zip",
+            "photos": ":material/photo_camera: Make your own (camera or files)"}
 
 
 @st.cache_resource(show_spinner="Preparing the bundled dataset...")
@@ -37,6 +42,19 @@ def thumbnail(path: str, size: int = 96, name: str | None = None) -> Image.Image
     img = load_image(path, name=name or "image", draft_size=(size, size))
     img.thumbnail((size, size))
     return img
+
+
+_TILE, _GAP = 64, 4  # pixels: one sample's square in the grid, and the gap between samples
+
+
+def thumbnail_strip(tiles: list[Image.Image], side: int = _TILE) -> Image.Image:
+    """Thumbnails side by side in one image, each centred in a ``side``×``side`` square (white between)."""
+    strip = Image.new("RGB", (len(tiles) * (side + _GAP) - _GAP, side), "white")
+    for i, tile in enumerate(tiles):
+        small = tile.convert("RGB")
+        small.thumbnail((side, side))
+        strip.paste(small, (i * (side + _GAP) + (side - small.width) // 2, (side - small.height) // 2))
+    return strip
 
 
 def _staged(key: str, file: UploadedFile) -> Dataset:
@@ -79,6 +97,10 @@ def dataset_picker(key: str) -> Dataset | None:
     if name is not None:
         st.caption(BUNDLED[name].description)
         return _bundled(name, str(home_dir()))
+    if source == "photos":
+        from playground.ui.finetune.camera_set import photo_set_picker  # it draws with this module's thumbnails
+
+        return photo_set_picker(key)
     file = st.file_uploader(
         "Zip of class folders", type=["zip"], key=widget_key(key, DATA_UPLOAD),
         help="One sub-folder per class (cats/1.jpg, dogs/2.jpg...), at the top of the zip or inside one folder. "
@@ -105,7 +127,18 @@ def dataset_picker(key: str) -> Dataset | None:
 
 
 def dataset_summary(ds: Dataset) -> bool:
-    """Counts per class, skipped and undecodable files, a grid of samples; True if trainable."""
+    """Counts per class, skipped and undecodable files, a grid of samples; True if trainable.
+
+    Replayed while the dataset is the same (its folder, name and exact item list): the chart and the
+    thumbnails were most of this page's server CPU on every rerun."""
+    items = hashlib.blake2b("\n".join(f"{it.label}:{it.path}" for it in ds.items).encode(), digest_size=16)
+    return _summary((str(ds.root), ds.name, tuple(ds.classes), items.hexdigest(), len(ds.bad),
+                     tuple(sorted(ds.skipped.items()))), ds)
+
+
+@replayed
+def _summary(key: tuple[Any, ...], _ds: Dataset) -> bool:
+    ds = _ds
     counts = ds.counts()
     n = len(ds.classes)
     st.markdown(f"**{md_text(ds.name)}**: {len(ds.items):,} images in {n} class{'' if n == 1 else 'es'}")
@@ -138,12 +171,19 @@ def sample_grid(ds: Dataset, per_class: int = 4, max_classes: int = 12) -> None:
             if shown is not None and len(shown) < per_class:
                 shown.append((str(ds.path(it)), it.path))
         for label, name in list(enumerate(ds.classes))[:max_classes]:
-            cols = st.columns([1] + [1] * per_class, vertical_alignment="center")
-            cols[0].markdown(f"**{md_text(name)}**")
-            for col, (path, rel) in zip(cols[1:], firsts[label]):
+            # One row element holding the name and one strip image: a column and an image per thumbnail
+            # were a hundred elements to send on every run for ten classes.
+            row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+            row.markdown(f"**{md_text(name)}**", width=140)
+            tiles, problems = [], []
+            for path, rel in firsts[label]:
                 try:
-                    col.image(thumbnail(path, name=rel), width=64)
+                    tiles.append(thumbnail(path, name=rel))
                 except ImageError as exc:  # changed on disk since it was checked: say so, in its place
-                    col.caption(f":material/broken_image: {md_text(exc)}")
+                    problems.append(f":material/broken_image: {md_text(exc)}")
+            if tiles:
+                row.image(thumbnail_strip(tiles, side=_TILE), width="content")
+            for problem in problems:
+                row.caption(problem)
         if len(ds.classes) > max_classes:
             st.caption(f"...and {len(ds.classes) - max_classes} more classes.")

@@ -44,7 +44,7 @@ DEFAULT_TIMEOUT_S = 300.0
 RUN_TIMEOUT_S = 120.0  # one page view; a slower one counts as not finished
 HEALTH_TIMEOUT_S = 90.0  # `streamlit run` start-up on a busy 2-core box
 SETTLE_S = 0.5  # after the tabs close, let the server finish its disconnect work before reading CPU
-LEAK_SESSIONS = 3
+LEAK_SESSIONS = 30  # the leak check's tabs: a class, rerunning together
 LEAK_CHECKPOINTS = (100, 1000)  # page runs after which RSS is read
 BLANK_SCRIPT = 'import streamlit as st\n\nst.write("hello")\n'
 BLANK_PAGE = "blank app"
@@ -185,29 +185,36 @@ async def measure_page(server: cc.Server, page: Page, opts: BenchOptions, deadli
 
 
 async def leak_check(server: cc.Server, page: Page, opts: BenchOptions, deadline: Deadline) -> dict[str, Any]:
-    """RSS after 100 and 1,000 page runs (``leak_checkpoints``): a few tabs rerunning one after
-    another, round robin, so the server's memory is read after many runs, not many sessions."""
+    """RSS after about 100 and 1,000 page runs (``leak_checkpoints``): ``leak_sessions`` tabs (a class)
+    rerun the page together, wave after wave, so memory is read after many runs of many sessions.
+    Each checkpoint is read after the first wave that reaches it (the run count read is reported)."""
     sessions = [cc.BrowserSession(server.port, page.url_path, page.query(i)) for i in range(opts.leak_sessions)]
     rss: dict[int, float] = {}
     problem = ""
     t0 = time.perf_counter()
+    first, last = min(opts.leak_checkpoints), max(opts.leak_checkpoints)
     try:
         for s in sessions:
             await s.connect()
-        for run in range(1, max(opts.leak_checkpoints) + 1):
-            result = await sessions[run % len(sessions)].run_page(deadline.left(RUN_TIMEOUT_S))
-            if not result.finished or result.exceptions:
-                problem = f"run {run}: {result.status} {result.exceptions[:1]}"
+        runs = 0
+        while runs < last and not problem:
+            wave = sessions[:min(len(sessions), last - runs)]
+            results = await asyncio.gather(*(s.run_page(deadline.left(RUN_TIMEOUT_S)) for s in wave))
+            runs += len(wave)
+            bad = next((r for r in results if not r.finished or r.exceptions), None)
+            if bad is not None:
+                problem = f"run {runs}: {bad.status} {bad.exceptions[:1]}"
                 break  # a broken page measures nothing; stop instead of piling up runs
-            if run in opts.leak_checkpoints:
-                rss[run] = cc.server_rss_mib(server.pid)
+            for point in opts.leak_checkpoints:
+                if runs >= point and not any(k >= point for k in rss):
+                    rss[runs] = cc.server_rss_mib(server.pid)
     finally:
         for s in sessions:
             await s.close()
-    first, last = min(opts.leak_checkpoints), max(opts.leak_checkpoints)
-    ratio = rss[last] / rss[first] if first in rss and last in rss else None
+    reads = sorted(rss)
+    ratio = rss[reads[-1]] / rss[reads[0]] if len(reads) >= 2 and reads[-1] >= last else None
     return {"page": page.name, "sessions": opts.leak_sessions, "problem": problem, "seconds": time.perf_counter() - t0,
-            "rss_mib": {str(k): v for k, v in rss.items()}, "ratio": ratio}
+            "rss_mib": {str(k): v for k, v in rss.items()}, "ratio": ratio, "first": first}
 
 
 def _start(script: Path, cwd: Path, env: dict[str, str], log: Path, opts: BenchOptions,
@@ -323,6 +330,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchOptions, bool]:
                     help="each Predict session opens ?sample=<a different sample photo>")
     ap.add_argument("--leak-check", action="store_true",
                     help=f"also read RSS after {' and '.join(map(str, LEAK_CHECKPOINTS))} runs of the first page")
+    ap.add_argument("--leak-sessions", type=int, default=LEAK_SESSIONS,
+                    help="tabs that rerun the page together in the leak check")
     ap.add_argument("--leak-runs", type=int, nargs=2, default=list(LEAK_CHECKPOINTS), metavar=("N1", "N2"),
                     help="the leak check's two RSS read points, in page runs")
     ap.add_argument("--st-opt", action="append", default=[], metavar="KEY=VALUE",
@@ -330,11 +339,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchOptions, bool]:
     ap.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     args = ap.parse_args(argv)
     if (args.sessions < 1 or args.reruns < 0 or any("=" not in o for o in args.st_opt)
-            or not 0 < args.leak_runs[0] < args.leak_runs[1]):
+            or not 0 < args.leak_runs[0] < args.leak_runs[1] or args.leak_sessions < 1):
         ap.error("--sessions >= 1, --reruns >= 0, --st-opt KEY=VALUE, --leak-runs 0 < N1 < N2")
     opts = BenchOptions(sessions=args.sessions, reruns=args.reruns, pages=args.pages, timeout_s=args.timeout,
                         warmup=not args.no_warmup, blank=not args.no_blank, predict_samples=args.predict_samples,
                         leak_check=args.leak_check, leak_checkpoints=tuple(args.leak_runs),
+                        leak_sessions=args.leak_sessions,
                         st_options=dict(o.split("=", 1) for o in args.st_opt))
     return opts, args.json
 

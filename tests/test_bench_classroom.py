@@ -38,7 +38,8 @@ def bench() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def quick_results(bench: ModuleType) -> dict:
-    opts = bench.BenchOptions(sessions=QUICK_SESSIONS, reruns=1, pages=[QUICK_PAGE], timeout_s=QUICK_TIMEOUT_S)
+    opts = bench.BenchOptions(sessions=QUICK_SESSIONS, reruns=1, pages=[QUICK_PAGE], timeout_s=QUICK_TIMEOUT_S,
+                              leak_check=True, leak_sessions=3, leak_checkpoints=(6, 12))
     # In a thread of its own: the harness runs its own asyncio loop, and the browser tests' Playwright
     # (sync API) may already hold a running loop in this thread when the whole suite runs.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -85,3 +86,12 @@ def test_summarize_uses_nearest_rank(bench: ModuleType) -> None:
     stats = bench.summarize(runs)
     assert stats["runs"] == 21 and stats["finished"] == 20
     assert stats["p95_s"] == 19.0 and stats["max_s"] == 20.0 and stats["p50_s"] == 10.5
+
+
+@pytest.mark.timeout(QUICK_TIMEOUT_S + 30)
+def test_leak_check_reads_memory_at_both_points(quick_results: dict) -> None:
+    """Three tabs rerun together in waves; RSS is read after the waves that reach 6 and 12 runs."""
+    leak = quick_results["leak"]
+    assert leak["page"] == QUICK_PAGE and not leak["problem"], leak
+    assert sorted(map(int, leak["rss_mib"])) == [6, 12] and all(v > 50 for v in leak["rss_mib"].values())
+    assert leak["ratio"] == leak["rss_mib"]["12"] / leak["rss_mib"]["6"]

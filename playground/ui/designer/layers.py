@@ -24,7 +24,8 @@ from playground.ui.text import md_text
 
 __all__ = ["render_toolbar", "render_input", "render_layers", "render_add_bar", "row_key", "MOVE_UP", "MOVE_DOWN",
            "COPY", "REMOVE", "ABOVE", "BELOW", "ADD_TYPE_KEY", "ADD_KEY", "PRESET_KEY", "UNDO_KEY", "NEW_KEY",
-           "ARCH_KEY", "PASTE_KEY", "PASTE_LOAD_KEY", "IMPORT_KEY", "quick_key", "where_key", "type_key", "position_key"]
+           "ARCH_KEY", "PASTE_KEY", "PASTE_LOAD_KEY", "IMPORT_KEY", "quick_key", "where_key", "type_key",
+           "position_key"]
 
 # Widget keys of the add bar and the toolbar
 ADD_TYPE_KEY, ADD_KEY = "dz.addtype", "dz.add"

@@ -13,6 +13,7 @@ import pytest
 from playground.cli import main
 from tests.conftest import REPO
 from tests.finetune_data import make_zip, png_bytes, tiny_digits
+from tests.standalone_support import parse_top, run_blocked
 
 
 def test_finetune_a_zip_then_predict_with_the_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,13 +33,23 @@ def test_finetune_a_zip_then_predict_with_the_result(tmp_path: Path, capsys: pyt
     assert result["out"] == str(out.resolve()) and result["train_images"] + result["val_images"] == 16
     assert len(result["history"]) == 2 and result["skipped"] == {}
     assert "epoch 2/2: train loss" in proc.stderr and "decoding images" in proc.stderr
-    assert {p.name for p in out.iterdir()} == {"model.safetensors", "meta.json", "README.md", "load_example.py"}
+    assert {p.name for p in out.iterdir()} == {"model.safetensors", "meta.json", "README.md", "load_example.py",
+                                               "model.py"}
 
     image = ds.path(ds.items[0])
     assert main(["predict", str(image), "--model", str(out), "--json", "--top", "2"]) == 0
     (prediction,) = json.loads(capsys.readouterr().out)
     assert [p["label"] for p in prediction["predictions"]] in (["0", "1"], ["1", "0"])
     assert sum(p["probability"] for p in prediction["predictions"]) == pytest.approx(1.0, abs=1e-5)
+
+    # The --out folder stands alone: its README names only its own files, its example needs no playground.
+    readme = (out / "README.md").read_text()
+    assert str(tmp_path) not in readme and "job:" not in readme and "`python load_example.py IMAGE`" in readme
+    proc = run_blocked(["load_example.py", str(image), "--top", "2"], out, torchvision=False)
+    assert proc.returncode == 0, proc.stderr
+    alone = parse_top(proc.stdout, [str(image)])[str(image)]
+    assert [label for label, _ in alone] == [p["label"] for p in prediction["predictions"]]
+    assert [p for _, p in alone] == pytest.approx([p["probability"] for p in prediction["predictions"]], abs=1e-4)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -161,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
               f"({summary['train_seconds']:.1f} s training)")
         print(f"model written to {summary['out']}")
         print(f"use it: python -m playground predict IMAGE --model {summary['out']}")
+        print(f"or without the playground: python {Path(summary['out']) / 'load_example.py'} IMAGE")
     return 0
 
 
@@ -185,6 +186,7 @@ def _train_on_ray(cfg: TrainConfig, dataset: Dataset, out: Path) -> dict[str, An
     from playground.finetune.jobs.ray_runner import RayRunner
     from playground.finetune.jobs.store import JobStore
     from playground.finetune.jobs.worker import job_config
+    from playground.models.finetuned import write_readme
 
     dataset.check_trainable()
     reporter = _Reporter()
@@ -203,6 +205,7 @@ def _train_on_ray(cfg: TrainConfig, dataset: Dataset, out: Path) -> dict[str, An
         if job.status != "done":
             raise PlaygroundError(f"the Ray job ended {job.status}: {job.state.get('message')}")
         shutil.copytree(job.artifacts, out, dirs_exist_ok=True)
+        write_readme(out)  # written for the copy: nothing in it may lead to the scratch job deleted below
         return store.results(job.id) or {}
     finally:
         ray_runner.shutdown()

@@ -2,8 +2,9 @@
 
 A folder holds ``model.safetensors`` (the whole model's state dict, the new
 head included), ``meta.json`` (:data:`FINETUNED_FORMAT`: architecture,
-classes, preprocessing, metrics), ``README.md`` and ``load_example.py`` (plain
-PyTorch). A job keeps its model in its artifacts folder, named ``job:<id>``.
+classes, preprocessing, metrics), ``model.py`` and ``load_example.py`` (plain
+PyTorch, no playground needed; :mod:`playground.models.standalone`) and
+``README.md``. A job keeps its model in its artifacts folder, named ``job:<id>``.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from playground.models.registry import (
     _load_strict,
     replace_head,
 )
+from playground.models.standalone import MODEL_FILE, example_source, model_source, requirements
 from playground.models.weights import ModelUnavailable
 
 if TYPE_CHECKING:
@@ -34,8 +36,10 @@ __all__ = [
     "META_FILE",
     "EXAMPLE_FILE",
     "README_FILE",
+    "MODEL_FILE",
     "JOB_PREFIX",
     "save_finetuned",
+    "write_readme",
     "load_finetuned",
     "finetuned_dir",
     "finetuned_dirs",
@@ -53,50 +57,24 @@ _SAVED_METRICS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss", "p
 _README_CLASSES = 10  # class names listed in README.md
 _STATUS_CLASSES = 4  # ...and in the model list
 
-_LOAD_EXAMPLE = '''"""Load this fine-tuned {arch} in plain PyTorch and classify one image.
-
-    python load_example.py photo.jpg
-"""
-import json
-import sys
-from pathlib import Path
-
-import torch
-from PIL import Image
-from safetensors.torch import load_file
-from torchvision import transforms
-{import_line}
-
-here = Path(__file__).resolve().parent
-meta = json.loads((here / "meta.json").read_text())
-model = {builder}(num_classes=meta["num_classes"])  # {arch} with a {n}-class head
-model.load_state_dict(load_file(str(here / "model.safetensors")))
-model.eval()
-
-pp = meta["preprocess"]  # exactly what the model saw in training
-preprocess = transforms.Compose([
-    transforms.Resize(pp["resize"], interpolation=transforms.InterpolationMode(pp["interpolation"])),
-    transforms.CenterCrop(pp["crop"]),
-    transforms.ToTensor(),
-    transforms.Normalize(pp["mean"], pp["std"]),
-])
-
-image = Image.open(sys.argv[1]).convert("RGB")
-with torch.no_grad():
-    probs = model(preprocess(image).unsqueeze(0)).softmax(1)[0]  # (num_classes,)
-for p, i in zip(*probs.topk(min(3, len(probs)))):
-    print(f"{{meta['classes'][int(i)]}}: {{float(p):.3f}}")
-'''
-
 _README = """# Fine-tuned {arch}
 
 {n} classes: {classes}. Validation accuracy {acc:.1%} on {val} images ({strategy} strategy, {epochs} epoch(s)).
 
+Every file named here is in this folder (the one holding this README).
+
 - `model.safetensors`: the full model's state dict (the new {n}-class head included).
 - `meta.json`: architecture, classes, preprocessing, metrics.
-- `load_example.py`: load it in plain PyTorch: `python load_example.py photo.jpg`.
+- `model.py`: the architecture, its preprocessing and a loader in plain PyTorch (needs {requirements};
+  not the playground).
+- `load_example.py`: classify photos with it: `python load_example.py IMAGE` (from this folder).
 
-With the playground: `python -m playground predict photo.jpg --model {folder}`.
+With the playground installed: `python -m playground predict IMAGE --model .` from this folder
+(or give this folder's path to `--model`).{job_line}
+"""
+_README_JOB = """
+On the playground server that trained it, it is also the model `{ref}`:
+`python -m playground predict IMAGE --model {ref}`.
 """
 
 
@@ -108,7 +86,10 @@ def _shown(classes: list[str], limit: int) -> str:
 
 
 def save_finetuned(result: TrainResult, out_dir: str | Path) -> Path:
-    """Write the fine-tuned model folder (model.safetensors, meta.json, README.md, load_example.py)."""
+    """Write the fine-tuned model folder (model.safetensors, meta.json, model.py, load_example.py, README.md).
+
+    model.py and load_example.py run with torch + safetensors + Pillow alone (torchvision too for a
+    torchvision architecture): see :mod:`playground.models.standalone`."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
@@ -128,17 +109,40 @@ def save_finetuned(result: TrainResult, out_dir: str | Path) -> Path:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2))
-    # The architecture's own constructor (torchvision's, or playground.models.efficientnet_lite's)
-    # builds the same modules as the zoo builder + replace_head, so the keys match.
-    builder = getattr(result.entry.builder, "func", result.entry.builder)
-    (out / EXAMPLE_FILE).write_text(_LOAD_EXAMPLE.format(
-        arch=result.entry.name, n=len(result.classes), builder=builder.__name__,
-        import_line=f"from {builder.__module__} import {builder.__name__}"))
-    (out / README_FILE).write_text(_README.format(
-        arch=result.entry.name, n=len(result.classes), classes=_shown(result.classes, _README_CLASSES),
-        acc=result.val_accuracy, val=result.val_count, strategy=result.config.strategy,
-        epochs=result.config.epochs, folder=out))
+    n = len(result.classes)
+    (out / MODEL_FILE).write_text(model_source(result.entry, n), encoding="utf-8")
+    (out / EXAMPLE_FILE).write_text(example_source(result.entry, n), encoding="utf-8")
+    write_readme(out, _job_ref(out))
     return out
+
+
+def _job_ref(out: Path) -> str | None:
+    """``job:<id>`` when ``out`` is where a job of this playground's store writes or keeps its model
+    (a worker writes a scratch folder that is then renamed), else None: the README must not name a
+    folder that will be gone, nor a job reference that does not lead here."""
+    try:
+        job = JobStore().folder(out.parent.name)
+    except JobError:
+        return None
+    here = out.resolve()
+    return JOB_PREFIX + job.id if here in (job.artifacts_scratch.resolve(), job.artifacts.resolve()) else None
+
+
+def write_readme(folder: str | Path, job_ref: str | None = None) -> Path:
+    """(Re)write a model folder's README.md from its meta.json; it names only files in the folder
+    (so it stays true in a download or a copy) and, given ``job_ref``, the server's ``job:<id>``."""
+    out = Path(folder)
+    meta, entry, _, classes = _read_meta(out, str(out))
+    metrics, config = meta.get("metrics", {}), meta.get("config", {})
+    acc = metrics.get("val_accuracy")
+    text = _README.format(
+        arch=entry.name, n=len(classes), classes=_shown(classes, _README_CLASSES),
+        acc=acc if isinstance(acc, (int, float)) else float("nan"), val=metrics.get("val_images", "?"),
+        strategy=meta.get("strategy", "?"), epochs=config.get("epochs", "?"), requirements=requirements(entry),
+        job_line=_README_JOB.format(ref=job_ref) if job_ref else "")
+    path = out / README_FILE
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 # --------------------------------------------------------------------------- reading

@@ -29,12 +29,17 @@ def test_saved_model_loads_back_and_the_example_runs(tmp_path: Path,
         torch.testing.assert_close(loaded.model(x), result.model(x))
     image = tiny.path(tiny.items[0])
     monkeypatch.setattr(sys, "argv", ["load_example.py", str(image)])
-    runpy.run_path(str(out / "load_example.py"), run_name="__main__")  # plain torch + torchvision
+    monkeypatch.setattr(sys, "path", list(sys.path))  # it puts its folder first, to import its model.py
+    monkeypatch.setitem(sys.modules, "model", None)  # recorded as absent, so teardown drops the model.py
+    del sys.modules["model"]  # module it imports (none is imported yet)
+    with pytest.raises(SystemExit) as ended:
+        runpy.run_path(str(out / "load_example.py"), run_name="__main__")  # plain torch (see test_artifacts_standalone)
+    assert ended.value.code == 0
     lines = capsys.readouterr().out.splitlines()
     with torch.no_grad():
         probs = result.model(result.preprocess(load_image(image)).unsqueeze(0)).softmax(1)[0]  # (3,)
     top = probs.argmax()
-    assert len(lines) == 3 and lines[0] == f"{tiny.classes[top]}: {float(probs[top]):.3f}"
-    assert "from playground.models.efficientnet_lite import efficientnet_lite0" in (out / "load_example.py").read_text()
+    assert len(lines) == 3 and lines[0] == f"{tiny.classes[top]}: {float(probs[top]):.6f}"
+    assert "import playground" not in (out / "model.py").read_text()
     meta = (out / "meta.json").read_text()
     assert '"format": "cnn-playground/finetuned-v1"' in meta and '"val_accuracy"' in meta

@@ -1,10 +1,15 @@
 """Predict: classify a photo with a pretrained (or fine-tuned) CNN and see why."""
 import streamlit as st
 
+from playground.config import home_dir
 from playground.errors import PlaygroundError
+from playground.ui.camera import from_camera
 from playground.ui.common import photo_input
 from playground.ui.compare import compare_toggle, render_compare
+from playground.ui.heldout import HELDOUT_WIDTH, heldout_picker, show_verdict
+from playground.ui.model_labels import show_knows
 from playground.ui.model_weights import weights_downloader
+from playground.ui.owner import viewer
 from playground.ui.predict import (
     PREDICT,
     get_model,
@@ -28,7 +33,9 @@ left, right = st.columns([2, 3], gap="large")
 with left:
     ref = model_picker(PREDICT)
     weights_downloader(PREDICT)
-    img, name = photo_input(PREDICT)
+    # A fine-tune's own held-out images first: what its job page's accuracy was measured on
+    held = heldout_picker(PREDICT, ref, str(home_dir()), viewer()) if ref else None
+    img, name = (held.image, f"Validation image {held.name}") if held else photo_input(PREDICT)
 
 if ref is None or img is None:
     st.stop()
@@ -41,10 +48,16 @@ except PlaygroundError as exc:
     st.stop()
 
 with left:
-    show_photo(img, caption=name)
+    if held:  # a dataset's image may be tiny (digits: 32 px): not blown up to the column's width
+        show_photo(img, caption=name, width=HELDOUT_WIDTH)
+    elif not from_camera(PREDICT):  # the camera widget already shows the shot it took
+        show_photo(img, caption=name)
 with right:
     st.subheader(f"Top {len(pred.top)}")  # fewer when a fine-tuned model has fewer classes
     st.plotly_chart(top_k_chart(pred), width="stretch", config={"displayModeBar": False})
+    if held:
+        show_verdict(held, pred)
+    show_knows(ref)  # what a fine-tuned model has seen, so a photo far from it surprises nobody
     t = pred.timings
     st.caption(f":material/timer: {t['total_ms']:.0f} ms on {loaded.device.type.upper()} "
                f"(preprocess {t['preprocess_ms']:.0f} ms, forward {t['forward_ms']:.0f} ms)")

@@ -1,6 +1,7 @@
 """Compare mode of the Predict page under AppTest: two real models on one photo, side by side."""
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -8,7 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from playground.models.compare import ARCH_ANALYSIS, MODULE_HOOKS
 from playground.models.registry import MODELS
-from playground.ui.common import widget_key
+from playground.samples import load_sample
+from playground.ui.camera import CAMERA_NAME
+from playground.ui.common import PHOTO_CAMERA, PHOTO_SOURCE, widget_key
 from playground.ui.compare import COMPARE_CLASS, COMPARE_MODELS, COMPARE_TOGGLE
 from playground.ui.predict import MODEL_PICKER, PREDICT
 from tests.apptest_pages import assert_clean, run_page
@@ -119,3 +122,19 @@ def test_download_button_says_when_the_server_is_offline(monkeypatch: pytest.Mon
     assert not at.exception
     (error,) = [e.value for e in at.error]
     assert "cannot download resnet18" in error and "offline" in error
+
+
+def test_a_camera_shot_is_compared_at_once_and_shown_once() -> None:
+    """The camera widget shows the shot it took: the compare view shows no second copy beside the class picker."""
+    at = start("efficientnet_lite0", "mobilenet_v2")
+    at.segmented_control(key=widget_key(PREDICT, PHOTO_SOURCE)).set_value("camera").run()
+    assert not at.get("plotly_chart")  # no shot yet
+    buf = io.BytesIO()
+    load_sample("Cat (Chelsea)").save(buf, "JPEG", quality=90)
+    at.camera_input(key=widget_key(PREDICT, PHOTO_CAMERA)).set_value(("camera-input-x.jpg", buf.getvalue(),
+                                                                      "image/jpeg"))
+    at.run()
+    assert_clean(at)
+    assert len(charts(at)) == 2 and all(bar["y"][0] != "espresso" for bar in charts(at))
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert len(cam_captions(at)) == 2 and CAMERA_NAME not in captions and "camera-input-x.jpg" not in captions

@@ -518,12 +518,13 @@ def test_a_hidden_quantity_is_hidden_everywhere_on_the_page(hidden: str) -> None
     assert [q for q in quantities if q in page] == []
 
 
-@pytest.mark.parametrize("hidden", ["warnings", "savings", "plots", "rf", "code", "table"])
+@pytest.mark.parametrize("hidden", ["warnings", "savings", "plots", "rf", "code", "table", "memory"])
 def test_each_panel_flag_removes_its_panel(hidden: str) -> None:
     at = _app(spec=encode_share(PRESETS["VGG-16"]), hide=hidden)
     _clean(at)
     tabs = [t.label for t in at.tabs]
-    panel = {"savings": "Depthwise savings", "plots": "Plots", "rf": "Receptive field", "table": "Layers"}
+    panel = {"savings": "Depthwise savings", "plots": "Plots", "rf": "Receptive field", "table": "Layers",
+             "memory": "Memory"}
     if hidden in panel:
         assert panel[hidden] not in tabs
     if hidden == "warnings":

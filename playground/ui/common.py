@@ -14,6 +14,7 @@ from PIL import Image
 from playground.config import home_dir
 from playground.images import UPLOAD_TYPES, ImageError, load_image
 from playground.samples import SAMPLE_PHOTOS, load_sample
+from playground.ui.camera import CAMERA_NAME, camera_photo
 from playground.ui.text import md_text, server_paths_hidden, show_error
 
 __all__ = ["render_sidebar", "compute_device_label", "runner_label", "photo_input", "widget_key", "SOURCES",
@@ -53,12 +54,12 @@ def runner_label() -> str:
 
 def render_sidebar() -> None:
     """Draw the shared sidebar."""
-    with st.sidebar:
-        st.caption(f":material/memory: {compute_device_label()}")
-        st.caption(f":material/lan: Jobs: {md_text(runner_label())}")
-        # Server paths are for whoever runs the server: not shown on a class server (students see the pages)
-        if not server_paths_hidden():
-            st.caption(f":material/folder: Data: {md_text(home_dir())}")
+    lines = [f":material/memory: {compute_device_label()}", f":material/lan: Jobs: {md_text(runner_label())}"]
+    # Server paths are for whoever runs the server: not shown on a class server (students see the pages)
+    if not server_paths_hidden():
+        lines.append(f":material/folder: Data: {md_text(home_dir())}")
+    # One element, not three: every element costs the server a message on every run of every page.
+    st.sidebar.caption("  \n".join(lines))
 
 
 SOURCES = {
@@ -93,9 +94,12 @@ def photo_input(key: str) -> tuple[Image.Image | None, str]:
         file = st.file_uploader("Image file", type=list(UPLOAD_TYPES), key=widget_key(key, PHOTO_UPLOAD),
                                 help="JPEG, PNG, WebP, GIF (first frame) or BMP.")
     else:
-        file = st.camera_input("Take a photo", key=widget_key(key, PHOTO_CAMERA))
+        file = camera_photo(widget_key(key, PHOTO_CAMERA))  # says why when the address cannot have a camera
+        if file is None:
+            return None, ""
+        return _decode(key, file.file_id, CAMERA_NAME, file.getvalue())  # not the widget's long generated name
     if file is None:
-        st.caption("Choose a file to classify." if source == "upload" else "Take a photo to classify it.")
+        st.caption("Choose a file to classify.")
         return None, ""
     return _decode(key, file.file_id, file.name, file.getvalue())
 

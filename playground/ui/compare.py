@@ -18,6 +18,7 @@ from playground.models.compare import Latency, ModelCost, check_comparable, meas
 from playground.models.inference import Prediction
 from playground.models.registry import MODELS, LoadedModel
 from playground.models.serving import serving
+from playground.ui.camera import from_camera
 from playground.ui.common import photo_input, widget_key
 from playground.ui.model_weights import weights_downloader
 from playground.ui.predict import get_model, show_image, show_photo, top_k_chart
@@ -129,11 +130,14 @@ def render_compare(key: str) -> None:
         models = [get_model(r) for r in refs]
         check_comparable(models)
         preds = [(m, serving().predict(m, img, top_k=_TOP_K)) for m in models]
-        thumb, chooser = st.columns([1, 4], gap="large", vertical_alignment="center")
-        with thumb:
-            show_photo(img, caption=name)
-        with chooser:
+        if from_camera(key):  # the camera widget above already shows the shot it took
             picked = _class_picker(key, preds)
+        else:
+            thumb, chooser = st.columns([1, 4], gap="large", vertical_alignment="center")
+            with thumb:
+                show_photo(img, caption=name)
+            with chooser:
+                picked = _class_picker(key, preds)
         index = shared_class(preds[0][1], picked, len(models[0].categories))
         rows = [(m, p, model_cost(m), _latency(m.name, serving().model_token(m))) for m, p in preds]
         for col, (m, p, cost, lat) in zip(st.columns(len(rows), gap="medium"), rows):

@@ -5,6 +5,7 @@ options) for all sessions, pictures already encoded, so a rerun runs no model an
 """
 from __future__ import annotations
 
+from datetime import tzinfo
 from functools import lru_cache
 
 import plotly.graph_objects as go
@@ -27,6 +28,7 @@ from playground.models.registry import (
 )
 from playground.models.serving import ImageView, image_digest, serving
 from playground.ui.common import widget_key
+from playground.ui.model_labels import FinetuneInfo, browser_timezone, finetune_infos, finetune_label
 from playground.ui.text import md_text, plotly_text
 
 __all__ = ["model_picker", "refresh_model_list",
@@ -82,8 +84,9 @@ def prediction(loaded: LoadedModel, img: Image.Image, key: str, top_k: int = 5) 
 
 
 @st.cache_data(ttl=MODEL_LIST_TTL_S, show_spinner=False)
-def _model_rows(_home: str) -> list[ModelStatus]:
-    """Every model and whether it can be used (per data directory: tests switch it)."""
+def _model_rows(home: str) -> list[ModelStatus]:
+    """Every model and whether it can be used (per data directory: tests switch it; so ``home`` is
+    part of the cache key, not an underscored argument Streamlit would leave out of it)."""
     return model_status()
 
 
@@ -133,7 +136,10 @@ def model_picker(key: str) -> str | None:
     picker = widget_key(key, MODEL_PICKER)
     if picker not in st.session_state or st.session_state[picker] not in usable:
         st.session_state[picker] = wanted or (DEFAULT_MODEL if DEFAULT_MODEL in usable else options[0])
-    choice = st.selectbox("Model", options, key=picker, format_func=lambda n: _label(usable[n]))
+    # Fine-tunes are told apart by their job (dataset, strategy, accuracy, date, id), not by their classes
+    infos = finetune_infos(str(home_dir()), tuple(n for n in options if n.startswith(JOB_PREFIX)))
+    tz = browser_timezone()
+    choice = st.selectbox("Model", options, key=picker, format_func=lambda n: _label(usable[n], infos.get(n), tz))
     missing = [r for r in rows if not r.available]
     if missing:
         with st.expander(f":material/info: {len(missing)} more model(s) not available here"):
@@ -142,10 +148,12 @@ def model_picker(key: str) -> str | None:
     return choice
 
 
-def _label(status: ModelStatus) -> str:
+def _label(status: ModelStatus, info: FinetuneInfo | None, tz: tzinfo | None) -> str:
     if status.name in MODELS:
         return status.title
-    return f"{status.title} [{status.name}]"
+    if info is not None:
+        return finetune_label(info, tz)
+    return f"{status.title} · {status.name}"  # a folder given by path: its name is all there is
 
 
 BAR_HEIGHT = 42  # px per bar of the top-k chart
@@ -182,9 +190,9 @@ def show_image(view: ImageView, caption: str | None = None, width: int | str = "
     where.image(view.data, caption=caption, width=width, output_format=fmt)  # type: ignore[attr-defined]
 
 
-def show_photo(img: Image.Image, caption: str | None = None) -> None:
+def show_photo(img: Image.Image, caption: str | None = None, width: int | str = "stretch") -> None:
     """The photo, from its cached display copy (a JPEG at most PHOTO_MAX_SIDE pixels)."""
-    show_image(serving().photo(img), caption=caption)
+    show_image(serving().photo(img), caption=caption, width=width)
 
 
 @st.fragment

@@ -29,6 +29,7 @@ HIDE_FLAGS: dict[str, str] = {
     "savings": "the depthwise-separable savings panel",
     "plots": "the plots",
     "rf": "the receptive field on a photo",
+    "memory": "the training-memory panel (a question to answer yourself: how much memory does it need?)",
     "code": "the PyTorch code and JSON export",
 }
 _ON = ("1", "true", "yes", "on")
@@ -38,7 +39,7 @@ _ON = ("1", "true", "yes", "on")
 # size (shapes); the memory panel's per-layer bytes are the table's and sum to the totals.
 PANELS: dict[str, tuple[str, ...]] = {
     "Layers": ("table",), "Depthwise savings": ("savings",), "Plots": ("plots",),
-    "Receptive field": ("rf", "shapes"), "Memory": ("totals", "table"), "Share & export": (),
+    "Receptive field": ("rf", "shapes"), "Memory": ("memory", "totals", "table"), "Share & export": (),
 }
 
 

@@ -4,7 +4,7 @@ import streamlit as st
 from playground.errors import PlaygroundError
 from playground.finetune.jobs.worker import submit_finetune
 from playground.ui.finetune import DATA, FORM, NEW_BUTTON, START_BUTTON
-from playground.ui.finetune.data import dataset_picker, dataset_summary
+from playground.ui.finetune.data import dataset_picker, dataset_summary, shows_own_photos
 from playground.ui.finetune.form import estimate_panel, settings_form
 from playground.ui.finetune.job import job_list, job_view, job_viewer, manager
 from playground.ui.owner import name_input
@@ -28,7 +28,7 @@ else:
     with left:
         st.subheader("1. Data")
         dataset = dataset_picker(DATA)
-        ready = dataset is not None and dataset_summary(dataset)
+        ready = dataset is not None and dataset_summary(dataset, samples=not shows_own_photos(DATA))
     with right:
         st.subheader("2. Model and settings")
         if not ready:

@@ -22,10 +22,15 @@ from playground.ui.finetune.form import keep, remember
 from playground.ui.replay import replayed
 from playground.ui.text import md_text, plotly_text, show_error
 
-__all__ = ["dataset_picker", "dataset_summary", "sample_grid", "thumbnail"]
+__all__ = ["dataset_picker", "dataset_summary", "sample_grid", "thumbnail", "shows_own_photos"]
+
+
+def shows_own_photos(key: str) -> bool:
+    """Whether the picker drawn with ``key`` is on "Make your own", whose builder already shows every photo."""
+    return st.session_state.get(widget_key(key, DATA_SOURCE)) == "photos"
 
 _SOURCES = {"bundled": ":material/inventory_2: Bundled dataset", "upload": ":material/upload: Upload a zip",
-            "photos": ":material/photo_camera: Make your own (camera or files)"}
+            "photos": ":material/photo_camera: Make your own"}  # camera or files: see camera_set
 
 
 @st.cache_resource(show_spinner="Preparing the bundled dataset...")
@@ -126,14 +131,15 @@ def dataset_picker(key: str) -> Dataset | None:
         return None
 
 
-def dataset_summary(ds: Dataset) -> bool:
-    """Counts per class, skipped and undecodable files, a grid of samples; True if trainable.
+def dataset_summary(ds: Dataset, samples: bool = True) -> bool:
+    """Counts per class, skipped and undecodable files, a grid of samples (unless ``samples`` is
+    False); True if trainable.
 
     Replayed while the dataset is the same (its folder, name and exact item list): the chart and the
     thumbnails were most of this page's server CPU on every rerun."""
     items = hashlib.blake2b("\n".join(f"{it.label}:{it.path}" for it in ds.items).encode(), digest_size=16)
     return _summary((str(ds.root), ds.name, tuple(ds.classes), items.hexdigest(), len(ds.bad),
-                     tuple(sorted(ds.skipped.items()))), ds)
+                     tuple(sorted(ds.skipped.items())), samples), ds)
 
 
 @replayed
@@ -158,7 +164,8 @@ def _summary(key: tuple[Any, ...], _ds: Dataset) -> bool:
     except DatasetError as exc:
         show_error(exc, icon=":material/error:")
         return False
-    sample_grid(ds)
+    if key[-1]:  # a set made on this page already shows its photos, class by class, above
+        sample_grid(ds)
     return True
 
 

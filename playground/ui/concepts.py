@@ -17,10 +17,6 @@ from playground import concepts as C
 from playground._format import format_dims
 from playground.design.analysis import Report
 from playground.design.rfview import fit_photo
-from playground.errors import PlaygroundError
-from playground.models.inference import layer_names
-from playground.models.registry import DEFAULT_MODEL
-from playground.models.serving import ImageView, serving
 from playground.ui.concept_figures import (
     apply_conv,
     apply_maxpool,
@@ -34,9 +30,10 @@ from playground.ui.concept_figures import (
     memo_image_map,
     rf_picture,
 )
-from playground.ui.predict import get_model, show_image
+from playground.ui.concept_hierarchy import render_hierarchy
+from playground.ui.concepts_erf_trained import TRAINED_ERF_LAYER_KEY
+from playground.ui.predict import show_image
 from playground.ui.replay import replayed
-from playground.ui.text import show_error
 
 __all__ = ["render_convolution", "render_padding_stride", "render_receptive_field", "render_dwsep",
            "render_skip", "render_hierarchy", "shape_text", "image_map", "dense_matrix", "gradient_lines",
@@ -62,7 +59,7 @@ KERNEL_EDITS = "cc_kernel_edits"  # not a widget: the edited 3×3 grid per prese
 # The widget keys of each lesson, in tab order: kept while the lesson's tab is closed (see ui/tabs.py).
 LESSON_KEYS: tuple[tuple[str, ...], ...] = (
     (KERNEL_PRESET_KEY,), (PAD_SIZE_KEY, PAD_KERNEL_KEY), (RF_DEPTH_KEY, RF_STRIDE_KEY, RF_DILATION_KEY),
-    (ERF_DEPTH_KEY, ERF_KIND_KEY), (DW_IN_KEY, DW_OUT_KEY, DW_K_KEY), (SKIP_DEPTH_KEY,), ())
+    (ERF_DEPTH_KEY, ERF_KIND_KEY), (DW_IN_KEY, DW_OUT_KEY, DW_K_KEY), (SKIP_DEPTH_KEY,), (TRAINED_ERF_LAYER_KEY,))
 
 _DESIGN = ":material/architecture:"
 
@@ -376,53 +373,3 @@ def _skip(depth: int) -> tuple[Link, ...]:
     plain_spec, residual_spec = C.skip_specs(blocks=max(1, min(depth // 2, 30)))
     return (("Open the plain stack in the designer", plain_spec, "cc_link_plain"),
             ("Open the residual stack in the designer", residual_spec, "cc_link_residual"))
-
-
-def _hierarchy(photo: Image.Image) -> tuple[tuple[ImageView, str], list[tuple[ImageView, str]]]:
-    """First-layer filters and the strongest maps of an early, a middle and a late layer, from the
-    inference cache every session shares (computed once per photo, pictures already encoded)."""
-    loaded = get_model(DEFAULT_MODEL)
-    filters = serving().filters(loaded)
-    out, k_h, k_w = filters.shape[0], filters.shape[2], filters.shape[3]
-    first = (filters.grid, f"`{filters.layer}`: its {out} learned {k_h}×{k_w} kernels")
-    rows = []
-    for layer in C.hierarchy_layers(layer_names(loaded)):
-        fm = serving().feature_maps(loaded, photo, layer, count=9, tile=80)
-        c, h, w = fm.shape
-        rows.append((fm.grid, f"`{layer}`: {c} maps of {h}×{w}; the 9 most active"))
-    return first, rows
-
-
-def render_hierarchy(photo: Image.Image, digest: str) -> None:
-    """Feature maps at increasing depth of a real pretrained CNN: edges, then textures, then parts."""
-    _hierarchy_lesson(digest, photo)
-
-
-@replayed
-def _hierarchy_lesson(digest: str, _photo: Image.Image) -> None:
-    photo = _photo
-    st.subheader("What the layers of a trained CNN respond to")
-    st.write(
-        "The first layer of a trained network learns small edge and colour detectors. Each later layer combines "
-        "the maps below it over a larger receptive field, so its channels respond to textures, then to object "
-        "parts. Zeiler & Fergus (2013) showed this by visualising the layers of a trained network; here it is "
-        "measured now on the photo above, with the pretrained EfficientNet-Lite0 of the Predict page.")
-    try:
-        (filters, filters_caption), rows = _hierarchy(photo)
-    except PlaygroundError as exc:
-        show_error(exc, icon=":material/error:")  # it may quote what the user typed
-        return
-    left, right = st.columns([1, 3])
-    with left:
-        show_image(filters, caption=filters_caption)
-    with right:
-        for column, (grid, caption) in zip(st.columns(len(rows)), rows):
-            with column:
-                show_image(grid, caption=caption)
-    st.caption(
-        "Yellow = strong response. Early maps are large and follow edges of the photo; late maps are small "
-        "(each unit sees most of the image) and fire on whole regions such as the cup or the cat's face. "
-        "Spatial size shrinks and channels grow with depth: the stride trades resolution for meaning.")
-    st.markdown("[:material/image_search: Explore every layer, and Grad-CAM, on the Predict page](predict)")
-
-

@@ -28,6 +28,7 @@ from playground.models.registry import (
 )
 from playground.models.serving import ImageView, image_digest, serving
 from playground.ui.common import widget_key
+from playground.ui.feature_field import render_feature_field
 from playground.ui.model_labels import FinetuneInfo, browser_timezone, finetune_infos, finetune_label
 from playground.ui.text import md_text, plotly_text
 
@@ -266,3 +267,4 @@ def _feature_tab(loaded: LoadedModel, img: Image.Image, layers: list[str], key: 
     st.caption(f"`{layer}` outputs {c} maps of {h}x{w}; these are the {len(fm.channels)} most active "
                f"(channels {', '.join(map(str, fm.channels[:8]))}{', ...' if len(fm.channels) > 8 else ''}), "
                "yellow = strong.")
+    render_feature_field(loaded, img, layer, fm.channels, key)  # click a unit: what it sees

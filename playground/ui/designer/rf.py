@@ -9,14 +9,13 @@ from playground._format import format_dims
 from playground.design.rfview import RFView, draw_receptive_field
 from playground.design.view import DesignView
 from playground.samples import SAMPLE_PHOTOS, load_sample
+from playground.ui.cell_click import MAX_CLICK_CELLS, add_cell_markers, apply_click
 from playground.ui.designer.erf import render_erf
 
 __all__ = ["render_receptive_field", "caption", "unit_key", "click_key", "photo_figure", "ROW", "COLUMN",
            "MAX_CLICK_CELLS"]
 
 ROW, COLUMN = "r", "c"  # the two sliders that pick an output unit (see unit_key)
-# One invisible marker per output unit makes the photo clickable; past this many the sliders alone pick.
-MAX_CLICK_CELLS = 4096
 _APPLIED = "dz.rf.click.applied"  # the last click already copied into the sliders
 
 
@@ -27,11 +26,8 @@ def click_key(layer_index: int, out_hw: tuple[int, int]) -> str:
 
 def photo_figure(drawing: RFView, input_hw: tuple[int, int], jump: tuple[float, float],
                  start: tuple[float, float], out_hw: tuple[int, int], title: str) -> Any:
-    """The drawing as a plotly image with one near-transparent marker on each output unit's centre.
-
-    ``st.plotly_chart(on_select=...)`` reports nothing for clicks on an image trace, but does for
-    a scatter trace: each marker carries its unit as ``customdata`` = [row, column].
-    """
+    """The drawing as a plotly image with one near-transparent marker on each output unit's centre
+    (:func:`playground.ui.cell_click.add_cell_markers`: a click on an image trace reports nothing)."""
     import numpy as np
     import plotly.graph_objects as go
 
@@ -40,16 +36,10 @@ def photo_figure(drawing: RFView, input_hw: tuple[int, int], jump: tuple[float, 
     margin_y = (height / scale - input_hw[0]) / 2  # the grey padding margin, in input pixels
     margin_x = (width / scale - input_hw[1]) / 2
     fig = go.Figure(go.Image(z=np.asarray(drawing.image), hoverinfo="skip"))
-    out_h, out_w = out_hw
-    if out_h * out_w <= MAX_CLICK_CELLS:
-        rows, cols = np.meshgrid(np.arange(out_h), np.arange(out_w), indexing="ij")
-        ys = (start[0] + rows.ravel() * jump[0] + margin_y + 0.5) * scale  # pixel i's centre at i + 0.5
-        xs = (start[1] + cols.ravel() * jump[1] + margin_x + 0.5) * scale
-        size = max(6.0, min(40.0, min(jump) * scale))
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="markers", customdata=np.stack([rows.ravel(), cols.ravel()], axis=1),
-            marker=dict(size=size, symbol="square", color="rgba(255,255,255,0.01)"), showlegend=False,
-            hovertemplate="unit (%{customdata[0]}, %{customdata[1]}): click to inspect<extra></extra>"))
+    add_cell_markers(fig, out_hw,
+                     y_of_row=lambda rows: (start[0] + rows * jump[0] + margin_y + 0.5) * scale,  # pixel i at i + 0.5
+                     x_of_col=lambda cols: (start[1] + cols * jump[1] + margin_x + 0.5) * scale,
+                     size=min(jump) * scale)
     fig.update_xaxes(visible=False, range=[0, width])
     fig.update_yaxes(visible=False, range=[height, 0], scaleanchor="x")
     fig.update_layout(title=title, height=min(620, height + 60), margin=dict(t=40, b=0, l=0, r=0),
@@ -59,19 +49,8 @@ def photo_figure(drawing: RFView, input_hw: tuple[int, int], jump: tuple[float, 
 
 def _apply_click(key: str, layer_index: int, out_hw: tuple[int, int]) -> None:
     """Copy a new click on the photo into the unit sliders (before they are drawn)."""
-    event: Any = st.session_state.get(key)
-    selection: Any = event.get("selection") if hasattr(event, "get") else None
-    points: list[Any] = list(selection.get("points", [])) if hasattr(selection, "get") else []
-    # Markers go row by row, so a point's index is the unit (customdata's shape varies with the frontend).
-    picked = next((int(p["point_index"]) for p in points if p.get("curve_number") == 1 and "point_index" in p), None)
-    if picked is None or not 0 <= picked < out_hw[0] * out_hw[1] or st.session_state.get(_APPLIED) == (key, picked):
-        return
-    st.session_state[_APPLIED] = (key, picked)
-    row, col = divmod(picked, out_hw[1])
-    if out_hw[0] > 1:
-        st.session_state[unit_key(ROW, layer_index, out_hw[0])] = min(row, out_hw[0] - 1)
-    if out_hw[1] > 1:
-        st.session_state[unit_key(COLUMN, layer_index, out_hw[1])] = min(col, out_hw[1] - 1)
+    apply_click(key, out_hw, unit_key(ROW, layer_index, out_hw[0]), unit_key(COLUMN, layer_index, out_hw[1]),
+                _APPLIED)
 
 
 def unit_key(axis: str, layer_index: int, size: int) -> str:

@@ -12,6 +12,11 @@ server's RSS before and after.
     python bench/bench_classroom.py --sessions 5 --pages Home Designer
     python bench/bench_classroom.py --leak-check --pages Designer
     python bench/bench_classroom.py --st-opt runner.postScriptGC=true   # compare a config flag
+    python bench/bench_classroom.py --predict-uploads --pages Predict-upload  # each uploads its own photo
+
+Predict-upload (with --predict-uploads) is the path a student takes with their own photo: open
+Predict, switch the picker to Upload, upload a JPEG no other student has (classroom_upload.py);
+its "first view" is the run after the upload (the first prediction), its rerun one more run.
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import classroom_client as cc  # noqa: E402
+import classroom_upload as cu  # noqa: E402
 
 DEFAULT_SESSIONS = 30  # one class
 DEFAULT_RERUNS = 1
@@ -68,6 +74,7 @@ class Page:
     name: str
     url_path: str
     query: Callable[[int], str] = lambda _i: ""
+    upload: bool = False  # each student uploads their own photo first (classroom_upload)
 
 
 def _vgg16_query(_index: int) -> str:
@@ -80,7 +87,10 @@ def _sample_query(index: int) -> str:
     return urlencode({"sample": samples[index % len(samples)]})
 
 
-def page_table(predict_samples: bool = False) -> dict[str, Page]:
+UPLOAD_PAGE = "Predict-upload"
+
+
+def page_table(predict_samples: bool = False, predict_uploads: bool = False) -> dict[str, Page]:
     """The pages, by name; url_paths as app.py declares them (Home is the default page: "")."""
     return {
         "Home": Page("Home", ""),
@@ -90,7 +100,7 @@ def page_table(predict_samples: bool = False) -> dict[str, Page]:
         "Architectures": Page("Architectures", "architectures"),
         "Concepts": Page("Concepts", "concepts"),
         "Fine-tune": Page("Fine-tune", "finetune"),
-    }
+    } | ({UPLOAD_PAGE: Page(UPLOAD_PAGE, "predict", upload=True)} if predict_uploads else {})
 
 
 @dataclass
@@ -104,6 +114,7 @@ class BenchOptions:
     warmup: bool = True
     blank: bool = True
     predict_samples: bool = False
+    predict_uploads: bool = False
     leak_check: bool = False
     leak_sessions: int = LEAK_SESSIONS
     leak_checkpoints: tuple[int, ...] = LEAK_CHECKPOINTS
@@ -139,15 +150,17 @@ def summarize(results: list[cc.RunResult]) -> dict[str, Any]:
 
 async def _one_student(port: int, page: Page, index: int, reruns: int,
                        deadline: Deadline) -> list[cc.RunResult]:
-    """Connect, view the page, rerun it ``reruns`` times, close. Failures become unfinished runs."""
-    session = cc.BrowserSession(port, page.url_path, page.query(index))
+    """Connect, view the page (or, on an upload page, upload photo ``index`` and run the prediction),
+    rerun it ``reruns`` times, close. Failures become unfinished runs."""
+    session = (cu.UploadSession if page.upload else cc.BrowserSession)(port, page.url_path, page.query(index))
     results: list[cc.RunResult] = []
     try:
         await session.connect()
-        for _ in range(1 + reruns):
+        if isinstance(session, cu.UploadSession):
+            results.append(await cu.first_prediction(session, index, lambda: deadline.left(RUN_TIMEOUT_S)))
+        while len(results) < 1 + reruns and (not results or results[-1].finished):
+            # (after an unfinished run, its late messages would be read as the next run's)
             results.append(await session.run_page(deadline.left(RUN_TIMEOUT_S)))
-            if not results[-1].finished:
-                break  # the late messages of that run would be read as the next run's
     except BenchTimeout:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed tab is reported in the table, not fatal
@@ -161,10 +174,14 @@ async def _one_student(port: int, page: Page, index: int, reruns: int,
 async def measure_page(server: cc.Server, page: Page, opts: BenchOptions, deadline: Deadline) -> dict[str, Any]:
     """One page's phase: optional warm-up view, then N concurrent students; cost read around it."""
     row: dict[str, Any] = {"page": page.name, "sessions": opts.sessions, "reruns": opts.reruns}
+    if page.upload:  # made before the clock starts: the client's JPEG encoding is no server cost
+        for i in range(opts.sessions + 1):
+            cu.student_photo(i)
     if opts.warmup:
         # One view first, so the phase measures a class on a warm server, not the imports
         # (torch, the model) that only the very first student pays; that cost is reported apart.
-        row["warmup_s"] = (await _one_student(server.port, page, 0, 0, deadline))[0].wall_s
+        # Index `sessions`: a photo (or sample) of no measured student, whose result is not cached yet.
+        row["warmup_s"] = (await _one_student(server.port, page, opts.sessions, 0, deadline))[0].wall_s
     cpu0, rss0 = cc.server_cpu_seconds(server.pid), cc.server_rss_mib(server.pid)
     t0 = time.perf_counter()
     per_student = await asyncio.gather(*(_one_student(server.port, page, i, opts.reruns, deadline)
@@ -176,12 +193,29 @@ async def measure_page(server: cc.Server, page: Page, opts: BenchOptions, deadli
     row["first"] = summarize([student[0] for student in per_student])
     row["rerun"] = summarize([r for student in per_student for r in student[1:]])
     row["cpu_s"] = cpu1 - cpu0
-    row["cpu_per_run_s"] = (cpu1 - cpu0) / len(runs)
+    # Every script run the phase asked for, the unmeasured ones an upload needs first included.
+    row["script_runs"] = len(runs) + sum(getattr(student[0], "setup_runs", 0) for student in per_student)
+    row["cpu_per_run_s"] = (cpu1 - cpu0) / row["script_runs"]
     row["rss_before_mib"], row["rss_after_mib"] = rss0, rss1
     row["exceptions"] = sorted({e for r in runs for e in r.exceptions})
     row["problems"] = sorted({r.status for r in runs if not r.finished} |
                              ({"page not found"} if any(r.page_not_found for r in runs) else set()))
+    if page.upload:
+        _upload_stats(row, [student[0] for student in per_student], runs)
     return row
+
+
+def _upload_stats(row: dict[str, Any], firsts: list[cc.RunResult], runs: list[cc.RunResult]) -> None:
+    """What an upload page adds: upload times, the photos sent, each prediction, the runs without one."""
+    uploads = [r for r in firsts if isinstance(r, cu.UploadRun)]
+    row["upload"] = summarize([cc.RunResult(r.upload_s, r.finished) for r in uploads])
+    row["photos"] = [{"size": r.file_size, "sha256": r.digest, "top": r.top} for r in uploads]
+    row["distinct_photos"] = len({r.digest for r in uploads if r.digest})
+    errors = sorted({e for r in runs if isinstance(r, cu.UploadRun) for e in r.errors})
+    row["problems"] += [f"ERROR shown: {e}" for e in errors]
+    missing = sum(1 for r in runs if r.finished and not (isinstance(r, cu.UploadRun) and r.top))
+    if missing:
+        row["problems"].append(f"{missing} finished run(s) showed no top-k chart")
 
 
 async def leak_check(server: cc.Server, page: Page, opts: BenchOptions, deadline: Deadline) -> dict[str, Any]:
@@ -229,7 +263,7 @@ def _start(script: Path, cwd: Path, env: dict[str, str], log: Path, opts: BenchO
 
 def run_benchmark(opts: BenchOptions) -> dict[str, Any]:
     """Run the blank floor, every chosen page (and the leak check); the results as one dict."""
-    pages = page_table(opts.predict_samples)
+    pages = page_table(opts.predict_samples, opts.predict_uploads)
     unknown = [p for p in opts.pages if p not in pages]
     if unknown:
         raise ValueError(f"unknown page(s) {unknown}; choose from {list(pages)}")
@@ -299,6 +333,9 @@ def format_table(results: dict[str, Any]) -> str:
             notes.append(f"{row['page']}: warm-up view (first student on a fresh server) {row['warmup_s']:.2f} s")
         notes += [f"{row['page']}: EXCEPTION {e}" for e in row["exceptions"]]
         notes += [f"{row['page']}: {p}" for p in row["problems"]]
+        if "upload" in row:
+            notes.append(f"{row['page']}: upload (file URLs + PUT) p50/p95/max s {_pct(row['upload']).strip()}; "
+                         f"{row['distinct_photos']} distinct photos, first prediction = the run after it")
     if "startup_s" in results:
         notes.insert(0, f"app server healthy after {results['startup_s']:.1f} s; "
                         f"idle RSS {results['rss_idle_mib']:.0f} MiB")
@@ -317,17 +354,19 @@ def format_table(results: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> tuple[BenchOptions, bool]:
     """The CLI flags as BenchOptions, and whether to print JSON."""
-    names = list(page_table())
+    names = list(page_table(predict_uploads=True))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS, help="concurrent students per page")
     ap.add_argument("--reruns", type=int, default=DEFAULT_RERUNS, help="reruns per student after the first view")
-    ap.add_argument("--pages", nargs="+", default=names, choices=names, metavar="PAGE",
+    ap.add_argument("--pages", nargs="+", default=None, choices=names, metavar="PAGE",
                     help=f"pages to measure, in order (default all: {' '.join(names)})")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="global limit, seconds")
     ap.add_argument("--no-warmup", action="store_true", help="no unmeasured view before each page's phase")
     ap.add_argument("--no-blank", action="store_true", help="skip the blank-app floor")
     ap.add_argument("--predict-samples", action="store_true",
                     help="each Predict session opens ?sample=<a different sample photo>")
+    ap.add_argument("--predict-uploads", action="store_true",
+                    help=f"add {UPLOAD_PAGE}: each session uploads its own photo on Predict")
     ap.add_argument("--leak-check", action="store_true",
                     help=f"also read RSS after {' and '.join(map(str, LEAK_CHECKPOINTS))} runs of the first page")
     ap.add_argument("--leak-sessions", type=int, default=LEAK_SESSIONS,
@@ -341,8 +380,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchOptions, bool]:
     if (args.sessions < 1 or args.reruns < 0 or any("=" not in o for o in args.st_opt)
             or not 0 < args.leak_runs[0] < args.leak_runs[1] or args.leak_sessions < 1):
         ap.error("--sessions >= 1, --reruns >= 0, --st-opt KEY=VALUE, --leak-runs 0 < N1 < N2")
-    opts = BenchOptions(sessions=args.sessions, reruns=args.reruns, pages=args.pages, timeout_s=args.timeout,
+    uploads = args.predict_uploads or UPLOAD_PAGE in (args.pages or [])
+    pages = args.pages or [n for n in names if n != UPLOAD_PAGE or uploads]
+    opts = BenchOptions(sessions=args.sessions, reruns=args.reruns, pages=pages, timeout_s=args.timeout,
                         warmup=not args.no_warmup, blank=not args.no_blank, predict_samples=args.predict_samples,
+                        predict_uploads=uploads,
                         leak_check=args.leak_check, leak_checkpoints=tuple(args.leak_runs),
                         leak_sessions=args.leak_sessions,
                         st_options=dict(o.split("=", 1) for o in args.st_opt))
@@ -358,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(results, indent=2) if as_json else format_table(results))
     rows = ([results["blank"]] if results["blank"] else []) + results["pages"]
     clean = all(r["first"]["finished"] == r["first"]["runs"] and r["rerun"]["finished"] == r["rerun"]["runs"]
-                and not r["exceptions"] for r in rows) and not results.get("timed_out")
+                and not r["exceptions"] and not r["problems"] for r in rows) and not results.get("timed_out")
     return 0 if clean else 1
 
 

@@ -52,6 +52,7 @@ HOST = "127.0.0.1"  # every byte of traffic stays on this machine
 HEALTH_PATH = "/_stcore/health"
 STREAM_PATH = "/_stcore/stream"
 SUBPROTOCOL = "streamlit"  # first Sec-WebSocket-Protocol entry, as the frontend sends it
+XSRF_COOKIE = "_streamlit_xsrf"  # set by /_stcore/health when server.enableXsrfProtection is on
 HEALTH_POLL_S = 0.2
 STOP_GRACE_S = 5.0  # SIGTERM, then SIGKILL the group after this long
 CONNECT_TIMEOUT_S = 10.0
@@ -225,15 +226,30 @@ class BrowserSession:
         self.page_name = page_name  # url_path of the st.Page; "" for the default page
         self.query_string = query_string
         self.page_script_hash = ""  # unknown until the server resolves the page
+        # The _streamlit_xsrf cookie, when the tab has one (see classroom_upload: uploads need it);
+        # the frontend then sends it as the second subprotocol entry, and the cookie with it.
+        self.xsrf_cookie = ""
         self._ws: ClientConnection | None = None
 
     async def connect(self) -> None:
         """Open the websocket the way the frontend does (subprotocol "streamlit", same origin)."""
+        protocols, headers = [Subprotocol(SUBPROTOCOL)], {}
+        if self.xsrf_cookie:
+            protocols.append(Subprotocol(self.xsrf_cookie))
+            headers["Cookie"] = f"{XSRF_COOKIE}={self.xsrf_cookie}"
         self._ws = await connect(
-            f"ws://{HOST}:{self.port}{STREAM_PATH}", subprotocols=[Subprotocol(SUBPROTOCOL)],
+            f"ws://{HOST}:{self.port}{STREAM_PATH}", subprotocols=protocols, additional_headers=headers,
             origin=Origin(f"http://{HOST}:{self.port}"), proxy=None,  # proxy=None: never an env proxy
             open_timeout=CONNECT_TIMEOUT_S, close_timeout=CLOSE_TIMEOUT_S, max_size=MAX_FRAME_BYTES,
             ping_interval=None, compression=None)
+
+    async def _recv(self) -> ForwardMsg:
+        """The next ForwardMsg (one per frame)."""
+        assert self._ws is not None, "connect() first"
+        frame = await self._ws.recv()
+        fwd = ForwardMsg()
+        fwd.ParseFromString(frame if isinstance(frame, bytes) else frame.encode())
+        return fwd
 
     def _client_state(self) -> ClientState:
         state = ClientState(query_string=self.query_string)
@@ -258,9 +274,7 @@ class BrowserSession:
         try:
             async with asyncio.timeout(timeout_s):
                 while result.messages < MAX_MESSAGES_PER_RUN:
-                    frame = await self._ws.recv()
-                    fwd = ForwardMsg()
-                    fwd.ParseFromString(frame if isinstance(frame, bytes) else frame.encode())
+                    fwd = await self._recv()
                     result.messages += 1
                     if self._absorb(fwd, result):
                         result.finished = True

@@ -1,7 +1,8 @@
 """The classroom load benchmark, small: it must keep working, so it runs in the suite.
 
-Five students on Home against a real `streamlit run` server (and the blank-app floor). Only
-that the protocol works and the numbers exist is checked; timings depend on the machine.
+Five students on Home against a real `streamlit run` server (and the blank-app floor), and three
+on Predict who each upload their own photo. Only that the protocol works and the numbers exist is
+checked; timings depend on the machine.
 """
 from __future__ import annotations
 
@@ -95,3 +96,63 @@ def test_leak_check_reads_memory_at_both_points(quick_results: dict) -> None:
     assert leak["page"] == QUICK_PAGE and not leak["problem"], leak
     assert sorted(map(int, leak["rss_mib"])) == [6, 12] and all(v > 50 for v in leak["rss_mib"].values())
     assert leak["ratio"] == leak["rss_mib"]["12"] / leak["rss_mib"]["6"]
+
+
+UPLOAD_SESSIONS = 3
+UPLOAD_TIMEOUT_S = 150.0  # a hard bound; server start-up, torch and the model load dominate it
+
+
+@pytest.fixture(scope="module")
+def upload_results(bench: ModuleType) -> dict:
+    """Three students on Predict, each uploading their own photo through the file uploader."""
+    opts = bench.BenchOptions(sessions=UPLOAD_SESSIONS, reruns=1, pages=[bench.UPLOAD_PAGE], predict_uploads=True,
+                              timeout_s=UPLOAD_TIMEOUT_S, warmup=False, blank=False)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # its own thread: see quick_results
+        return pool.submit(bench.run_benchmark, opts).result()
+
+
+@pytest.mark.timeout(UPLOAD_TIMEOUT_S + 30)
+def test_each_student_uploads_a_photo_and_gets_its_prediction(upload_results: dict) -> None:
+    assert not upload_results.get("timed_out"), upload_results
+    (row,) = upload_results["pages"]
+    assert row["page"] == "Predict-upload"
+    assert row["first"]["runs"] == row["first"]["finished"] == UPLOAD_SESSIONS, row
+    assert row["rerun"]["runs"] == row["rerun"]["finished"] == UPLOAD_SESSIONS, row
+    assert not row["exceptions"], f"{row['page']} raised: {row['exceptions']}\n{upload_results.get('app_log_tail')}"
+    assert not row["problems"], row["problems"]  # includes a finished run without the top-k chart, or an st.error
+    assert row["upload"]["finished"] == UPLOAD_SESSIONS
+    assert row["script_runs"] == UPLOAD_SESSIONS * 4  # open, choose Upload, the prediction, one rerun
+    photos = row["photos"]
+    assert len(photos) == UPLOAD_SESSIONS and row["distinct_photos"] == UPLOAD_SESSIONS
+    for photo in photos:
+        assert photo["size"] > 0 and len(photo["top"]) == 5
+        assert all(0.0 <= p <= 1.0 for _, p in photo["top"])
+    # The server classified three different images: had the uploads not reached the model (the
+    # picker still on its default sample photo), the three predictions would be the same.
+    assert len({tuple(map(tuple, photo["top"])) for photo in photos}) == UPLOAD_SESSIONS
+
+
+def test_student_photos_are_distinct_real_jpegs(bench: ModuleType) -> None:
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    count = bench.DEFAULT_SESSIONS + 1  # a class and the warm-up student
+    photos = [bench.cu.student_photo(i) for i in range(count)]
+    assert len({hashlib.sha256(p).hexdigest() for p in photos}) == count
+    for data in photos[:7]:  # every sample, and the first variant of one
+        with Image.open(io.BytesIO(data)) as img:
+            assert img.format == "JPEG" and img.size == (640, 480)
+    assert photos[0] == bench.cu.student_photo(0)  # deterministic
+
+
+def test_upload_page_is_added_by_its_option(bench: ModuleType) -> None:
+    assert bench.UPLOAD_PAGE not in bench.page_table()
+    assert bench.page_table(predict_uploads=True)[bench.UPLOAD_PAGE].upload
+    opts, _ = bench.parse_args(["--predict-uploads"])
+    assert opts.predict_uploads and opts.pages[-1] == bench.UPLOAD_PAGE
+    opts, _ = bench.parse_args(["--pages", bench.UPLOAD_PAGE])
+    assert opts.predict_uploads and opts.pages == [bench.UPLOAD_PAGE]
+    opts, _ = bench.parse_args([])
+    assert not opts.predict_uploads and bench.UPLOAD_PAGE not in opts.pages

@@ -53,6 +53,8 @@ _EXPORTS: dict[str, str] = {
     "feature_maps": "playground.models.inference",
     "first_layer_filters": "playground.models.inference",
     "efficientnet_lite0": "playground.models.efficientnet_lite",
+    "trained_vs_init": "playground.models.erf_trained",
+    "TrainedERF": "playground.models.erf_trained",
     # fine-tuning: datasets, config, training, background jobs
     "DatasetError": "playground.finetune.data",
     "Dataset": "playground.finetune.data",
@@ -60,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "from_folder": "playground.finetune.data",
     "bundled": "playground.finetune.data",
     "stratified_split": "playground.finetune.data",
+    "PhotoSet": "playground.finetune.photoset",
     "TrainConfig": "playground.finetune.config",
     "TrainingError": "playground.finetune.config",
     "train": "playground.finetune.loop",

@@ -45,9 +45,9 @@ def test_finetune_a_zip_then_predict_with_the_result(tmp_path: Path, capsys: pyt
     # The --out folder stands alone: its README names only its own files, its example needs no playground.
     readme = (out / "README.md").read_text()
     assert str(tmp_path) not in readme and "job:" not in readme and "`python load_example.py IMAGE`" in readme
-    proc = run_blocked(["load_example.py", str(image), "--top", "2"], out, torchvision=False)
-    assert proc.returncode == 0, proc.stderr
-    alone = parse_top(proc.stdout, [str(image)])[str(image)]
+    ran = run_blocked(["load_example.py", str(image), "--top", "2"], out, torchvision=False)
+    assert ran.returncode == 0 and ran.blocked == ("playground", "torchvision"), ran.stderr
+    alone = parse_top(ran.stdout, [str(image)])[str(image)]
     assert [label for label, _ in alone] == [p["label"] for p in prediction["predictions"]]
     assert [p for _, p in alone] == pytest.approx([p["probability"] for p in prediction["predictions"]], abs=1e-4)
 

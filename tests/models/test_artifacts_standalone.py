@@ -4,6 +4,7 @@ its README names only paths that exist where the files are."""
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import io
 import json
@@ -12,6 +13,7 @@ import re
 import shutil
 import sys
 import types
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +39,7 @@ from playground.models.inference import predict
 from playground.models.preprocess import Preprocess
 from playground.models.registry import MODELS, load_model, replace_head
 from tests.job_support import job_settings
-from tests.standalone_support import BLOCKED_LINE, parse_top, run_blocked
+from tests.standalone_support import BlockedBatch, Ran, Run, parse_top
 
 CLASSES = ["apple", "pear: green", "plum"]  # ": " in a name: the output is split at the last one
 TOP = 3
@@ -45,12 +47,14 @@ TOP = 3
 # EfficientNet-Lite (the playground's own code; Lite2 is the width-scaled one) and each torchvision family.
 FAMILIES = ["efficientnet_lite0", "efficientnet_lite2", "mobilenet_v2", "resnet18", "mobilenet_v3_large",
             "efficientnet_b0", "convnext_tiny"]
+CROP = 32  # the smallest input every family takes (all downsample by 32 to one pixel)
 
 
-def _result(arch: str, classes: list[str] = CLASSES, crop: int = 64) -> TrainResult:
+@functools.cache  # building convnext_tiny alone takes seconds; nothing changes a result once built
+def _result(arch: str) -> TrainResult:
     """A fine-tuned result as train() returns it: random weights, a head scaled so the classes differ
     clearly, the architecture's own normalisation at a small input (fast on a CPU)."""
-    entry = MODELS[arch]
+    entry, classes, crop = MODELS[arch], CLASSES, CROP
     torch.manual_seed(0)
     model = replace_head(entry.builder(), entry, len(classes)).eval()
     with torch.no_grad():
@@ -116,21 +120,98 @@ def test_the_families_cover_the_zoo() -> None:
     assert {_family(a) for a in MODELS} == {_family(a) for a in FAMILIES}
 
 
+@dataclass(frozen=True)
+class Exported:
+    """Model folders, each copied alone as if unzipped from a download, and what their load_example.py
+    printed there, all run in one interpreter without the playground (one torch import, not nine)."""
+
+    images: list[str]  # a phone photo and a transparent PNG, given to every family's script
+    saved: dict[str, Path]  # arch -> the folder save_finetuned wrote
+    alone: dict[str, Path]  # arch -> its copy in a folder of its own
+    ran: dict[str, Ran]  # arch -> `python finetuned-model/load_example.py IMAGE IMAGE --top 3` beside the copy
+    want: dict[str, dict[str, list[tuple[str, float]]]]  # arch -> the playground's own prediction
+    bad_image: Path
+    ran_bad: Ran  # `python .../load_example.py notes.jpg` (not an image)
+    home: Path  # a PLAYGROUND_HOME holding one job, job_id, whose artifacts are a fine-tuned lite0
+    job_id: str
+    job_alone: Path  # the job's folder, unzipped elsewhere
+    ran_readme: Ran  # `python load_example.py IMAGE`, as its README says, from inside job_alone
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    tmp = tmp_path_factory.mktemp("standalone")
+    home = tmp / "home"
+    with pytest.MonkeyPatch.context() as mp:  # module scope: before the per-test PLAYGROUND_HOME
+        mp.setenv("PLAYGROUND_HOME", str(home))
+        images = _photos(tmp / "photos")
+        saved = {arch: save_finetuned(_result(arch), tmp / arch / "saved") for arch in FAMILIES}
+        alone = {arch: _copy_alone(saved[arch], tmp / arch / "elsewhere") for arch in FAMILIES}
+        job = JobStore().create(job_settings())
+        save_finetuned(_result("efficientnet_lite0"), job.artifacts_scratch)  # as the worker does
+        os.replace(job.artifacts_scratch, job.artifacts)
+    job_alone = _copy_alone(job.artifacts, tmp / "unzipped")
+    bad_image = tmp / "notes.jpg"
+    bad_image.write_text("not an image")
+    runs = [Run([f"{alone[arch].name}/{EXAMPLE_FILE}", *images, "--top", str(TOP)], alone[arch].parent,
+                standalone.needs_torchvision(MODELS[arch])) for arch in FAMILIES]
+    runs.append(Run([str(saved["efficientnet_lite0"] / EXAMPLE_FILE), str(bad_image)], tmp, False))
+    runs.append(Run([EXAMPLE_FILE, images[0]], job_alone, False))
+    batch = BlockedBatch(runs, tmp / "results.json")
+    try:
+        want = {arch: _playground_top(saved[arch], images) for arch in FAMILIES}  # while the scripts run
+    except BaseException:
+        batch.stop()
+        raise
+    *ran, ran_bad, ran_readme = batch.wait()
+    return Exported(images, saved, alone, dict(zip(FAMILIES, ran)), want, bad_image, ran_bad, home, job.id,
+                    job_alone, ran_readme)
+
+
 @pytest.mark.parametrize("arch", FAMILIES)
-def test_load_example_runs_without_the_playground_and_agrees_with_it(arch: str, tmp_path: Path) -> None:
-    out = save_finetuned(_result(arch), tmp_path / "saved")
-    images = _photos(tmp_path / "photos")
-    alone = _copy_alone(out, tmp_path / "elsewhere")
+def test_load_example_runs_without_the_playground_and_agrees_with_it(arch: str, exported: Exported) -> None:
+    ran, images = exported.ran[arch], exported.images
+    assert ran.returncode == 0, ran.stderr
     tv = standalone.needs_torchvision(MODELS[arch])
-    proc = run_blocked([f"{alone.name}/{EXAMPLE_FILE}", *images, "--top", str(TOP)], alone.parent, torchvision=tv)
-    assert proc.returncode == 0, proc.stderr
-    names = "playground" if tv else "playground,torchvision"
-    assert proc.stdout.splitlines()[0] == BLOCKED_LINE.format(names=names)
-    got, want = parse_top(proc.stdout, images), _playground_top(out, images)
+    assert ran.blocked == (("playground",) if tv else ("playground", "torchvision"))
+    assert ran.model_file is not None  # this folder's own model.py, not one a previous script imported
+    assert Path(ran.model_file) == (exported.alone[arch] / MODEL_FILE).resolve()
+    got, want = parse_top(ran.stdout, images), exported.want[arch]
     for image in images:
         _assert_same(got[image], want[image])
     top = got[images[0]]
     assert top[0][1] - top[-1][1] > 0.01  # far from uniform (a 1e-4 match means the same model)
+
+
+def test_the_batch_interpreter_blocks_and_isolates_each_run(tmp_path: Path) -> None:
+    """The harness itself (no torch imported: a second): blocked imports fail in every run, a
+    torchvision run given first still runs after the torchvision-free ones, each run has its own
+    argv, working directory, output and exit status."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "free.py").write_text(
+        "import os, sys\n"
+        "print(sys.argv[1:], os.path.basename(os.getcwd()))\n"
+        "for name in ('playground', 'playground.models', 'torchvision'):\n"
+        "    try:\n"
+        "        __import__(name)\n"
+        "    except ModuleNotFoundError:\n"
+        "        print('no', name)\n"
+        "sys.exit(3)\n")
+    (tmp_path / "tv.py").write_text(
+        "import importlib.util, sys\n"
+        "print(sys.argv[1:], importlib.util.find_spec('torchvision') is not None)\n"
+        "import playground\n")
+    (tmp_path / "message.py").write_text("import sys\nsys.exit('bye')\n")
+    runs = [Run([str(tmp_path / "tv.py")], tmp_path / "b", True),
+            Run([str(tmp_path / "free.py"), "x", "--top", "1"], tmp_path / "a", False),
+            Run([str(tmp_path / "message.py")], tmp_path, False)]
+    tv, free, message = BlockedBatch(runs, tmp_path / "results.json").wait()
+    assert (free.returncode, free.blocked) == (3, ("playground", "torchvision"))
+    assert free.stdout == "['x', '--top', '1'] a\nno playground\nno playground.models\nno torchvision\n"
+    assert (tv.returncode, tv.blocked, tv.stdout) == (1, ("playground",), "[] True\n")
+    assert "ModuleNotFoundError: No module named 'playground' (blocked by the test)" in tv.stderr
+    assert (message.returncode, message.stdout, message.stderr) == (1, "", "bye\n")
 
 
 def _imported(source: str) -> set[str]:
@@ -168,12 +249,10 @@ def test_a_module_that_imports_the_playground_is_refused(tmp_path: Path) -> None
         standalone.embedded_module_source(module)
 
 
-def test_a_bad_image_is_one_line_not_a_traceback(tmp_path: Path) -> None:
-    out = save_finetuned(_result("efficientnet_lite0"), tmp_path / "m")
-    (tmp_path / "notes.jpg").write_text("not an image")
-    proc = run_blocked([str(out / EXAMPLE_FILE), str(tmp_path / "notes.jpg")], tmp_path, torchvision=False)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith(f"{tmp_path / 'notes.jpg'}: cannot read this image")
+def test_a_bad_image_is_one_line_not_a_traceback(exported: Exported) -> None:
+    ran = exported.ran_bad
+    assert ran.returncode == 2 and "Traceback" not in ran.stderr
+    assert ran.stderr.startswith(f"{exported.bad_image}: cannot read this image")
 
 
 def _readme_paths(text: str) -> list[str]:
@@ -182,32 +261,31 @@ def _readme_paths(text: str) -> list[str]:
     return [w for w in words if w != "IMAGE" and ("." in w or "/" in w) and not w.startswith("job:")]
 
 
-def test_a_job_readme_names_only_what_exists_and_its_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_a_job_readme_names_only_what_exists_and_its_job(exported: Exported, monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    store = JobStore()  # the server's store (PLAYGROUND_HOME of this test)
-    job = store.create(job_settings())
-    save_finetuned(_result("efficientnet_lite0"), job.artifacts_scratch)  # as the worker does
-    os.replace(job.artifacts_scratch, job.artifacts)
+    monkeypatch.setenv("PLAYGROUND_HOME", str(exported.home))  # the server's store, which holds the job
+    store, job_id = JobStore(), exported.job_id
+    job = store.folder(job_id)
     text = (job.artifacts / README_FILE).read_text()
-    assert ".artifacts.tmp" not in text and str(tmp_path) not in text and str(store.root) not in text
-    assert f"`python -m playground predict IMAGE --model job:{job.id}`" in text
-    assert finetuned_dir(f"job:{job.id}") == job.artifacts  # the job reference leads here
-    alone = _copy_alone(job.artifacts, tmp_path / "unzipped")
+    assert ".artifacts.tmp" not in text and str(exported.home.parent) not in text and str(store.root) not in text
+    assert f"`python -m playground predict IMAGE --model job:{job_id}`" in text
+    assert finetuned_dir(f"job:{job_id}") == job.artifacts  # the job reference leads here
+    alone = exported.job_alone
     paths = _readme_paths(text)
     assert {"model.safetensors", "meta.json", "model.py", "load_example.py", "."} <= set(paths)
     assert [p for p in paths if not (alone / p).exists()] == []
 
     # The README's two commands, as written, from inside the folder.
-    image = _photos(tmp_path / "photos")[0]
+    image = exported.images[0]
     assert "`python load_example.py IMAGE`" in text
-    proc = run_blocked([EXAMPLE_FILE, image], alone, torchvision=False)
-    assert proc.returncode == 0, proc.stderr
+    ran = exported.ran_readme
+    assert ran.returncode == 0, ran.stderr
     monkeypatch.chdir(alone)
     assert "`python -m playground predict IMAGE --model .`" in text
     assert main(["predict", image, "--model", ".", "--json", "--top", "1"]) == 0
     (via_cli,) = json.loads(capsys.readouterr().out)
     best = via_cli["predictions"][0]
-    _assert_same(parse_top(proc.stdout, [image])[image][:1], [(best["label"], best["probability"])])
+    _assert_same(parse_top(ran.stdout, [image])[image][:1], [(best["label"], best["probability"])])
 
 
 def test_a_folder_outside_a_job_names_no_job_and_a_copy_is_rewritten(tmp_path: Path) -> None:
@@ -255,8 +333,9 @@ def test_every_zoo_model_exports_a_builder_with_the_saved_keys(arch: str, tmp_pa
     entry = MODELS[arch]
     (tmp_path / MODEL_FILE).write_text(standalone.model_source(entry, 7))
     exported = _import_exported(tmp_path, f"exported_{arch}")
-    want = replace_head(entry.builder(), entry, 7).state_dict()
-    got = exported.build_model(7).state_dict()
+    with torch.device("meta"):  # names and shapes only: no memory, no (seconds of) random init
+        want = replace_head(entry.builder(), entry, 7).state_dict()
+        got = exported.build_model(7).state_dict()
     assert {k: tuple(v.shape) for k, v in got.items()} == {k: tuple(v.shape) for k, v in want.items()}
 
 

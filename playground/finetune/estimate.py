@@ -1,114 +1,165 @@
-"""How big and how long a fine-tuning run will be, measured on this machine before it starts."""
+"""How big and how long a fine-tuning run will be, before it starts, from costs measured on this machine.
+
+The duration is the job's whole wall time: its fixed seconds (start a worker, import torch,
+load the weights, save the model) plus the counted work of
+:func:`playground.finetune.eta.work_seconds` (decode every image, extract features once or
+train every epoch, validate after each) at per-image costs that come, best first, from
+
+1. the last real job of the same settings on this machine (what its own steps measured),
+2. a probe: a few real steps timed here once per model / strategy / image size / batch /
+   device (remembered in :mod:`playground.finetune.calibration`, so the figure no longer
+   changes with whatever else the machine is doing at the moment the page asks), scaled by
+   how far probes and real jobs of other settings have disagreed here.
+
+Decoding is timed on a few of the dataset's own images each time (it depends on the files).
+"""
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from playground.finetune import calibration
 from playground.finetune.config import TrainConfig, TrainingError
-from playground.finetune.data import Dataset
-from playground.finetune.runtime import Setup, autocast, prepare
-from playground.finetune.strategy import apply_strategy, parameter_counts, set_modes
+from playground.finetune.data import Dataset, DatasetItem
+from playground.finetune.eta import Costs, work_seconds
+from playground.finetune.runtime import Setup, autocast, prepare, work_of
+from playground.finetune.strategy import apply_strategy, headless, parameter_counts, set_modes
 from playground.images import load_image
 from playground.models.registry import replace_head
 
-__all__ = ["Estimate", "estimate", "PROBE_IMAGES", "PROBE_BATCH"]
+__all__ = ["Estimate", "estimate", "probe_costs", "PROBE_IMAGES", "PROBE_BATCH", "PROBE_SECONDS"]
 
-# Images decoded, and the largest batch timed: enough to time, small enough to be quick.
-PROBE_IMAGES = 4
-PROBE_BATCH = 8
+# Images decoded for the decoding cost (after one untimed warm-up image), and the largest probe batch.
+PROBE_IMAGES = 6
+PROBE_BATCH = 16
+# A probe repeats each timed pass (the fastest counts: other load only ever adds time) until it has
+# _PROBE_REPEATS of them or has spent PROBE_SECONDS on that pass, whichever comes first.
+PROBE_SECONDS = 1.0
+_PROBE_REPEATS = 3
+_SOURCES = {
+    "run": "per-image costs measured by the last job with these settings on this machine",
+    "probe": "per-image costs from a few training steps timed on this machine",
+    "probe, corrected": "per-image costs from a few training steps timed on this machine, scaled by how "
+                        "earlier jobs here compared with their own timing",
+}
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """How big and how long a run will be, measured on this machine before it starts."""
+    """How big and how long a run will be, from costs measured on this machine."""
 
     trainable_params: int
     total_params: int
-    seconds: float
+    seconds: float  # the whole job: overhead + decode + compute
     decode_seconds: float
-    compute_seconds: float
+    compute_seconds: float  # features / training / validation
     device: str
     method: str = ""
+    overhead_seconds: float = 0.0  # start, imports, weights, saving
+    source: str = ""  # "run", "probe" or "probe, corrected"
+    costs: dict[str, float | None] = dataclasses.field(default_factory=dict)  # seconds per image
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return dataclasses.asdict(self)
 
 
-def estimate(cfg: TrainConfig, dataset: Dataset, *, probe_images: int = PROBE_IMAGES) -> Estimate:
-    """Estimate a run's duration by timing a few real steps here, then scaling up.
+def estimate(cfg: TrainConfig, dataset: Dataset, *, home: str | Path | None = None,
+             probe_images: int = PROBE_IMAGES) -> Estimate:
+    """Estimate a run's parameters and whole duration on this machine.
 
-    Times decoding ``probe_images`` of the dataset's images, and one forward
-    (plus backward, for training) pass of a small batch at the chosen image
-    size with the strategy's trainable parameters, after one warm-up pass. The
-    model has random weights (speed does not depend on them). It is an
-    estimate: larger batches run faster per image, and other load on the
-    machine changes everything.
+    Times a real probe of the settings only when neither a job nor an earlier probe of them
+    is remembered in ``home``'s calibration file (then remembers it). The model of a probe has
+    random weights: speed does not depend on them. Other jobs running at the same time slow
+    a run down; the estimate is for the job alone.
     """
     setup = prepare(cfg, dataset)
-    probe = dataset.items[: max(1, probe_images)]
-    decode = _time_decoding(dataset, setup, probe) * len(dataset.items)
     model = replace_head(setup.entry.builder(), setup.entry, len(dataset.classes))
     groups = apply_strategy(model, setup.entry, cfg)
     trainable, total = parameter_counts(model)
-    batch = min(cfg.batch_size, PROBE_BATCH)
-    per_eval, per_train = _time_steps(cfg, setup, model, groups, batch)
-    n_all, n_train, n_val = len(dataset.items), len(setup.split.train), len(setup.split.val)
-    if cfg.uses_feature_cache:
-        compute = per_eval * n_all  # features once; the head's steps cost next to nothing
-        how = "one forward pass over every image (backbone features), then the head alone"
-    else:
-        compute = cfg.epochs * (n_train * per_train + n_val * per_eval)
-        how = f"{cfg.epochs} epoch(s) of forward+backward on {n_train} images and a forward pass on {n_val}"
+    key = calibration.calibration_key(cfg, setup.device.type)
+    data = calibration.load(home)
+    known = calibration.costs_for(key, data=data)
+    if known is None:
+        probe = probe_costs(cfg, setup, model, groups)
+        calibration.record_probe(key, probe, home)
+        # Read back: a fresh probe gets the same correction from earlier jobs as a remembered one.
+        known = calibration.costs_for(key, data=calibration.load(home)) or (probe, "probe")
+    costs, source = known
+    decode = _time_decoding(dataset, setup, dataset.items[: max(2, probe_images + 1)])
+    phases = work_seconds(work_of(cfg, setup, len(dataset.items)), dataclasses.replace(costs, decode=decode))
+    overhead, overhead_measured = calibration.overhead_seconds(data=data)
+    compute = phases["extract"] + phases["train"] + phases["evaluate"]
+    how = ("one pass over every image to extract backbone features, then the head alone" if cfg.uses_feature_cache
+           else f"{cfg.epochs} epoch(s) of training steps on {len(setup.split.train)} images and validation on "
+                f"{len(setup.split.val)}")
+    fixed = ("the median of this server's last jobs" if overhead_measured
+             else "a typical figure until a job has finished here")
     return Estimate(
-        trainable_params=trainable, total_params=total, seconds=decode + compute, decode_seconds=decode,
-        compute_seconds=compute, device=str(setup.device),
-        method=f"timed {len(probe)} image decodes and a batch of {batch} at {cfg.image_size} px on "
-               f"{setup.device}; {how}",
+        trainable_params=trainable, total_params=total, seconds=overhead + phases["decode"] + compute,
+        decode_seconds=phases["decode"], compute_seconds=compute, device=str(setup.device),
+        method=f"{_SOURCES[source]} ({cfg.image_size} px, {setup.device}); {how}; plus "
+               f"~{overhead:.0f} s to start a worker, load the weights and save the model ({fixed})",
+        overhead_seconds=overhead, source=source, costs=dataclasses.replace(costs, decode=decode).to_dict(),
     )
 
 
-def _time_decoding(dataset: Dataset, setup: Setup, probe: list) -> float:
-    """Seconds to decode and crop one image, averaged over ``probe``."""
-    start = time.perf_counter()
-    for item in probe:
-        setup.preprocess.crop_image(load_image(dataset.path(item), name=item.path))
-    return (time.perf_counter() - start) / len(probe)
-
-
-def _time_steps(cfg: TrainConfig, setup: Setup, model: nn.Module, groups: list[dict[str, Any]],
-                batch: int) -> tuple[float, float]:
-    """Seconds per image of (an eval forward pass, a training step; 0 with cached features)."""
-    device, amp_dtype = setup.device, setup.amp_dtype
-
-    def timed(fn: Callable[[], None]) -> float:
-        fn()  # warm-up (allocations, kernel selection)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+def _time_decoding(dataset: Dataset, setup: Setup, probe: list[DatasetItem]) -> float:
+    """Seconds to decode and crop one image: the median over ``probe`` after its first (a warm-up:
+    the first decode pays for imports and caches, and would make the figure several times too high)."""
+    def once(item: DatasetItem) -> float:
         start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return (time.perf_counter() - start) / batch
+        setup.preprocess.crop_image(load_image(dataset.path(item), name=item.path))
+        return time.perf_counter() - start
 
-    def forward() -> None:
-        model.eval()
-        with torch.no_grad(), autocast(device, amp_dtype):
-            model(x)
+    times = [once(item) for item in probe]
+    return statistics.median(times[1:] or times)
 
-    def step() -> None:
-        set_modes(model, cfg)
-        with autocast(device, amp_dtype):
-            loss = F.cross_entropy(model(x).float(), y)
-        opt.zero_grad()
-        loss.backward()
+
+def probe_costs(cfg: TrainConfig, setup: Setup, model: nn.Module, groups: list[dict[str, Any]]) -> Costs:
+    """Per-image costs of ``cfg``'s work, timed on a batch of random images with ``model`` frozen
+    for the strategy: the eval forward pass, the training step, the validation pass."""
+    device, amp_dtype = setup.device, setup.amp_dtype
+    batch = min(cfg.batch_size, PROBE_BATCH)
+
+    def timed(fn: Callable[[], object]) -> float:
+        fn()  # warm-up (allocations, kernel selection)
+        times: list[float] = []
+        while len(times) < _PROBE_REPEATS and sum(times) < PROBE_SECONDS:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        return min(times) / batch
+
+    def forward(net: nn.Module, inputs: torch.Tensor) -> Callable[[], torch.Tensor]:
+        def run() -> torch.Tensor:
+            model.eval()
+            with torch.no_grad(), autocast(device, amp_dtype):
+                return net(inputs)
+        return run
+
+    def step(net: nn.Module, inputs: torch.Tensor) -> Callable[[], None]:
+        def run() -> None:
+            set_modes(model, cfg)
+            with autocast(device, amp_dtype):
+                loss = F.cross_entropy(net(inputs).float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return run
 
     try:
         # Same memory format as the real run (channels_last on CUDA), so the timing is its timing.
@@ -118,7 +169,15 @@ def _time_steps(cfg: TrainConfig, setup: Setup, model: nn.Module, groups: list[d
         x = x.contiguous(memory_format=fmt)
         y = torch.zeros(batch, dtype=torch.long, device=device)
         opt = torch.optim.AdamW(groups)  # after the move, as PyTorch advises
-        return timed(forward), 0.0 if cfg.uses_feature_cache else timed(step)
+        if not cfg.uses_feature_cache:
+            per_forward = timed(forward(model, x))
+            return Costs(forward=per_forward, step=timed(step(model, x)), evaluate=per_forward)
+        # Cached features: the backbone runs once per image; then every step and validation is the head alone.
+        with headless(model, setup.entry) as backbone:
+            per_forward = timed(forward(backbone, x))
+            feats = forward(backbone, x)().float()  # (b, F)
+        head = model.get_submodule(setup.entry.head)
+        return Costs(forward=per_forward, step=timed(step(head, feats)), evaluate=timed(forward(head, feats)))
     except torch.cuda.OutOfMemoryError:
         raise TrainingError(
             f"the GPU ran out of memory timing a batch of {batch} at {cfg.image_size} px; "

@@ -2,18 +2,17 @@
 
 :func:`train` checks the settings and labels, loads the model with a new head,
 freezes it for the strategy (playground.finetune.strategy), decodes every image
-once, and runs :meth:`_Run.fit`: epochs of AdamW steps, each followed by a
-validation pass. With ``head`` and no augmentation the backbone's output for
-each image never changes, so it is computed once and the head trains on the
-cached features: the same arithmetic as the plain loop, at a fraction of the cost.
-
-Images are decoded once, resized and centre-cropped exactly as at prediction
-time (the model's :class:`~playground.models.preprocess.Preprocess` at the chosen
-size), and kept as a uint8 tensor; augmentation (random crop of a padded image +
-horizontal flip) works on that tensor.
+once (playground.finetune.pixels), and runs :meth:`_Run.fit`: epochs of AdamW
+steps, each followed by a validation pass. With ``head`` and no augmentation the
+backbone's output for each image never changes, so it is computed once and the
+head trains on the cached features: the same arithmetic as the plain loop, at a
+fraction of the cost. Every event carries the time left
+(:class:`~playground.finetune.eta.TimeLeft`, from this run's own timings), and
+the best validation epoch is kept, so a run stopped early still gives a model.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -24,94 +23,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from playground.finetune.calibration import calibration_key
 from playground.finetune.config import TrainConfig, TrainingError
 from playground.finetune.data import Dataset, DatasetError, Split
-from playground.finetune.runtime import Setup, autocast, prepare
+from playground.finetune.eta import Costs, TimeLeft
+from playground.finetune.pixels import augment, decode_all, normalize
+from playground.finetune.result import Stopped, TrainResult, finished_model, validation_report
+from playground.finetune.runtime import Setup, autocast, prepare, work_of
 from playground.finetune.strategy import apply_strategy, headless, parameter_counts, set_modes
-from playground.images import ImageError, load_image
-from playground.models.preprocess import Preprocess
-from playground.models.registry import ModelEntry, load_model, replace_head
+from playground.models.registry import load_model, replace_head
 
-__all__ = ["Stopped", "TrainResult", "train", "MAX_CACHE_BYTES", "PHASE_EVENT_SECONDS"]
+__all__ = ["Stopped", "TrainResult", "train", "PHASE_EVENT_SECONDS"]
 
-# Decoded images are kept in memory as uint8 (N, 3, S, S); refuse sizes that would not fit comfortably.
-MAX_CACHE_BYTES = 6 * 1024**3
 # The decoding phase reports its progress at most this often.
 PHASE_EVENT_SECONDS = 0.25
-# Augmentation pads by 1/8 of the image size before a random crop, and flips half the images.
-_AUGMENT_PAD_DIVISOR = 8
-_FLIP_PROBABILITY = 0.5
 EventFn = Callable[[dict[str, Any]], None]
 StopFn = Callable[[], bool]
 BatchFn = Callable[[torch.Tensor, bool], torch.Tensor]  # (indices, training?) -> model input
-
-
-class Stopped(Exception):
-    """Raised inside :func:`train` when ``should_stop()`` returned True (checked every batch)."""
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass
-class TrainResult:
-    """A finished run: the model (CPU, eval mode) and everything measured on the validation set."""
-
-    model: nn.Module
-    entry: ModelEntry
-    preprocess: Preprocess
-    classes: list[str]
-    config: TrainConfig
-    history: list[dict[str, Any]]
-    confusion: list[list[int]]  # rows: true class, columns: predicted class
-    misclassified: list[dict[str, Any]]  # {"path", "true", "predicted", "confidence"}
-    train_seconds: float
-    images_per_sec: float
-    trainable_params: int
-    total_params: int
-    device: str
-    precision: str
-    train_count: int
-    val_count: int
-
-    @property
-    def val_accuracy(self) -> float:
-        """Share of validation images classified correctly."""
-        total = sum(map(sum, self.confusion))
-        return sum(self.confusion[i][i] for i in range(len(self.confusion))) / max(total, 1)
-
-    @property
-    def per_class_accuracy(self) -> dict[str, float]:
-        """Class name -> share of its validation images classified correctly."""
-        return {c: (row[i] / sum(row) if sum(row) else 0.0)
-                for i, (c, row) in enumerate(zip(self.classes, self.confusion, strict=True))}
-
-    def metrics(self) -> dict[str, Any]:
-        """Everything but the model, JSON-ready."""
-        last = self.history[-1] if self.history else {}
-        return {
-            "val_accuracy": self.val_accuracy,
-            "val_loss": last.get("val_loss"),
-            "train_accuracy": last.get("train_accuracy"),
-            "train_loss": last.get("train_loss"),
-            "per_class_accuracy": self.per_class_accuracy,
-            "confusion": self.confusion,
-            "misclassified": self.misclassified,
-            "history": self.history,
-            "epochs": self.config.epochs,
-            "train_seconds": self.train_seconds,
-            "images_per_sec": self.images_per_sec,
-            "trainable_params": self.trainable_params,
-            "total_params": self.total_params,
-            "train_images": self.train_count,
-            "val_images": self.val_count,
-            "device": self.device,
-            "precision": self.precision,
-            "feature_cache": self.config.uses_feature_cache,
-        }
-
-
-# --------------------------------------------------------------------------- train
 
 
 def train(
@@ -120,21 +48,26 @@ def train(
     *,
     on_event: EventFn | None = None,
     should_stop: StopFn | None = None,
+    prior: Costs | None = None,
 ) -> TrainResult:
     """Fine-tune ``cfg.model`` on ``dataset``; returns the trained model and validation results.
 
-    ``on_event`` receives dicts: ``{"event": "phase", ...}`` while decoding and
-    extracting features, ``{"event": "batch", ...}`` after every training step
-    and ``{"event": "epoch", ...}`` after each validation pass.
-    ``should_stop`` is polled every batch; when it returns True, :class:`Stopped`
-    is raised. Raises TrainingError / DatasetError / ModelUnavailable with a
-    one-line message for anything the user can fix.
+    ``on_event`` receives dicts: ``{"event": "phase", ...}`` while loading, decoding and
+    extracting features, ``{"event": "batch", ...}`` after every training step and
+    ``{"event": "epoch", ...}`` after each validation pass; each but the first carries
+    ``eta_seconds``, the work left (None until something says how long it takes; ``prior``,
+    the before-Start per-image costs, fills in until this run has measured its own).
+    ``should_stop`` is polled every batch; when it returns True, :class:`Stopped` is raised,
+    carrying the best epoch so far as a usable result (None before the first validation).
+    Raises TrainingError / DatasetError / ModelUnavailable with a one-line message for
+    anything the user can fix.
     """
     emit = on_event or (lambda _e: None)
     stop = should_stop or (lambda: False)
     # The split and the labels are checked before the model or any GPU is touched.
     setup = prepare(cfg, dataset)
     _check_labels(dataset)
+    eta = TimeLeft(work_of(cfg, setup, len(dataset.items)), prior)
 
     emit({"event": "phase", "phase": "loading model", "done": 0, "total": 1})
     model = load_model(cfg.model).model  # pretrained, eval mode, CPU; a fresh copy per call
@@ -143,11 +76,17 @@ def train(
     groups = apply_strategy(model, setup.entry, cfg)
     trainable, total = parameter_counts(model)
 
-    images = _decode_all(dataset, setup.preprocess, emit, stop)  # (N, 3, S, S) uint8
+    images = decode_all(dataset, setup.preprocess, _decode_progress(eta, emit), stop)  # (N, 3, S, S) uint8
     labels = torch.tensor([it.label for it in dataset.items])  # (N,)
+    common: dict[str, Any] = dict(entry=setup.entry, preprocess=setup.preprocess, classes=list(dataset.classes),
+                  trainable_params=trainable, total_params=total, device=str(setup.device),
+                  precision=setup.precision, train_count=len(setup.split.train), val_count=len(setup.split.val))
+    run: _Run | None = None
     try:  # moving the model to the GPU can run out of memory too, not just a batch
-        run = _Run(cfg, model, setup, groups, emit, stop)
+        run = _Run(cfg, model, setup, groups, emit, stop, eta)
         history, val_logits, seconds, ips = run.fit(images, labels, setup.split)
+    except Stopped:
+        raise Stopped(run.kept(dataset, setup.split, common) if run is not None else None) from None
     except torch.cuda.OutOfMemoryError:
         if setup.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -156,13 +95,10 @@ def train(
             "try a smaller batch size or image size"
         ) from None
 
-    confusion, misclassified = _validation_report(val_logits, setup.split, dataset)
-    return TrainResult(
-        model=_finished(model), entry=setup.entry, preprocess=setup.preprocess, classes=list(dataset.classes),
-        config=cfg, history=history, confusion=confusion, misclassified=misclassified, train_seconds=seconds,
-        images_per_sec=ips, trainable_params=trainable, total_params=total, device=str(setup.device),
-        precision=setup.precision, train_count=len(setup.split.train), val_count=len(setup.split.val),
-    )
+    confusion, misclassified = validation_report(val_logits, setup.split, dataset)
+    return TrainResult(model=finished_model(model), config=cfg, history=history, confusion=confusion,
+                       misclassified=misclassified, train_seconds=seconds, images_per_sec=ips,
+                       timing=run.timing(), **common)
 
 
 def _check_labels(dataset: Dataset) -> None:
@@ -172,81 +108,19 @@ def _check_labels(dataset: Dataset) -> None:
         raise DatasetError(f"{bad[0]} has a label outside the {num_classes} classes; re-check the dataset")
 
 
-def _validation_report(val_logits: torch.Tensor, split: Split, dataset: Dataset
-                       ) -> tuple[list[list[int]], list[dict[str, Any]]]:
-    """(confusion matrix, misclassified images, most confident mistakes first) from the last validation."""
-    num_classes = len(dataset.classes)
-    preds = val_logits.argmax(1)  # (V,)
-    probs = val_logits.softmax(1)  # (V, C)
-    confusion = [[0] * num_classes for _ in range(num_classes)]
-    misclassified: list[dict[str, Any]] = []
-    for j, i in enumerate(split.val):
-        t, p = dataset.items[i].label, int(preds[j])
-        confusion[t][p] += 1
-        if t != p:
-            misclassified.append({"path": dataset.items[i].path, "true": dataset.classes[t],
-                                  "predicted": dataset.classes[p], "confidence": float(probs[j, p])})
-    misclassified.sort(key=lambda m: -m["confidence"])  # the most confident mistakes teach the most
-    return confusion, misclassified
+def _decode_progress(eta: TimeLeft, emit: EventFn) -> Callable[[int, int], None]:
+    """Per decoded image: feed the time-left tracker; a phase event at most every PHASE_EVENT_SECONDS."""
+    last = [time.monotonic()]
+    eta.phase("decode", 0)
 
+    def on_image(done: int, total: int) -> None:
+        eta.phase("decode", done)
+        if time.monotonic() - last[0] > PHASE_EVENT_SECONDS or done == total:
+            last[0] = time.monotonic()
+            emit({"event": "phase", "phase": "decoding images", "done": done, "total": total,
+                  "eta_seconds": eta.seconds()})
 
-def _finished(model: nn.Module) -> nn.Module:
-    """The trained model as predict uses it: CPU, fp32, contiguous, eval mode, frozen."""
-    # memory_format is a documented argument of Module.to that its typing overloads leave out
-    model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()  # type: ignore[call-overload]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
-
-
-# --------------------------------------------------------------------------- data
-
-
-def _decode_all(dataset: Dataset, preprocess: Preprocess, on_event: EventFn, should_stop: StopFn) -> torch.Tensor:
-    """Every image as it will be shown to the model, before normalising: uint8 (N, 3, S, S)."""
-    import torchvision.transforms.functional as TF
-
-    n, s = len(dataset.items), preprocess.crop
-    if n * 3 * s * s > MAX_CACHE_BYTES:
-        raise TrainingError(
-            f"{n} images at {s} px need {n * 3 * s * s / 1024**2:,.0f} MB of memory (limit "
-            f"{MAX_CACHE_BYTES / 1024**2:,.0f} MB); "
-            f"use a smaller image size (at most {int(math.sqrt(MAX_CACHE_BYTES / (3 * n)))} px) or fewer images"
-        )
-    out = torch.empty((n, 3, s, s), dtype=torch.uint8)  # (N, 3, S, S)
-    last = time.monotonic()
-    for i, item in enumerate(dataset.items):
-        try:
-            img = load_image(dataset.path(item), name=item.path)
-        except ImageError as exc:  # the file changed since the dataset was checked
-            raise DatasetError(str(exc)) from None
-        out[i] = TF.pil_to_tensor(preprocess.crop_image(img))  # (3, S, S)
-        if should_stop():
-            raise Stopped()
-        if time.monotonic() - last > PHASE_EVENT_SECONDS or i + 1 == n:
-            last = time.monotonic()
-            on_event({"event": "phase", "phase": "decoding images", "done": i + 1, "total": n})
-    return out
-
-
-def _normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, S, S) -> normalised float (B, 3, S, S), as Preprocess.__call__ does."""
-    return (x.float().div_(255.0) - mean) / std
-
-
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random crop of the image padded by 1/8 of its size (reflect), then a random horizontal flip."""
-    b, _, s, _ = x.shape  # (B, 3, S, S) float
-    pad = max(1, s // _AUGMENT_PAD_DIVISOR)
-    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")  # (B, 3, S+2p, S+2p)
-    offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=gen)
-    flips = torch.rand(b, generator=gen) < _FLIP_PROBABILITY
-    out = torch.empty_like(x)
-    for i in range(b):
-        dy, dx = int(offsets[i, 0]), int(offsets[i, 1])
-        crop = padded[i, :, dy : dy + s, dx : dx + s]
-        out[i] = crop.flip(-1) if flips[i] else crop
-    return out
+    return on_image
 
 
 # --------------------------------------------------------------------------- the loop
@@ -258,30 +132,46 @@ class _Progress:
 
     total_steps: int
     started: float  # the run (feature extraction included)
-    loop_started: float = 0.0  # time left is extrapolated from the loop alone
     step: int = 0
     seen: int = 0  # training images through the optimiser
     step_seconds: float = 0.0  # time in optimiser steps alone
+    epoch: int = 0  # the epoch under way, and its step (where a stopped run stopped)
+    epoch_step: int = 0
+
+
+@dataclass
+class _Best:
+    """The best validation epoch so far: its numbers and a CPU copy of its trainable weights."""
+
+    epoch: int
+    accuracy: float
+    loss: float
+    val_logits: torch.Tensor
+    weights: dict[str, torch.Tensor]
 
 
 class _Run:
     """One training run's moving parts; :meth:`fit` is the loop."""
 
     def __init__(self, cfg: TrainConfig, model: nn.Module, setup: Setup, groups: list[dict[str, Any]],
-                 emit: EventFn, stop: StopFn) -> None:
+                 emit: EventFn, stop: StopFn, eta: TimeLeft) -> None:
         self.cfg, self.model, self.entry = cfg, model, setup.entry
         self.device, self.amp_dtype = setup.device, setup.amp_dtype
-        self.emit, self.stop = emit, stop
+        self.emit, self.stop, self.eta = emit, stop, eta
+        self.key = calibration_key(cfg, setup.device.type)
         self.mean = torch.tensor(setup.preprocess.mean).view(1, 3, 1, 1)
         self.std = torch.tensor(setup.preprocess.std).view(1, 3, 1, 1)
         self.channels_last = self.device.type == "cuda"
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
-        model.to(self.device, memory_format=fmt)  # type: ignore[call-overload]  # memory_format: see _finished
+        model.to(self.device, memory_format=fmt)  # type: ignore[call-overload]  # memory_format: see finished_model
         self.optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
         # fp16 needs loss scaling against underflowing gradients; bf16 has fp32's range and does not.
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.shuffle = torch.Generator().manual_seed(cfg.seed)
         self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.history: list[dict[str, Any]] = []
+        self.best: _Best | None = None
+        self.progress: _Progress | None = None
 
     def fit(self, images: torch.Tensor, labels: torch.Tensor, split: Split
             ) -> tuple[list[dict[str, Any]], torch.Tensor, float, float]:
@@ -289,37 +179,77 @@ class _Run:
         cfg = self.cfg
         train_idx, val_idx = torch.tensor(split.train), torch.tensor(split.val)
         steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
-        progress = _Progress(total_steps=steps_per_epoch * cfg.epochs, started=time.monotonic())
+        progress = self.progress = _Progress(total_steps=steps_per_epoch * cfg.epochs, started=time.monotonic())
         net, batch_fn = self._inputs(images)
         labels_dev = labels.to(self.device)
-        progress.loop_started = time.monotonic()
-        history: list[dict[str, Any]] = []
         val_logits = torch.empty(0)
         for epoch in range(1, cfg.epochs + 1):
             epoch_start = time.monotonic()
+            progress.epoch, progress.epoch_step = epoch, 0
             loss_sum, correct = self._train_epoch(epoch, net, batch_fn, labels_dev, train_idx, progress)
+            val_start = time.monotonic()
             val_logits = self._evaluate(net, batch_fn, val_idx)
+            self.eta.evaluated(len(val_idx), time.monotonic() - val_start)
             record = {"event": "epoch", "epoch": epoch, "epochs": cfg.epochs,
                       "train_loss": loss_sum / len(train_idx), "train_accuracy": correct / len(train_idx),
                       "val_loss": float(F.cross_entropy(val_logits, labels[val_idx])),
                       "val_accuracy": float((val_logits.argmax(1) == labels[val_idx]).float().mean()),
                       "seconds": time.monotonic() - epoch_start}
-            history.append(record)
-            self.emit(record)
+            self.history.append(record)
+            self._keep_if_best(record, val_logits)
+            self.emit(dict(record, eta_seconds=self.eta.seconds()))
         ips = progress.seen / progress.step_seconds if progress.step_seconds > 0 else 0.0
-        return history, val_logits, time.monotonic() - progress.started, ips
+        return self.history, val_logits, time.monotonic() - progress.started, ips
+
+    def timing(self) -> dict[str, Any]:
+        """What this run measured, for later estimates of the same settings on this machine."""
+        costs = self.eta.measured()
+        if not self.cfg.uses_feature_cache:  # validation here is the backbone's forward pass: the same work
+            costs = dataclasses.replace(costs, forward=costs.evaluate)
+        return {"key": self.key, "costs": costs.to_dict(), "work_seconds": self.eta.work_seconds}
+
+    # -- the best epoch, kept for a run that is stopped
+
+    def _keep_if_best(self, record: dict[str, Any], val_logits: torch.Tensor) -> None:
+        """Remember this epoch if its validation accuracy is the best yet (ties: the lower loss)."""
+        best = self.best
+        if best is not None and (record["val_accuracy"], -record["val_loss"]) <= (best.accuracy, -best.loss):
+            return
+        # Only trainable weights change (BatchNorm statistics stay frozen under every strategy).
+        weights = {n: p.detach().to("cpu", copy=True) for n, p in self.model.named_parameters() if p.requires_grad}
+        self.best = _Best(record["epoch"], record["val_accuracy"], record["val_loss"], val_logits, weights)
+
+    def kept(self, dataset: Dataset, split: Split, common: dict[str, Any]) -> TrainResult | None:
+        """The best epoch so far as a finished result (None before the first validation pass)."""
+        best, progress = self.best, self.progress
+        if best is None or progress is None:
+            return None
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, value in best.weights.items():
+                params[name].copy_(value)
+        confusion, misclassified = validation_report(best.val_logits, split, dataset)
+        where = {"epoch": progress.epoch, "epochs": self.cfg.epochs, "step": progress.epoch_step,
+                 "steps_per_epoch": math.ceil(len(split.train) / self.cfg.batch_size)}
+        ips = progress.seen / progress.step_seconds if progress.step_seconds > 0 else 0.0
+        return TrainResult(model=finished_model(self.model), config=dataclasses.replace(self.cfg, epochs=best.epoch),
+                           history=list(self.history), confusion=confusion, misclassified=misclassified,
+                           train_seconds=time.monotonic() - progress.started, images_per_sec=ips,
+                           timing=self.timing(), kept_epoch=best.epoch, stopped=where, **common)
+
+    # -- inputs, steps, validation
 
     def _inputs(self, images: torch.Tensor) -> tuple[nn.Module, BatchFn]:
         """(the network a batch goes through, how a batch of indices becomes its input)."""
         if not self.cfg.uses_feature_cache:
             def batch(idx: torch.Tensor, training: bool) -> torch.Tensor:
-                return self._batch(images, idx, augment=training and self.cfg.augment)  # (B, 3, S, S)
+                return self._batch(images, idx, augmented=training and self.cfg.augment)  # (B, 3, S, S)
 
             return self.model, batch
         # The frozen backbone in eval mode maps each image to a fixed vector: compute it once.
         self.model.eval()
         with headless(self.model, self.entry) as backbone:
-            feats = self._forward_all(backbone, images, "extracting features").to(self.device)  # (N, F)
+            feats = self._extract(backbone, images).to(self.device)  # (N, F)
 
         def cached(idx: torch.Tensor, training: bool) -> torch.Tensor:
             return feats[idx.to(self.device)]  # (B, F)
@@ -339,7 +269,9 @@ class _Run:
             idx = order[k * cfg.batch_size : (k + 1) * cfg.batch_size]
             batch_loss, batch_correct = self._step(net, batch_fn(idx, True), labels[idx.to(self.device)])
             dt = time.monotonic() - t0
+            self.eta.step(dt, len(idx))
             progress.step += 1
+            progress.epoch_step = k + 1
             progress.seen += len(idx)
             progress.step_seconds += dt
             loss_sum += batch_loss * len(idx)
@@ -349,9 +281,7 @@ class _Run:
                 "steps_per_epoch": steps_per_epoch, "global_step": progress.step,
                 "total_steps": progress.total_steps, "loss": batch_loss, "accuracy": batch_correct / len(idx),
                 "images_per_sec": len(idx) / dt if dt > 0 else None,
-                "elapsed": time.monotonic() - progress.started,
-                "eta_seconds": (time.monotonic() - progress.loop_started) / progress.step
-                               * (progress.total_steps - progress.step),
+                "elapsed": time.monotonic() - progress.started, "eta_seconds": self.eta.seconds(),
             })
             if self.stop():
                 raise Stopped()
@@ -369,25 +299,28 @@ class _Run:
         # float() syncs with the device, so the step's timing is real.
         return float(loss.detach()), int((logits.argmax(1) == y).sum())
 
-    def _batch(self, images: torch.Tensor, idx: torch.Tensor, augment: bool) -> torch.Tensor:
-        x = _normalize(images[idx], self.mean, self.std)  # (B, 3, S, S)
-        if augment:
-            x = _augment(x, self.aug_gen)
+    def _batch(self, images: torch.Tensor, idx: torch.Tensor, augmented: bool) -> torch.Tensor:
+        x = normalize(images[idx], self.mean, self.std)  # (B, 3, S, S)
+        if augmented:
+            x = augment(x, self.aug_gen)
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     @torch.no_grad()
-    def _forward_all(self, net: nn.Module, images: torch.Tensor, phase: str) -> torch.Tensor:
-        """``net`` over every image in batches, in fp32 on the CPU at the end: (N, D)."""
+    def _extract(self, net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """The backbone's features of every image, in batches, fp32 on the CPU at the end: (N, F)."""
         outs = []
         bs, n = self.cfg.batch_size, len(images)
+        self.eta.phase("extract", 0)
         for k in range(0, n, bs):
-            x = self._batch(images, torch.arange(k, min(k + bs, n)), augment=False)
+            x = self._batch(images, torch.arange(k, min(k + bs, n)), augmented=False)
             with autocast(self.device, self.amp_dtype):
-                outs.append(net(x).float().cpu())  # (B, D)
+                outs.append(net(x).float().cpu())  # (B, F); .cpu() syncs, so the timing is real
+            self.eta.phase("extract", min(k + bs, n))
             if self.stop():
                 raise Stopped()
-            self.emit({"event": "phase", "phase": phase, "done": min(k + bs, n), "total": n})
+            self.emit({"event": "phase", "phase": "extracting features", "done": min(k + bs, n), "total": n,
+                       "eta_seconds": self.eta.seconds()})
         return torch.cat(outs)
 
     @torch.no_grad()

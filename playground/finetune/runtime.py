@@ -13,10 +13,11 @@ import torch
 
 from playground.finetune.config import DEFAULTS, TrainConfig, TrainingError
 from playground.finetune.data import BUNDLED, Dataset, Split, stratified_split
+from playground.finetune.eta import Work
 from playground.models.preprocess import Preprocess
 from playground.models.registry import MODELS, ModelEntry, default_device
 
-__all__ = ["Setup", "prepare", "autocast", "configure_cpu_threads", "training_preprocess",
+__all__ = ["Setup", "prepare", "resolve_device", "work_of", "autocast", "configure_cpu_threads", "training_preprocess",
            "suggested_image_size", "MIN_CORES_TO_SPARE_ONE"]
 
 # With this many cores or more, one is left to the app (the server, other sessions).
@@ -45,8 +46,19 @@ def prepare(cfg: TrainConfig, dataset: Dataset) -> Setup:
         raise TrainingError("device cuda was asked for but PyTorch sees no CUDA GPU here; use auto or cpu")
     split = stratified_split(dataset, cfg.val_fraction, cfg.seed)
     entry = MODELS[cfg.model]
-    device = torch.device(default_device() if cfg.device == "auto" else cfg.device)
+    device = resolve_device(cfg)
     return Setup(split, entry, training_preprocess(entry, cfg.image_size), device, _autocast_dtype(cfg, device))
+
+
+def work_of(cfg: TrainConfig, setup: Setup, images: int) -> Work:
+    """What a run of ``cfg`` on ``images`` images does, counted (for its time estimates)."""
+    return Work(images=images, extract=images if cfg.uses_feature_cache else 0, epochs=cfg.epochs,
+                train_images=len(setup.split.train), val_images=len(setup.split.val), batch_size=cfg.batch_size)
+
+
+def resolve_device(cfg: TrainConfig) -> torch.device:
+    """The device a run of ``cfg`` uses here ("auto": a CUDA GPU when there is one)."""
+    return torch.device(default_device() if cfg.device == "auto" else cfg.device)
 
 
 def _autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from playground.finetune import calibration
 from playground.finetune import strategy as strategies
 from playground.finetune.config import TrainConfig, TrainingError
 from playground.finetune.data import Dataset
@@ -24,5 +25,64 @@ def test_estimate_counts_and_times(tiny: Dataset) -> None:
     for cfg in (TrainConfig(**TINY), TrainConfig(**TINY, strategy="full")):
         est = estimate(cfg, tiny)
         assert (est.trainable_params, est.total_params) == strategies.count_parameters(cfg.model, cfg.strategy, 3)
-        assert est.seconds == pytest.approx(est.decode_seconds + est.compute_seconds)
+        assert est.seconds == pytest.approx(est.overhead_seconds + est.decode_seconds + est.compute_seconds)
         assert est.compute_seconds > 0 and est.device == "cpu" and "timed" in est.method
+        assert est.overhead_seconds == calibration.DEFAULT_OVERHEAD_SECONDS  # no job has run here yet
+
+
+def test_the_probe_is_remembered_and_a_real_run_replaces_it(tiny: Dataset, _playground_home,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """One probe per settings on this machine: the same settings give the same estimate at any later
+    moment (whatever else runs then), and once a job of them has run, its own costs are used."""
+    from playground.finetune import estimate as estimates
+    from playground.finetune.eta import Costs, work_seconds
+    from playground.finetune.runtime import prepare, work_of
+
+    cfg = TrainConfig(**TINY, strategy="last-block")
+    first = estimate(cfg, tiny)
+    assert first.source == "probe" and "timed on this machine" in first.method
+    monkeypatch.setattr(estimates, "probe_costs", lambda *a: pytest.fail("probed again"))
+    monkeypatch.setattr(estimates, "_time_decoding", lambda *a: 0.001)
+    again = estimate(TrainConfig(**dict(TINY, epochs=4), strategy="last-block"), tiny)  # epochs are not in the key
+    assert again.costs["step"] == first.costs["step"] and again.source == "probe"
+    assert again.compute_seconds == pytest.approx(first.compute_seconds * 2, rel=0.05)  # twice the epochs
+
+    run = Costs(decode=0.5, forward=None, step=0.02, evaluate=0.005)
+    calibration.record_run(calibration.calibration_key(cfg, "cpu"), run, 3.0)
+    est = estimate(cfg, tiny)
+    phases = work_seconds(work_of(cfg, prepare(cfg, tiny), len(tiny.items)), Costs(decode=0.001, step=0.02,
+                                                                                   evaluate=0.005))
+    assert est.source == "run" and "measured by the last job" in est.method
+    assert est.overhead_seconds == 3.0 and est.decode_seconds == pytest.approx(phases["decode"])
+    assert est.compute_seconds == pytest.approx(phases["train"] + phases["evaluate"])
+    assert est.seconds == pytest.approx(3.0 + sum(phases.values()))
+
+
+def test_decoding_is_timed_after_a_warm_up_image(tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    from playground.finetune import estimate as estimates
+    from playground.finetune.runtime import prepare
+
+    ticks = iter([0.0, 5.0, 5.0, 5.1, 5.1, 5.2, 5.2, 5.3])  # a slow first decode, then 0.1 s each
+    monkeypatch.setattr(estimates.time, "perf_counter", lambda: next(ticks))
+    setup = prepare(TrainConfig(**TINY), tiny)
+    assert estimates._time_decoding(tiny, setup, tiny.items[:4]) == pytest.approx(0.1)
+
+
+def test_cached_features_cost_one_backbone_pass_per_image(tiny: Dataset) -> None:
+    est = estimate(TrainConfig(**TINY), tiny)  # head, no augmentation: the feature cache
+    costs = est.costs
+    assert costs["forward"] > 0 and costs["step"] < costs["forward"]  # the head alone is far cheaper
+    assert est.compute_seconds >= costs["forward"] * len(tiny.items)
+
+
+def test_a_fresh_probe_is_corrected_by_earlier_jobs(tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs here ran at half their probes' figures: a first probe of new settings is halved too."""
+    from playground.finetune import estimate as estimates
+    from playground.finetune.eta import Costs
+
+    calibration.record_probe("other|head|64px|b32|cpu|auto|features", Costs(forward=0.02, step=1e-5))
+    calibration.record_run("other|head|64px|b32|cpu|auto|features", Costs(forward=0.01, step=1e-5), 5.0)
+    monkeypatch.setattr(estimates, "probe_costs", lambda *a: Costs(forward=0.04, step=0.1, evaluate=0.04))
+    est = estimate(TrainConfig(**TINY, strategy="full"), tiny)
+    assert est.source == "probe, corrected" and "scaled by how earlier jobs here compared" in est.method
+    assert (est.costs["forward"], est.costs["step"], est.costs["evaluate"]) == pytest.approx((0.02, 0.05, 0.02))

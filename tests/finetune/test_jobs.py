@@ -110,6 +110,18 @@ def test_cancel_queued_at_once_running_by_flag_then_terminate(monkeypatch: pytes
     assert manager.get(a.id).state["message"] == "stopped at your request; no model was saved"
 
 
+def test_a_worker_killed_after_keeping_a_model_is_cancelled_with_it() -> None:
+    """A cancelled worker that saved its best epoch and was then killed: the model stays the job's."""
+    manager, runner = _manager(max_concurrent=1)
+    job = manager.submit({})
+    manager.cancel(job.id)
+    job.artifacts.mkdir()  # what the worker wrote before it was terminated
+    runner.exits[job.id] = -signal.SIGTERM
+    manager.tick()
+    assert manager.get(job.id).state["message"] == "stopped at your request; the best epoch so far was kept"
+    assert manager.model_folder(job.id) == job.artifacts
+
+
 def test_restart_requeues_queued_jobs_and_interrupts_running_ones() -> None:
     first, _ = _manager(max_concurrent=1)
     running, queued = first.submit({}), first.submit({})
@@ -167,12 +179,28 @@ def test_spawned_job_runs_to_done_with_progress_and_artifacts(tiny: Dataset) -> 
     assert len(batches) == 2 * 3 and {"epoch", "step", "loss", "accuracy", "images_per_sec"} <= set(batches[0])
     assert [m["epoch"] for m in lines if m["event"] == "epoch"] == [1, 2]
     assert {p.name for p in job.artifacts.iterdir()} == {"model.safetensors", "meta.json", "README.md",
-                                                         "load_example.py"}
+                                                         "load_example.py", "model.py"}
+    readme = (job.artifacts / "README.md").read_text()  # written in the scratch folder, true after the rename
+    assert f"--model job:{job.id}`" in readme and ".artifacts.tmp" not in readme
     results = manager.store.results(job.id)
     assert len(results["confusion"]) == 2 and results["val_images"] == 2
     from playground.models.registry import load_model
 
     assert load_model(f"job:{job.id}").categories == ["0", "1"]
+    # What it measured is remembered for the next estimate of these settings, with its fixed seconds.
+    from playground.finetune import calibration
+
+    key = results["timing"]["key"]
+    assert key == "efficientnet_lite0|head|32px|b4|cpu|auto|features"
+    deadline = time.monotonic() + 60  # the manager records it once it has reaped the worker
+    while calibration.costs_for(key) is None:
+        assert time.monotonic() < deadline, "the job's timing was never recorded"
+        manager.tick()
+        time.sleep(0.1)
+    assert calibration.costs_for(key)[1] == "run"
+    overhead, measured = calibration.overhead_seconds()
+    wall = job.state["finished"] - job.state["started"]
+    assert measured and 0 < overhead < wall
 
 
 def test_cancel_stops_a_running_job_within_a_batch(tiny: Dataset) -> None:
@@ -187,11 +215,36 @@ def test_cancel_stops_a_running_job_within_a_batch(tiny: Dataset) -> None:
         manager.shutdown()
     assert job.status == "cancelled"
     # The message says where it stopped (not just "cancelled" again): a training step of some epoch.
-    assert re.fullmatch(r"stopped at your request in epoch \d+ of \d+, step \d+ of \d+; no model was saved",
-                        job.state["message"]), job.state["message"]
+    assert re.fullmatch(r"stopped at your request in epoch 1 of \d+, step \d+ of \d+; no epoch had finished, "
+                        r"so no model was saved", job.state["message"]), job.state["message"]
     late = [m for m in manager.store.metrics(job.id) if m["event"] == "batch" and m["time"] > asked]
     assert len(late) <= 1  # at most the batch that was in flight
     assert not job.artifacts.exists()
+
+
+def test_a_cancelled_job_keeps_its_best_epoch_as_a_usable_model(tiny: Dataset) -> None:
+    manager = JobManager()
+    try:
+        job = submit_finetune(manager, tiny, SLOW)
+        _wait(manager, job.id, lambda j: j.progress.get("epochs_done", 0) >= 2 or not j.active)
+        manager.cancel(job.id)
+        job = _wait(manager, job.id, lambda j: not j.active)
+    finally:
+        manager.shutdown()
+    assert job.status == "cancelled", job.state
+    results = manager.store.results(job.id)
+    epochs = [m for m in manager.store.metrics(job.id) if m["event"] == "epoch"]
+    best = max(epochs, key=lambda e: (e["val_accuracy"], -e["val_loss"]))
+    assert results["kept_epoch"] == best["epoch"] and results["val_accuracy"] == pytest.approx(best["val_accuracy"])
+    assert results["epochs"] == best["epoch"] and results["stopped"]["epoch"] >= len(epochs)
+    assert job.state["message"] == (f"stopped at your request in epoch {job.progress['epoch']} of 200, step "
+                                    f"{job.progress['step']} of {job.progress['steps_per_epoch']}; kept the model of "
+                                    f"epoch {best['epoch']} (the best so far: validation accuracy "
+                                    f"{best['val_accuracy']:.1%})")
+    from playground.models.registry import load_model
+
+    assert load_model(f"job:{job.id}").categories == ["0", "1"]  # what the Predict page loads
+    assert manager.model_folder(job.id) == job.artifacts  # and what the download zips
 
 
 def test_killed_worker_fails_its_job_and_a_restart_still_finds_it(tiny: Dataset) -> None:

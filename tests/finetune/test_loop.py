@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from playground.finetune import loop as training
-from playground.finetune import runtime
+from playground.finetune import pixels, runtime
 from playground.finetune.config import TrainConfig, TrainingError
 from playground.finetune.data import Dataset, DatasetError, DatasetItem
+from playground.finetune.eta import Costs
 from playground.finetune.loop import Stopped
 from playground.images import load_image
 from playground.models import registry as zoo
@@ -48,17 +49,17 @@ def test_runs_are_repeatable_with_a_seed(tiny: Dataset) -> None:
 def test_cached_pixels_match_the_prediction_preprocessing(tiny: Dataset) -> None:
     pp = runtime.training_preprocess(zoo.MODELS["efficientnet_lite0"], 40)
     assert (pp.crop, pp.resize) == (40, round(40 * 256 / 224))
-    cache = training._decode_all(tiny, pp, lambda e: None, lambda: False)  # (N, 3, 40, 40) uint8
+    cache = pixels.decode_all(tiny, pp, lambda done, total: None, lambda: False)  # (N, 3, 40, 40) uint8
     mean, std = torch.tensor(pp.mean).view(1, 3, 1, 1), torch.tensor(pp.std).view(1, 3, 1, 1)
     for i in (0, len(tiny.items) - 1):
         expected = pp(load_image(tiny.path(tiny.items[i])))  # what predict feeds the model
-        torch.testing.assert_close(training._normalize(cache[i : i + 1], mean, std)[0], expected)
+        torch.testing.assert_close(pixels.normalize(cache[i : i + 1], mean, std)[0], expected)
 
 
 def test_augmentation_is_a_seeded_crop_and_flip() -> None:
     x = torch.arange(2 * 3 * 16 * 16, dtype=torch.float).view(2, 3, 16, 16)
-    a = training._augment(x, torch.Generator().manual_seed(1))
-    assert torch.equal(a, training._augment(x, torch.Generator().manual_seed(1)))
+    a = pixels.augment(x, torch.Generator().manual_seed(1))
+    assert torch.equal(a, pixels.augment(x, torch.Generator().manual_seed(1)))
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
     for i in range(2):  # each output is some 16x16 window of the padded image, maybe mirrored
         views = [padded[i, :, dy : dy + 16, dx : dx + 16] for dy in range(5) for dx in range(5)]
@@ -80,9 +81,63 @@ def test_progress_events(tiny: Dataset) -> None:
     batch = [e for e in events if e["event"] == "batch"]
     assert len(batch) == 2 * batch[0]["steps_per_epoch"] == batch[-1]["total_steps"] == batch[-1]["global_step"]
     assert {"epoch", "step", "loss", "accuracy", "images_per_sec", "eta_seconds"} <= set(batch[0])
-    assert batch[-1]["eta_seconds"] == 0
-    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
+    # After the last step only the last validation pass is left: a little, not nothing.
+    assert batch[-1]["eta_seconds"] > 0
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2] and epochs[-1]["eta_seconds"] == 0
     assert {e["phase"] for e in events if e["event"] == "phase"} == {"loading model", "decoding images", "extracting features"}
+    # The head path reports its feature extraction with counts and time left, and writes per-epoch metrics.
+    extracting = [e for e in events if e.get("phase") == "extracting features"]
+    assert [e["done"] for e in extracting] == [8, 16, 24, 30] and all(e["total"] == 30 for e in extracting)
+    # Without prior costs the head's steps have no cost until the first one ran: no figure rather than a wrong one.
+    assert all("eta_seconds" in e for e in extracting) and extracting[-1]["eta_seconds"] is None
+    # With them (what a job gets from the before-Start estimate) every phase has a time left from the start.
+    events.clear()
+    prior = Costs(decode=1e-3, forward=1e-2, step=1e-4, evaluate=1e-4)
+    training.train(TrainConfig(**TINY), tiny, on_event=events.append, prior=prior)
+    timed = [e for e in events if e["event"] != "phase" or e["phase"] != "loading model"]
+    assert all(e["eta_seconds"] is not None for e in timed)
+
+
+def test_a_run_records_what_its_work_cost(tiny: Dataset) -> None:
+    """Per-image costs of this run's own work, under its calibration key, for later estimates."""
+    events: list[dict] = []
+    result = training.train(TrainConfig(**TINY, strategy="full"), tiny, on_event=events.append)
+    timing = result.timing
+    assert timing["key"] == "efficientnet_lite0|full|32px|b8|cpu|auto|pixels"
+    assert all(timing["costs"][k] > 0 for k in ("decode", "step", "evaluate"))
+    assert timing["costs"]["forward"] == timing["costs"]["evaluate"]  # no extraction: validation is that pass
+    assert timing["work_seconds"] > 0 and result.metrics()["timing"] == timing
+    # The time left shrinks to nothing by the end, and every step after the first has one.
+    etas = [e["eta_seconds"] for e in events if e["event"] == "batch"][1:]
+    assert None not in etas and events[-1]["eta_seconds"] == 0
+
+
+def test_a_stopped_run_keeps_its_best_epoch(tiny: Dataset) -> None:
+    epochs: list[dict] = []
+    with pytest.raises(Stopped) as stopped:
+        training.train(TrainConfig(**dict(TINY, epochs=5), strategy="last-block"), tiny,
+                       on_event=lambda e: epochs.append(e) if e["event"] == "epoch" else None,
+                       should_stop=lambda: len(epochs) >= 3)
+    kept = stopped.value.result
+    assert kept is not None and len(epochs) == 3
+    best = max(epochs, key=lambda e: (e["val_accuracy"], -e["val_loss"]))
+    assert kept.kept_epoch == best["epoch"] and kept.config.epochs == best["epoch"]
+    assert kept.val_accuracy == pytest.approx(best["val_accuracy"])
+    assert kept.stopped == {"epoch": 4, "epochs": 5, "step": 1, "steps_per_epoch": 3}
+    assert [h["epoch"] for h in kept.history] == [1, 2, 3]
+    assert kept.metrics()["val_loss"] == pytest.approx(best["val_loss"])
+    # The weights are that epoch's: run once for exactly that many epochs, the same seed gives them.
+    again = training.train(TrainConfig(**dict(TINY, epochs=best["epoch"]), strategy="last-block"), tiny)
+    for (name, x), (_, y) in zip(kept.model.state_dict().items(), again.model.state_dict().items()):
+        torch.testing.assert_close(x, y, msg=name)
+    assert not any(p.requires_grad for p in kept.model.parameters()) and not kept.model.training
+
+
+def test_a_run_stopped_before_any_epoch_keeps_nothing(tiny: Dataset) -> None:
+    with pytest.raises(Stopped) as stopped:
+        training.train(TrainConfig(**TINY, strategy="full"), tiny, should_stop=lambda: True)
+    assert stopped.value.result is None
 
 
 def test_labels_are_checked_before_any_model_work(tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,7 +164,7 @@ def test_gpu_out_of_memory_becomes_a_clear_message(tiny: Dataset, monkeypatch: p
 
 
 def test_memory_cap_on_the_image_cache(tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(training, "MAX_CACHE_BYTES", 30 * 3 * 40 * 40)
+    monkeypatch.setattr(pixels, "MAX_CACHE_BYTES", 30 * 3 * 40 * 40)
     with pytest.raises(TrainingError, match=r"30 images at 64 px need 0 MB of memory \(limit 0 MB\); use a smaller image size \(at most 40 px\)"):
         training.train(TrainConfig(**dict(TINY, image_size=64)), tiny)
 

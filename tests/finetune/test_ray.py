@@ -111,11 +111,25 @@ def test_cancel_is_relayed_to_the_task(manager: JobManager, tiny: Dataset) -> No
     manager.cancel(job.id)  # the same cancel path as local jobs: the job's cancel flag
     job = _wait(manager, job.id, lambda j: not j.active)
     assert job.status == "cancelled", job.state
-    assert re.fullmatch(r"stopped at your request in epoch \d+ of 200, step \d+ of \d+; no model was saved",
-                        job.state["message"]), job.state["message"]
+    assert re.fullmatch(r"stopped at your request in epoch 1 of 200, step \d+ of \d+; no epoch had finished, "
+                        r"so no model was saved", job.state["message"]), job.state["message"]
     # The task stopped itself at a batch boundary (no ray.cancel(force=True) was needed).
     assert "the cancel request was relayed to this task" in job.log_file.read_text()
     assert not job.artifacts.exists() and manager.store.results(job.id) is None
+
+
+def test_a_cancelled_ray_job_keeps_its_best_epoch(manager: JobManager, tiny: Dataset) -> None:
+    """As with a local worker: the best epoch so far comes back as the job's model."""
+    job = submit_finetune(manager, tiny, SLOW)
+    _wait(manager, job.id, lambda j: j.progress.get("epochs_done", 0) >= 1 or not j.active)
+    manager.cancel(job.id)
+    job = _wait(manager, job.id, lambda j: not j.active)
+    assert job.status == "cancelled", job.state
+    results = manager.store.results(job.id)
+    assert results["kept_epoch"] >= 1 and f"kept the model of epoch {results['kept_epoch']}" in job.state["message"]
+    from playground.models.registry import load_model
+
+    assert load_model(f"job:{job.id}").categories == ["0", "1", "2"]
 
 
 def test_a_killed_ray_worker_fails_its_job(manager: JobManager, tiny: Dataset) -> None:

@@ -229,7 +229,8 @@ class JobManager:
         not have it or there is none."""
         job = self.store.get(job_id)
         self._authorize(job, by, "download the model of")
-        if job.status != "done" or not job.artifacts.is_dir():
+        # A cancelled job may have kept its best epoch as a model.
+        if job.status not in ("done", "cancelled") or not job.artifacts.is_dir():
             raise JobError(f"job {job_id} has no model to download (it is {job.status})")
         return job.artifacts
 
@@ -269,15 +270,41 @@ class JobManager:
                     if slot.job_id == job_id:
                         slot.job_id, slot.cancel_at = None, None
                 if self.store.cancel_requested(job_id):
-                    self.store.finish(job_id, "cancelled", "stopped at your request; no model was saved")
+                    kept = self.store.folder(job_id).artifacts.is_dir()
+                    self.store.finish(job_id, "cancelled", "stopped at your request; " + (
+                        "the best epoch so far was kept" if kept else "no model was saved"))
                 else:
                     self.store.finish(job_id, "failed", _exit_reason(code))
+                self._remember_timing(job_id)
             for slot in self._slots:
                 if slot.job_id and slot.cancel_at and time.time() - slot.cancel_at > CANCEL_GRACE_SECONDS:
                     self.runner.terminate(slot.job_id)
             for slot in self._slots:
                 if slot.job_id is None:
                     self._start_next(slot)
+
+    def _remember_timing(self, job_id: str) -> None:
+        """What an ended job measured, into this machine's calibration: the per-image costs of its
+        settings, and its fixed seconds (wall time from start to finish, less the counted work)."""
+        from playground.finetune import calibration
+        from playground.finetune.eta import Costs
+
+        try:
+            job = self.store.get(job_id)
+        except JobError:
+            return
+        timing = (self.store.results(job_id) or {}).get("timing")
+        if job.status not in ("done", "cancelled") or not isinstance(timing, dict):
+            return
+        costs = Costs.from_dict(timing.get("costs"))
+        key, work = timing.get("key"), timing.get("work_seconds")
+        if costs is None or not isinstance(key, str):
+            return
+        started, finished = job.state.get("started"), job.state.get("finished")
+        overhead = None
+        if job.status == "done" and all(isinstance(v, int | float) for v in (started, finished, work)):
+            overhead = finished - started - work  # type: ignore[operator]  # numbers: checked just above
+        calibration.record_run(key, costs, overhead, self.store.home)
 
     def _start_next(self, slot: _Slot) -> None:
         while self._queue:

@@ -297,10 +297,10 @@ class RayRunner:
         with open(store.folder(job.id).log_file, "a") as log:
             log.write(outcome.get("log", ""))
         status = outcome["status"]
-        if status == "done":
+        if outcome.get("outputs"):  # done, or cancelled with its best epoch kept
             unpack_outputs(store.folder(job.id), outcome["outputs"])
-        elif status == "cancelled":
-            outcome["message"] = cancel_message(store.get(job.id).progress)
+        if status == "cancelled":
+            outcome["message"] = cancel_message(store.get(job.id).progress, store.results(job.id))
         store.finish(job.id, status, outcome["message"], only_from=running)
         return _ALL_DONE if status == "done" else _NOT_DONE
 

@@ -6,8 +6,9 @@ temporary job folder on its worker and runs the very same
 :func:`~playground.finetune.jobs.worker.run_job` the local worker runs; a thread beside it sends
 the new metrics.jsonl lines and the latest progress to a :class:`Relay` actor every
 :data:`PUSH_SECONDS`, and the answer says whether the job was cancelled (it then stops at the
-next batch, like a local worker seeing its cancel flag). The model folder and results.json come
-back as the task's result; :func:`unpack_outputs` puts them into the real job folder.
+next batch, like a local worker seeing its cancel flag, and keeps its best epoch the same way).
+The model folder and results.json come back as the task's result (a cancelled task's too, when
+it kept one); :func:`unpack_outputs` puts them into the real job folder.
 No ray or torch at import time.
 """
 from __future__ import annotations
@@ -187,11 +188,13 @@ def run_task(job_id: str, inputs: bytes, relay: Any) -> dict[str, Any]:
         streamer.start()
         outcome: dict[str, Any]
         try:
-            metrics = run_job(job.dir, should_stop=streamer.stop.is_set)
+            metrics = run_job(job.dir, should_stop=streamer.stop.is_set, keep_on_stop=lambda: streamer.cancelled)
         except Stopped:
             if streamer.cancelled:
                 log += "stopped at a batch boundary: the cancel request was relayed to this task\n"
                 outcome = {"status": "cancelled"}
+                if job.artifacts.is_dir():  # the best epoch so far, kept as the job's model
+                    outcome["outputs"] = _tar(job.dir, (_ARTIFACTS, _RESULTS))
             else:
                 outcome = {"status": "interrupted",
                            "message": "the Ray task lost contact with the server; start the job again"}

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from playground.finetune.config import TrainConfig
     from playground.finetune.data import Dataset
     from playground.finetune.jobs.manager import JobManager
+    from playground.finetune.result import TrainResult
 
 __all__ = ["run_job", "worker_main", "submit_finetune", "job_config", "cancel_message", "STATE_INTERVAL_SECONDS"]
 
@@ -54,8 +55,20 @@ def submit_finetune(manager: JobManager, dataset: Dataset, train: TrainConfig, *
     dataset.check_trainable()
     check_caps(train.to_dict(), load_settings(manager.store.home))
     config = job_config(train, dataset.name, dataset.classes, len(dataset.items))
+    prior = _prior_costs(train, manager.store.home)
+    if prior is not None:
+        config["prior_costs"] = prior  # travels with the job (to a Ray worker too): the first time left
     return manager.submit(config, owner=owner if owner is not None else session, owner_name=owner_name,
                           prepare=lambda job: link_dataset(dataset, job.data_dir))
+
+
+def _prior_costs(train: TrainConfig, home: Path) -> dict[str, Any] | None:
+    """The per-image costs remembered for these settings on this machine (never a new probe), or None."""
+    from playground.finetune.calibration import calibration_key, costs_for
+    from playground.finetune.runtime import resolve_device
+
+    known = costs_for(calibration_key(train, resolve_device(train).type), home)
+    return known[0].to_dict() if known else None
 
 
 class _Progress:
@@ -72,11 +85,13 @@ class _Progress:
         if kind in ("batch", "epoch"):
             self.metrics.write(json.dumps(dict(event, time=time.time())) + "\n")
         if kind == "phase":
-            self.progress.update(phase=event["phase"], phase_done=event["done"], phase_total=event["total"])
+            self.progress.update(phase=event["phase"], phase_done=event["done"], phase_total=event["total"],
+                                 eta_seconds=event.get("eta_seconds"))
         elif kind == "batch":
             self.progress.update({k: v for k, v in event.items() if k != "event"}, phase="training")
         elif kind == "epoch":
-            self.progress.update(val_accuracy=event["val_accuracy"], val_loss=event["val_loss"])
+            self.progress.update(val_accuracy=event["val_accuracy"], val_loss=event["val_loss"],
+                                 eta_seconds=event.get("eta_seconds"), epochs_done=event["epoch"])
         now = time.monotonic()
         last_step = kind == "batch" and event["step"] == event["steps_per_epoch"]
         if kind != "batch" or last_step or now - self.last_write >= STATE_INTERVAL_SECONDS:
@@ -88,16 +103,19 @@ class _Progress:
         self.metrics.close()
 
 
-def run_job(job_dir: str | Path, *, should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+def run_job(job_dir: str | Path, *, should_stop: Callable[[], bool] | None = None,
+            keep_on_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Run the fine-tuning job in ``job_dir``; write artifacts/ and results.json; return the metrics.
 
-    Raises training.Stopped when ``should_stop()`` turns True, PlaygroundError
-    for anything the user can fix.
+    Raises training.Stopped when ``should_stop()`` turns True; if ``keep_on_stop()`` then says
+    the stop is the user's cancel (not a shutdown), the best epoch so far is saved first, as
+    the job's model, with results.json saying which epoch it is (``kept_epoch``). Raises
+    PlaygroundError for anything the user can fix.
     """
     from playground.finetune.config import TrainConfig
     from playground.finetune.data import load_dataset
-    from playground.finetune.loop import train
-    from playground.models.finetuned import save_finetuned
+    from playground.finetune.eta import Costs
+    from playground.finetune.loop import Stopped, train
 
     store, job_id = JobStore.of(job_dir)
     job = store.get(job_id)
@@ -105,9 +123,21 @@ def run_job(job_dir: str | Path, *, should_stop: Callable[[], bool] | None = Non
     dataset = load_dataset(job.data_dir)
     progress = _Progress(store, job)
     try:
-        result = train(cfg, dataset, on_event=progress, should_stop=should_stop)
+        result = train(cfg, dataset, on_event=progress, should_stop=should_stop,
+                       prior=Costs.from_dict(job.config.get("prior_costs")))
+    except Stopped as stop:
+        if stop.result is not None and keep_on_stop is not None and keep_on_stop():
+            _save(job, stop.result)
+        raise
     finally:
         progress.close()
+    return _save(job, result)
+
+
+def _save(job: Job, result: TrainResult) -> dict[str, Any]:
+    """The model folder into artifacts/ and the metrics into results.json; returns the metrics."""
+    from playground.models.finetuned import save_finetuned
+
     # Write the model folder under a temporary name first: the Predict page lists
     # artifacts/ folders and must never see half of one.
     shutil.rmtree(job.artifacts_scratch, ignore_errors=True)
@@ -118,14 +148,24 @@ def run_job(job_dir: str | Path, *, should_stop: Callable[[], bool] | None = Non
     return metrics
 
 
-def cancel_message(progress: dict[str, Any]) -> str:
-    """Where a cancelled job stopped, for the page and the job list (its progress at the time)."""
+def cancel_message(progress: dict[str, Any], results: dict[str, Any] | None = None) -> str:
+    """Where a cancelled job stopped and what it kept, for the page and the job list.
+
+    ``progress``: the job's progress when it stopped; ``results``: its results.json (a kept
+    model's epoch and accuracy), None when no model was saved.
+    """
     if progress.get("phase") == "training" and progress.get("epoch"):
         where = (f"in epoch {progress['epoch']} of {progress.get('epochs', '?')}, "
                  f"step {progress.get('step', '?')} of {progress.get('steps_per_epoch', '?')}")
     else:
         where = f"while {progress.get('phase') or 'starting'}"
-    return f"stopped at your request {where}; no model was saved"
+    kept = results.get("kept_epoch") if results else None
+    if results and kept:
+        return (f"stopped at your request {where}; kept the model of epoch {kept} (the best so far: "
+                f"validation accuracy {results.get('val_accuracy', 0):.1%})")
+    if progress.get("epochs_done"):  # epochs had finished, but the worker was gone before it saved one
+        return f"stopped at your request {where}; no model was saved"
+    return f"stopped at your request {where}; no epoch had finished, so no model was saved"
 
 
 def _one_line(exc: Exception) -> str:
@@ -157,10 +197,11 @@ def worker_main(job_dir: str, device: int | None, parent_pid: int) -> None:
         print(f"CPU threads: {configure_cpu_threads()}")
     running = frozenset({"running"})
     try:
-        metrics = run_job(job_dir, should_stop=should_stop)
+        metrics = run_job(job_dir, should_stop=should_stop, keep_on_stop=lambda: store.cancel_requested(job_id))
     except Stopped:
         if store.cancel_requested(job_id):
-            store.finish(job_id, "cancelled", cancel_message(store.get(job_id).progress), only_from=running)
+            store.finish(job_id, "cancelled", cancel_message(store.get(job_id).progress, store.results(job_id)),
+                         only_from=running)
         else:
             store.finish(job_id, "interrupted", INTERRUPTED_MESSAGE, only_from=running)
     except PlaygroundError as exc:

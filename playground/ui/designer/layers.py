@@ -69,7 +69,7 @@ def row_key(action: str, layer_id: int) -> str:
 def render_input(d: Design, view: DesignView, *, locked: bool) -> None:
     """The input size row (channels, height, width) and any error about it."""
     # A horizontal container, not st.columns(3): one layout element instead of four on every run.
-    row = st.container(horizontal=True, gap="small")
+    row = st.container(horizontal=True, gap="small", wrap=False)  # three equal boxes on one line
     for dim, label in enumerate(("Input channels", "Height", "Width")):
         value = format_value(d.input[dim]) if dim < len(d.input) else ""
         row.text_input(label, value=value, key=ss.in_key(dim, d.input_rev), on_change=ss.on_input, args=(dim,),
@@ -214,7 +214,7 @@ def render_add_bar(d: Design, view: DesignView) -> None:
     for name in BLOCKS:
         quick.button(name, key=quick_key(name), on_click=ss.on_insert, args=(name, ss.FIT, view),
                      help=f"{BLOCK_HELP[name]}; goes before the head (the head itself at the end)")
-    pick = st.container(horizontal=True, gap="small", vertical_alignment="bottom")
+    pick = st.container(horizontal=True, gap="small", vertical_alignment="bottom", wrap=False)
     pick.selectbox("Layer or block", ADD_CHOICES, key=ADD_TYPE_KEY,
                    format_func=lambda c: f"block: {c}" if c in BLOCKS else c)
     where = where_key(len(d.layers))

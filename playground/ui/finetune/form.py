@@ -11,12 +11,13 @@ from streamlit.delta_generator import DeltaGenerator
 from playground._format import format_duration
 from playground.classroom import effective_limits, load_settings
 from playground.errors import PlaygroundError
+from playground.finetune.calibration import calibration_stamp
 from playground.finetune.config import DEFAULTS, LEARNING_RATES, LIMITS, STRATEGIES, VAL_FRACTION_CHOICES, TrainConfig
 from playground.finetune.data import Dataset, load_dataset
 from playground.finetune.estimate import estimate
 from playground.finetune.runtime import suggested_image_size
 from playground.finetune.strategy import count_parameters
-from playground.models.registry import DEFAULT_MODEL, MODELS, model_status
+from playground.models.registry import DEFAULT_MODEL, MODELS, zoo_status
 from playground.ui.common import widget_key
 from playground.ui.finetune import EPOCHS, IMAGE_SIZE
 from playground.ui.text import show_error
@@ -66,7 +67,7 @@ def _number(column: DeltaGenerator, key: str, setting: str, part: str, label: st
 def settings_form(key: str, ds: Dataset) -> TrainConfig | None:
     """The settings widgets (kept in session state); returns the chosen configuration, or None
     (with the reason shown) when it cannot be used."""
-    usable = [s for s in model_status() if s.name in MODELS and s.available]
+    usable = [s for s in zoo_status() if s.available]
     names = [s.name for s in usable] or [DEFAULT_MODEL]
     defaults = {f"{key}_model": DEFAULT_MODEL if DEFAULT_MODEL in names else names[0],
                 f"{key}_strategy": DEFAULTS["strategy"], f"{key}_lr_head": DEFAULTS["lr_head"],
@@ -111,14 +112,21 @@ def settings_form(key: str, ds: Dataset) -> TrainConfig | None:
         return None
 
 
+# Where the per-image costs come from, said after the estimate's parts.
+_SOURCE_NOTES = {"run": " (as measured by the last job with these settings here)",
+                 "probe": " (from a few steps timed here)",
+                 "probe, corrected": " (from a few steps timed here, corrected by earlier jobs)"}
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _counts(model: str, strategy: str, classes: int) -> tuple[int, int]:
     return count_parameters(model, strategy, classes)
 
 
 @st.cache_data(show_spinner="Timing a few training steps on this machine...", max_entries=64)
-def _estimate(config_json: str, root: str, items: int) -> dict[str, Any]:
-    """Estimate keyed on the settings and the dataset folder (``items`` changes with its contents)."""
+def _estimate(config_json: str, root: str, items: int, calibrated: int) -> dict[str, Any]:
+    """Estimate keyed on the settings and the dataset folder (``items`` changes with its contents),
+    and on the calibration file's stamp (``calibrated``: a finished job's own timing replaces the probe's)."""
     return estimate(TrainConfig.from_dict(json.loads(config_json)), load_dataset(root)).to_dict()
 
 
@@ -126,7 +134,8 @@ def estimate_panel(cfg: TrainConfig, ds: Dataset) -> bool:
     """Trainable parameters and an estimated duration; False (with the message) for bad settings."""
     try:
         trainable, total = _counts(cfg.model, cfg.strategy, len(ds.classes))
-        est = _estimate(json.dumps(cfg.to_dict(), sort_keys=True), str(ds.root), len(ds.items))
+        est = _estimate(json.dumps(cfg.to_dict(), sort_keys=True), str(ds.root), len(ds.items),
+                        calibration_stamp())  # one stat() per run
     except PlaygroundError as exc:
         show_error(exc, icon=":material/error:")  # may quote the user's files and class names
         return False
@@ -134,12 +143,14 @@ def estimate_panel(cfg: TrainConfig, ds: Dataset) -> bool:
     c1.metric("Trainable parameters", f"{trainable:,}", help=f"of {total:,} in the model ({trainable / total:.1%})",
               border=True)
     c2.metric("Estimated time", f"~{format_duration(est['seconds'])}", border=True,
-              help=f"An estimate, measured before starting: {est['method']}.")
+              help=f"The whole job, start to finish, from {est['method']}. Once it runs, the job page "
+                   "counts the time left down from its own measured steps.")
     how = ("backbone features computed once, then only the head trains" if cfg.uses_feature_cache
            else f"{cfg.epochs} epoch(s) of the full loop")
-    st.caption(f":material/timer: {how}; decoding ~{format_duration(est['decode_seconds'])}, "
-               f"compute ~{format_duration(est['compute_seconds'])} on {est['device'].upper()}. "
-               "Other jobs and load on this machine change it.")
+    st.caption(f":material/timer: {how}: starting ~{format_duration(est['overhead_seconds'])}, "
+               f"decoding ~{format_duration(est['decode_seconds'])}, "
+               f"compute ~{format_duration(est['compute_seconds'])} on {est['device'].upper()}"
+               f"{_SOURCE_NOTES.get(est['source'], '')}. Jobs ahead in the queue come on top.")
     _memory_panel(cfg, len(ds.classes), est["device"])
     return True
 

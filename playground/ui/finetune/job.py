@@ -30,8 +30,9 @@ from playground.finetune.jobs.manager import JobManager, get_manager
 from playground.finetune.jobs.store import Job
 from playground.finetune.jobs.worker import submit_finetune
 from playground.models.finetuned import EXAMPLE_FILE, JOB_PREFIX
-from playground.ui.finetune import cancel_key, open_key
+from playground.ui.finetune import open_key
 from playground.ui.finetune.data import thumbnail
+from playground.ui.finetune.live import live_view
 from playground.ui.owner import display_name, viewer
 from playground.ui.text import md_text, plotly_text, show_error
 
@@ -84,7 +85,9 @@ def _throughput(results: dict[str, Any]) -> float:
     """Training images per second over the whole run. (The steps-only rate of a head run on cached
     features is tens of thousands: true, but not what a student waited for.)"""
     seconds = results.get("train_seconds") or 0.0
-    return results.get("train_images", 0) * results.get("epochs", 0) / seconds if seconds > 0 else 0.0
+    # Epochs that ran (a cancelled run's kept model may be of an earlier one than the last).
+    epochs = len(results.get("history") or []) or results.get("epochs", 0)
+    return results.get("train_images", 0) * epochs / seconds if seconds > 0 else 0.0
 
 
 def _count(n: int) -> str:
@@ -149,41 +152,9 @@ def _settings_line(job: Job) -> str:
             f"{' · augmentation' if t.get('augment') else ''}")
 
 
-def _progress(job: Job, position: int | None) -> None:
-    p = job.progress
-    if job.status == "queued":
-        st.progress(0.0, text=f"Queued{f' (position {position})' if position else ''}: waiting for a free worker")
-        return
-    if p.get("phase") == "training" and p.get("total_steps"):
-        ips = p.get("images_per_sec")
-        text = (f"Epoch {p['epoch']}/{p['epochs']} · step {p['step']}/{p['steps_per_epoch']} · "
-                f"loss {p['loss']:.3f} · batch accuracy {p['accuracy']:.0%}"
-                + (f" · {ips:,.0f} images/s" if ips else "") + f" · ~{format_duration(p.get('eta_seconds'))} left")
-        st.progress(min(1.0, p["global_step"] / p["total_steps"]), text=text)
-    else:
-        done, total = p.get("phase_done", 0), p.get("phase_total") or 1
-        st.progress(min(1.0, done / total), text=f"{p.get('phase', 'starting').capitalize()}... ({done:,}/{total:,})")
-
-
 def _live(job_id: str, who: Viewer) -> None:
     """Polled every second while the job is queued or running."""
-    mgr = manager()
-    job = mgr.get(job_id)
-    if not job.active:
-        st.rerun()  # the whole page: results replace the live view
-    _progress(job, mgr.queue_position(job_id))
-    _curves(job_id, "ft_live_curves")
-    if not who.can_control(job.config):
-        return  # a classmate's job: watch, no controls
-    if st.button("Cancel", icon=":material/stop_circle:", key=cancel_key(job_id)):
-        try:
-            still_active = mgr.cancel(job_id, by=who).active
-        except PlaygroundError as exc:
-            show_error(exc, icon=":material/error:")
-            return
-        if not still_active:
-            st.rerun()  # a queued job is cancelled at once
-        st.toast("Cancelling: the job stops after the current batch.", icon=":material/stop_circle:")
+    live_view(manager(), job_id, who, _curves)
 
 
 def _curves(job_id: str, key: str) -> None:
@@ -205,6 +176,10 @@ def _predict_link(job_id: str) -> None:
 def _results(job: Job, who: Viewer) -> None:
     results = manager().store.results(job.id) or {}
     classes = job.config.get("dataset", {}).get("classes", [])
+    kept, stopped = results.get("kept_epoch"), results.get("stopped") or {}
+    if kept:
+        st.info(f"The kept model is epoch {kept} of {stopped.get('epochs', '?')}: the best validation accuracy "
+                "before the run was cancelled. Everything below is about that model.", icon=":material/bookmark:")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Validation accuracy", f"{results.get('val_accuracy', 0):.1%}", border=True)
     c2.metric("Training time", format_duration(results.get("train_seconds")), border=True)
@@ -306,6 +281,11 @@ def job_view(job_id: str, who: Viewer) -> None:
                 st.code("\n".join(log.read_text(errors="replace").splitlines()[-_LOG_LINES:]) or "(empty)")
     else:
         st.warning(f"{job.status.capitalize()}: {message}", icon=STATUS_ICONS[job.status])
+        if job.status == "cancelled" and job.artifacts.is_dir() and mgr.store.results(job_id):
+            # A cancelled run that kept its best epoch: that model's results, usable like a finished one's.
+            _results(job, who)
+            _run_again(job, who)
+            return
     _curves(job_id, "ft_curves")
     _run_again(job, who)
 

@@ -120,11 +120,11 @@ def _describe_args(args: Any) -> str:
 
 
 def _trace(model: Any, name: str) -> Any:
-    """The module as a torch.fx GraphModule."""
-    from torch.fx import symbolic_trace
+    """The module as a torch.fx GraphModule (traced safely beside other sessions' PyTorch work)."""
+    from playground.arch.tracing import trace
 
     try:
-        return symbolic_trace(model)
+        return trace(model)
     except Exception as exc:  # torch.fx raises many kinds for data-dependent Python control flow
         raise ArchitectureError(
             f"{name}: its forward() cannot be traced with torch.fx ({_first_line(exc)}); "

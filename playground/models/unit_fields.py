@@ -90,9 +90,8 @@ def _fix_same_padding(model: nn.Module, input_hw: tuple[int, int]) -> None:
 
 @lru_cache(maxsize=16)
 def _fields(name: str) -> dict[str, LayerField]:
-    from torch import fx
-
     from playground.arch.graph import propagate_shapes, walk_graph
+    from playground.arch.tracing import trace
 
     entry = MODELS[name]
     side = entry.preprocess.crop
@@ -101,11 +100,7 @@ def _fields(name: str) -> dict[str, LayerField]:
     same = _same_conv_type()
     _fix_same_padding(model, (side, side))
 
-    class Tracer(fx.Tracer):
-        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-            return isinstance(m, same) or super().is_leaf_module(m, qualname)
-
-    gm = fx.GraphModule(model, Tracer().trace(model))
+    gm = trace(model, leaf=lambda m, _name: isinstance(m, same))
     propagate_shapes(gm, torch.empty(1, 3, side, side, device="meta"))
     nodes, _ = walk_graph(gm)
     out: dict[str, LayerField] = {}

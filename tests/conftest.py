@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playground.finetune.jobs.manager import JobManager
 
 # Tests must never download: torchvision weights and hub look-ups go to an empty
 # temporary cache unless a test sets TORCH_HOME itself.
@@ -20,3 +25,17 @@ def _playground_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     home = tmp_path_factory.mktemp("playground-home")
     monkeypatch.setenv("PLAYGROUND_HOME", str(home))
     return home
+
+
+@pytest.fixture()
+def fake_jobs(monkeypatch: pytest.MonkeyPatch, _playground_home: Path) -> Iterator[JobManager]:
+    """The job manager the pages get (``get_manager``), whose jobs never really train: its runner
+    (``tests.job_support.FakeRunner``) only records starts. Shut down and forgotten afterwards."""
+    from playground.finetune.jobs import manager as jobs_manager
+    from tests.job_support import FakeRunner
+
+    monkeypatch.setattr(jobs_manager, "make_runner", lambda name=None: FakeRunner())
+    manager = jobs_manager.get_manager(_playground_home)  # the one the page's st.cache_resource hands out too
+    yield manager
+    jobs_manager._MANAGERS.pop(_playground_home.resolve(), None)
+    manager.shutdown()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from playground.classroom import PASSCODE_ENV, ClassSettings, Viewer, save_settings
 from playground.finetune.jobs import manager as jobs_manager
-from playground.finetune.jobs.manager import JobManager, get_manager
+from playground.finetune.jobs.manager import JobManager
 from playground.finetune.jobs.store import JobError, JobStore
 from playground.ui.common import widget_key
 from playground.ui.finetune import (
@@ -165,14 +164,10 @@ def test_a_staged_upload_deleted_from_the_data_folder_is_staged_again(_playgroun
 # --------------------------------------------------------------------------- a class: owners and limits
 
 @pytest.fixture()
-def classroom(monkeypatch: pytest.MonkeyPatch, _playground_home: Path) -> Iterator[JobManager]:
-    """A class (passcode set) whose jobs never really train: the manager's runner only records starts."""
+def classroom(monkeypatch: pytest.MonkeyPatch, fake_jobs: JobManager) -> JobManager:
+    """A class (passcode set) whose jobs never really train (see ``fake_jobs``)."""
     monkeypatch.setenv(PASSCODE_ENV, PASSCODE)
-    monkeypatch.setattr(jobs_manager, "make_runner", lambda name=None: FakeRunner())
-    manager = get_manager(_playground_home)  # the one the page's st.cache_resource hands out too
-    yield manager
-    jobs_manager._MANAGERS.pop(_playground_home.resolve(), None)
-    manager.shutdown()
+    return fake_jobs
 
 
 def as_browser(secret: str, **query: str) -> AppTest:
@@ -294,16 +289,6 @@ def test_class_names_in_result_charts_are_text_not_plotly_html() -> None:
 
 
 # --------------------------------------------------------------------------- a running job, a cancelled one
-
-
-@pytest.fixture()
-def fake_jobs(monkeypatch: pytest.MonkeyPatch, _playground_home: Path) -> Iterator[JobManager]:
-    """A single-user install whose jobs never really train: the runner only records starts."""
-    monkeypatch.setattr(jobs_manager, "make_runner", lambda name=None: FakeRunner())
-    manager = get_manager(_playground_home)
-    yield manager
-    jobs_manager._MANAGERS.pop(_playground_home.resolve(), None)
-    manager.shutdown()
 
 
 def _epoch_line(epoch: int, accuracy: float, loss: float) -> str:

@@ -4,17 +4,14 @@ the set surviving a reload, and a started job whose staged data has the right fo
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from playground.finetune.data import load_dataset
-from playground.finetune.jobs import manager as jobs_manager
-from playground.finetune.jobs.manager import JobManager, get_manager
+from playground.finetune.jobs.manager import JobManager
 from playground.finetune.jobs.store import JobStore
 from playground.finetune.photoset import PHOTOSET_NAME, PhotoSet
 from playground.ui.camera import CAMERA_NEEDS_HTTPS
@@ -25,7 +22,7 @@ from playground.ui.owner import OWNER_SECRET_KEY
 from playground.ui.text import md_text
 from tests.apptest_pages import PAGES
 from tests.finetune_data import png_bytes
-from tests.job_support import A_ID, A_SECRET, FakeRunner
+from tests.job_support import A_ID, A_SECRET
 
 SOURCE_KEY = widget_key(DATA, DATA_SOURCE)
 
@@ -56,16 +53,6 @@ def add_class(at: AppTest, name: str) -> None:
     at.text_input(key=widget_key(DATA, NEW_CLASS)).set_value(name)
     at.button(key=widget_key(DATA, ADD_CLASS)).click().run()
     assert not at.exception, [e.message for e in at.exception]
-
-
-@pytest.fixture()
-def fake_jobs(monkeypatch: pytest.MonkeyPatch, _playground_home: Path) -> Iterator[JobManager]:
-    """A job manager whose runner only records starts (no training in this test)."""
-    monkeypatch.setattr(jobs_manager, "make_runner", lambda name=None: FakeRunner())
-    manager = get_manager(_playground_home)
-    yield manager
-    jobs_manager._MANAGERS.pop(_playground_home.resolve(), None)
-    manager.shutdown()
 
 
 def test_make_a_set_from_files_and_the_camera_then_train_on_it(fake_jobs: JobManager, _playground_home: Path) -> None:

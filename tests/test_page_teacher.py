@@ -4,7 +4,6 @@ and the script that writes the owner cookies."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from playground import classroom as cr
 from playground._format import human_bytes
-from playground.finetune.jobs import manager as jobs_manager
-from playground.finetune.jobs.manager import JobManager, get_manager
+from playground.finetune.jobs.manager import JobManager
 from playground.ui.common import widget_key
 from playground.ui.finetune import EPOCHS, FORM, IMAGE_SIZE
 from playground.ui.owner import OWNER_SECRET_KEY, cookie_script
@@ -27,20 +25,17 @@ from playground.ui.teacher import (
 )
 from playground.ui.text import md_text
 from tests.apptest_pages import PAGES, run_page
-from tests.job_support import A_ID, LINK_NAME, PASSCODE, FakeRunner, done_job, job_settings
+from tests.job_support import A_ID, LINK_NAME, PASSCODE, done_job, job_settings
 
 B_ID = cr.owner_id(cr.new_owner_secret())
 
 
 @pytest.fixture()
-def classroom(monkeypatch: pytest.MonkeyPatch, _playground_home: Path) -> Iterator[JobManager]:
+def classroom(monkeypatch: pytest.MonkeyPatch, fake_jobs: JobManager) -> JobManager:
+    """A class (passcode set) whose jobs never really train (see ``fake_jobs``)."""
     monkeypatch.setenv(cr.PASSCODE_ENV, PASSCODE)
-    monkeypatch.setattr(jobs_manager, "make_runner", lambda name=None: FakeRunner())
     monkeypatch.setattr(cr, "_ATTEMPTS", cr._Attempts())  # wrong passcodes of other tests do not count here
-    manager = get_manager(_playground_home)
-    yield manager
-    jobs_manager._MANAGERS.pop(_playground_home.resolve(), None)
-    manager.shutdown()
+    return fake_jobs
 
 
 def teacher() -> AppTest:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["set_number", "settle", "start_digits_job", "JOB_URL"]
+__all__ = ["set_number", "settle", "start_digits_job", "JOB_URL", "field_caption", "click_unit",
+           "wait_for_field_caption"]
 
 JOB_URL = re.compile(r"/finetune\?job=(\d{8}-\d{6}-[0-9a-f]{6})$")  # the page's address once a job is started
 
@@ -35,3 +36,36 @@ def start_digits_job(page) -> str:
     page.get_by_role("button", name="Start").click()
     page.wait_for_url(JOB_URL)
     return JOB_URL.search(page.url).group(1)
+
+
+_FIELD_CAPTION = "sees input rows"  # the caption under a drawn receptive field (Designer and Predict)
+
+
+def field_caption(page) -> str:
+    """The text of the caption that says which input pixels the chosen unit sees."""
+    return page.locator('[data-testid="stCaptionContainer"]').filter(has_text=_FIELD_CAPTION).first.inner_text()
+
+
+def click_unit(page, tab: str, chart: str, units: int, index: int, now: str) -> None:
+    """Open ``tab``, check the field caption starts with ``now`` and the clickable grid in ``chart``
+    (a CSS selector) has one marker per unit (``units``), then click marker ``index`` (row by row)
+    where a user would; the caller waits for the caption it expects."""
+    page.get_by_role("tab", name=tab).click()
+    settle(page)
+    page.locator('[data-testid="stCaptionContainer"]').filter(has_text=_FIELD_CAPTION).first.wait_for()
+    assert field_caption(page).startswith(now)
+    points = page.locator(f"{chart} .scatterlayer .point")
+    points.first.wait_for(state="attached", timeout=30_000)  # plotly draws after the page settles
+    assert points.count() == units  # one clickable marker per unit
+    page.locator(chart).first.scroll_into_view_if_needed()
+    box = points.nth(index).bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    settle(page)
+
+
+def wait_for_field_caption(page, start: str) -> None:
+    """Wait until a field caption starts with ``start`` (after a click's rerun)."""
+    page.wait_for_function(
+        """(start) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                      .some(e => e.innerText.startsWith(start))""", arg=start, timeout=30_000)

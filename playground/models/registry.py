@@ -275,18 +275,21 @@ def zoo_status() -> list[ModelStatus]:
     global _zoo_status_memo
     memo = _zoo_status_memo
     if memo is None or time.monotonic() - memo[0] > _ZOO_STATUS_TTL_S:
-        rows = [ModelStatus(e.name, e.title, *e.weights.status(), source=e.weights.kind(), licence=e.weights.licence)
-                for e in MODELS.values()]
-        memo = _zoo_status_memo = (time.monotonic(), rows)
+        memo = _zoo_status_memo = (time.monotonic(), _zoo_rows())
     return list(memo[1])
+
+
+def _zoo_rows() -> list[ModelStatus]:
+    """Whether each zoo model can be used, checked now."""
+    return [ModelStatus(e.name, e.title, *e.weights.status(), source=e.weights.kind(), licence=e.weights.licence)
+            for e in MODELS.values()]
 
 
 def model_status() -> list[ModelStatus]:
     """Every zoo model and every fine-tuned job model, and whether it can be used now (and why not)."""
     from playground.models.finetuned import JOB_PREFIX, finetuned_dirs, finetuned_status  # it builds on this module
 
-    rows = [ModelStatus(e.name, e.title, *e.weights.status(), source=e.weights.kind(), licence=e.weights.licence)
-            for e in MODELS.values()]
+    rows = _zoo_rows()
     rows += [finetuned_status(f"{JOB_PREFIX}{folder.parent.name}") for folder in finetuned_dirs()]
     return rows
 

@@ -13,7 +13,14 @@ from collections.abc import Sequence
 import streamlit as st
 from streamlit.elements.lib.mutable_tab_container import TabContainer
 
-__all__ = ["lazy_tabs"]
+__all__ = ["lazy_tabs", "keep_widget_values"]
+
+
+def keep_widget_values(keys: Sequence[str]) -> None:
+    """Keep the values of these widgets through a run that does not draw them (call before drawing)."""
+    for name in keys:
+        if name in st.session_state:
+            st.session_state[name] = st.session_state[name]
 
 
 def lazy_tabs(labels: Sequence[str], key: str, keep: Sequence[Sequence[str]] = ()) -> Sequence[TabContainer]:
@@ -21,9 +28,6 @@ def lazy_tabs(labels: Sequence[str], key: str, keep: Sequence[Sequence[str]] = (
     kept while that tab is closed. Draw a tab's content only when ``tab.open``."""
     tabs = st.tabs(list(labels), key=key, on_change="rerun")
     for tab, keys in zip(tabs, keep):
-        if tab.open:  # its widgets are drawn this run: assigning their keys now would clash with them
-            continue
-        for name in keys:
-            if name in st.session_state:
-                st.session_state[name] = st.session_state[name]
+        if not tab.open:  # an open tab's widgets are drawn this run: assigning their keys would clash
+            keep_widget_values(keys)
     return tabs

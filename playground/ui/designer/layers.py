@@ -20,6 +20,7 @@ from playground.design.presets import PRESETS
 from playground.design.view import DesignView
 from playground.spec.parse import SpecError, parse_layer
 from playground.ui.designer import session as ss
+from playground.ui.tabs import keep_widget_values
 from playground.ui.text import md_text
 
 __all__ = ["render_toolbar", "render_input", "render_layers", "render_add_bar", "row_key", "MOVE_UP", "MOVE_DOWN",
@@ -239,8 +240,7 @@ def render_toolbar(d: Design) -> None:
     with st.expander("Import a design: a torchvision architecture, or pasted JSON", icon=":material/input:",
                      key=IMPORT_KEY, on_change="rerun") as box:
         if not box.open:
-            if PASTE_KEY in st.session_state:
-                st.session_state[PASTE_KEY] = st.session_state[PASTE_KEY]
+            keep_widget_values([PASTE_KEY])
             return
         st.selectbox("torchvision architecture", list(ss.ARCHITECTURES), index=None,
                      format_func=ss.ARCHITECTURES.__getitem__, placeholder="Choose one to load…", key=ARCH_KEY,

@@ -6,6 +6,7 @@ at the end are pure (arrays in, figure out).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -237,7 +238,9 @@ def render_receptive_field(photo: Image.Image, digest: str) -> None:
         _rf_photo(digest, n, stride, dilation, photo)
 
 
+@lru_cache(maxsize=64)
 def _stack(n: int, stride: int, dilation: int) -> C.Side:
+    """The lesson's stack, analysed once: its metric, table and photo are replayed separately."""
     return C.stacked_fields(n, size=64, first_stride=stride, dilation=dilation)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from playground._format import format_dims, format_pair, human, human_bytes
-from playground.design.view import DesignView, compute
+from playground.design.view import DesignView
 from playground.ui.designer.diagram import render_diagram
 from playground.ui.replay import arrow_table, replayed
 from playground.ui.text import md_text
@@ -25,12 +25,12 @@ def spec_key(view: DesignView) -> str:
 def render_summary(view: DesignView, *, selected: Collection[int], hidden: frozenset[str]) -> None:
     """Status, totals, the diagram and the warnings: replayed while the design, the open rows and
     the link's hidden panels are unchanged (a rerun that changed none of them rebuilds nothing)."""
-    _summary(spec_key(view), tuple(sorted(selected)), tuple(sorted(hidden)))
+    _summary(spec_key(view), tuple(sorted(selected)), tuple(sorted(hidden)), view)
 
 
 @replayed
-def _summary(key: str, selected: tuple[int, ...], hidden: tuple[str, ...]) -> None:
-    view = compute(json.loads(key))
+def _summary(key: str, selected: tuple[int, ...], hidden: tuple[str, ...], _view: DesignView) -> None:
+    view = _view  # the caller's analysis of the design ``key`` names (not part of the cache key)
     render_status(view)
     if "totals" not in hidden:
         render_totals(view)
@@ -116,12 +116,12 @@ def table_rows(view: DesignView, *, show_shapes: bool = True) -> list[dict[str, 
 
 def render_table(view: DesignView, *, show_shapes: bool) -> None:
     """The per-layer table: shape, params, MACs, receptive field / jump / start, activation memory."""
-    _table(spec_key(view), show_shapes)
+    _table(spec_key(view), show_shapes, view)
 
 
 @replayed
-def _table(key: str, show_shapes: bool) -> None:
-    rows = table_rows(compute(json.loads(key)), show_shapes=show_shapes)
+def _table(key: str, show_shapes: bool, _view: DesignView) -> None:
+    rows = table_rows(_view, show_shapes=show_shapes)  # _view: the analysis of ``key``, not hashed
     if not rows:
         st.info("Nothing to analyse until the input size is valid.")
         return

@@ -109,8 +109,12 @@ class _Actions:
 
     def click(self, name: str) -> None:
         pattern = re.escape(name).replace("/", "\\/") + "$"  # Playwright writes the regex between slashes
+        before = self.page.url
         self.page.get_by_role("button", name=re.compile(pattern)).first.click()
         self.count += 1
+        # Every action here edits the design, and the address bar follows every edit: wait for that, so a
+        # loaded machine's slow rerun is not mistaken for a finished one (settle alone can run before it starts).
+        self.page.wait_for_function("(u) => location.href !== u", arg=before, timeout=60_000)
         settle(self.page)
 
 

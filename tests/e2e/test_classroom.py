@@ -84,6 +84,11 @@ def test_students_own_their_jobs_and_the_teacher_controls_them(browser, classroo
 
         a.goto(f"{classroom_url}/finetune?job={second}")
         a.get_by_role("heading", name=re.compile(rf"Job {second}: cancelled")).wait_for(timeout=120_000)
+        # The teacher stops the running one too (it would otherwise train on while later tests run).
+        t.locator(f".st-key-teacher_cancel_{first} button").click()
+        settle(t)
+        a.goto(f"{classroom_url}/finetune?job={first}")
+        a.get_by_role("heading", name=re.compile(rf"Job {first}: (cancelled|done)")).wait_for(timeout=120_000)
         for pg in (a, b, t):
             assert pg.locator('[data-testid="stException"]').count() == 0
     finally:

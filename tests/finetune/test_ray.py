@@ -111,11 +111,17 @@ def test_cancel_is_relayed_to_the_task(manager: JobManager, tiny: Dataset) -> No
     manager.cancel(job.id)  # the same cancel path as local jobs: the job's cancel flag
     job = _wait(manager, job.id, lambda j: not j.active)
     assert job.status == "cancelled", job.state
-    assert re.fullmatch(r"stopped at your request in epoch 1 of 200, step \d+ of \d+; no epoch had finished, "
-                        r"so no model was saved", job.state["message"]), job.state["message"]
+    # An epoch of this tiny set takes well under a second, so on a fast machine one may finish between
+    # "training" being seen and the cancel reaching the task; then its model is kept (the next test).
+    kept = re.fullmatch(r"stopped at your request in epoch (\d+) of 200, step \d+ of \d+; kept the model of epoch "
+                        r"\d+ \(the best so far: validation accuracy [\d.]+%\)", job.state["message"])
+    if kept is None:
+        assert re.fullmatch(r"stopped at your request in epoch 1 of 200, step \d+ of \d+; no epoch had finished, "
+                            r"so no model was saved", job.state["message"]), job.state["message"]
     # The task stopped itself at a batch boundary (no ray.cancel(force=True) was needed).
     assert "the cancel request was relayed to this task" in job.log_file.read_text()
-    assert not job.artifacts.exists() and manager.store.results(job.id) is None
+    assert job.artifacts.exists() == (kept is not None)
+    assert (manager.store.results(job.id) is None) == (kept is None)
 
 
 def test_a_cancelled_ray_job_keeps_its_best_epoch(manager: JobManager, tiny: Dataset) -> None:

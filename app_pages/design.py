@@ -3,7 +3,7 @@ import streamlit as st
 
 from playground.design.view import compute
 from playground.ui.designer import session as ss
-from playground.ui.designer.layers import render_add_bar, render_input, render_layers, render_toolbar
+from playground.ui.designer.layers import render_add_bar, render_editor, render_input, render_layers, render_toolbar
 from playground.ui.designer.memory import render_memory
 from playground.ui.designer.plots import field_figure, render_plots
 from playground.ui.designer.results import render_summary, render_table
@@ -33,13 +33,14 @@ with edit_col:
     if not flags.locked:
         render_toolbar(design)
     render_input(design, view, locked=flags.locked)
-    render_layers(design, view, locked=flags.locked, show_shapes=flags.shows("shapes"),
-                  show_numbers=flags.shows("table") and flags.shows("totals"))
+    render_layers(design, view, show_shapes=flags.shows("shapes"))
     if not flags.locked:
         render_add_bar(design, view)
+    render_editor(design, view, locked=flags.locked, show_shapes=flags.shows("shapes"),
+                  show_numbers=flags.shows("table") and flags.shows("totals"))
 
 with summary_col:
-    render_summary(view, selected=ss.open_indices(), hidden=flags.hide)
+    render_summary(view, selected=ss.selected_indices(), hidden=flags.hide)
     st.caption(f":material/south: Below the layer list: {' · '.join(labels)}.")
 
 # The results span the full width below, so the nine-column layer table, the plots and the

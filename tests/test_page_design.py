@@ -35,7 +35,7 @@ from playground.ui.designer.layers import (
 )
 from playground.ui.designer.rf import ROW, unit_key
 from playground.ui.designer.savings import replace_key
-from playground.ui.designer.session import DESIGN_KEY, OPEN_KEY, TAB_KEY, in_key, wkey
+from playground.ui.designer.session import DESIGN_KEY, SELECTED_KEY, TAB_KEY, in_key, wkey
 from playground.ui.text import WORD_JOINER
 from tests.apptest_pages import metrics, run_page
 
@@ -49,12 +49,12 @@ def _design(at: AppTest) -> Design:
 
 
 def _titles(at: AppTest) -> list[str]:
-    """Layer row titles ("`i` description → **shape**"), in order."""
-    return [e.label for e in at.expander if e.label.startswith("`")]
+    """The layer list's lines ("`i` description → **shape**"), in order."""
+    return next((list(r.options) for r in at.radio if r.label == "Layers"), [])
 
 
 def _open(at: AppTest, index: int) -> AppTest:
-    at.session_state[OPEN_KEY].add(_design(at).ids[index])
+    at.session_state[SELECTED_KEY] = _design(at).ids[index]
     return at.run()
 
 
@@ -118,9 +118,12 @@ def test_add_remove_move_and_duplicate_keep_each_layers_own_state() -> None:
     assert "dropout" in _titles(at)[-2] and _design(at).ids[-2] == new_id
     at = at.button(key=row_key(COPY, new_id)).click().run()
     assert [layer.get("p") for layer in _design(at).layers[-3:-1]] == [0.2, 0.2]
+    assert at.session_state[SELECTED_KEY] == _design(at).ids[-2]  # the copy is the chosen layer now
     # The moved layer's field still shows its own value, not its new neighbour's.
+    at = _open(at, _design(at).position(new_id))
     assert at.text_input(key=wkey(new_id, "p")).value == "0.2"
     at = at.button(key=row_key(REMOVE, new_id)).click().run()
+    assert at.session_state[SELECTED_KEY] == _design(at).ids[-2]  # the layer that took its place
     at = at.button(key=row_key(REMOVE, _design(at).ids[-2])).click().run()
     _clean(at)
     assert _design(at).spec() == DEFAULT_SPEC
@@ -144,7 +147,7 @@ def test_an_invalid_value_shows_the_layers_error_and_the_rest_stays_editable() -
     errors = _errors(at)
     assert any(e.startswith("layer 4 (conv2d): kernel 40×40 is larger") for e in errors), errors
     titles = _titles(at)
-    assert titles[4] == "`4` conv2d — needs a fix" and titles[5] == "`5` batchnorm2d → ?"
+    assert titles[4] == ":material/error: `4` conv2d — needs a fix" and titles[5] == "`5` batchnorm2d → ?"
     assert titles[8] == "`8` conv2d 64, 3×3 → ?"  # later rows keep their labels, without shapes
     assert titles[3].endswith("**16×16×16**")  # the valid prefix keeps its shapes
     # The status repeats the message (in a long design the row may be scrolled out of view).
@@ -326,7 +329,7 @@ def test_quick_add_puts_a_block_before_the_head_so_it_is_valid_at_once() -> None
                                                            "stride": 2}
     assert not at.error and not at.warning  # no "needs a fix": it went before the global pooling
     assert _titles(at)[n - 3] == "`15` dwsep 256, 3×3 /2 → **256×2×2**"
-    assert d.ids[n - 3] in at.session_state[OPEN_KEY]  # the new row is open
+    assert at.session_state[SELECTED_KEY] == d.ids[n - 3]  # the new layer is the chosen one
 
 
 def test_insert_at_a_chosen_position_and_above_or_below_a_row() -> None:
@@ -342,7 +345,7 @@ def test_insert_at_a_chosen_position_and_above_or_below_a_row() -> None:
     at = _open(at, 5)
     at = at.button(key=row_key(BELOW, target)).click().run()
     assert _design(at).layers[6]["type"] == "maxpool2d"
-    assert at.session_state[OPEN_KEY] == {_design(at).ids[6]}  # the new layer is the open one now
+    assert at.session_state[SELECTED_KEY] == _design(at).ids[6]  # the new layer is the chosen one now
     at = _open(at, 5)
     at = at.button(key=row_key(ABOVE, target)).click().run()
     assert [layer["type"] for layer in _design(at).layers[5:8]] == ["maxpool2d", "relu", "maxpool2d"]
@@ -357,10 +360,10 @@ def test_change_type_keeps_the_settings_that_apply_and_duplicate_copies() -> Non
     assert _design(at).layers[0] == {"type": "dwsep", "out_channels": 16, "kernel_size": 3, "stride": 1}
     assert _titles(at)[0] == "`0` dwsep 16, 3×3 → **16×32×32**"
     new_id = _design(at).ids[0]
-    assert new_id != conv and new_id in at.session_state[OPEN_KEY]  # still open, under its fresh id
+    assert new_id != conv and at.session_state[SELECTED_KEY] == new_id  # still chosen, under its fresh id
     at = at.button(key=row_key(COPY, new_id)).click().run()
     assert _design(at).layers[1] == _design(at).layers[0] and _design(at).ids[1] != new_id
-    at = at.number_input(key=position_key(new_id, 0)).set_value(3).run()
+    at = _open(at, 0).number_input(key=position_key(new_id, 0)).set_value(3).run()
     assert _design(at).ids[3] == new_id
     at = at.button(key=UNDO_KEY).click().run().button(key=UNDO_KEY).click().run().button(key=UNDO_KEY).click().run()
     assert _design(at).spec() == DEFAULT_SPEC
@@ -435,7 +438,7 @@ def test_user_strings_from_a_link_are_shown_as_text_never_as_links() -> None:
     _clean(at)
     shown = [*(_plain(e) for e in _titles(at)), *_errors(at), *_warnings(at)]
     assert any(evil in s for s in shown)  # the reader sees the characters ...
-    raw = [e.label for e in at.expander] + [e.value for e in [*at.error, *at.warning, *at.caption, *at.markdown]]
+    raw = [*_titles(at), *(e.label for e in at.expander)] + [e.value for e in [*at.error, *at.warning, *at.caption, *at.markdown]]
     assert not [s for s in raw if "](" in s or "https:evil" in s]  # ... and markdown never sees a link
 
 
@@ -476,15 +479,19 @@ def _everything(at: AppTest) -> str:
     texts: list[str] = []
     for label in [t.label for t in at.tabs]:
         at.session_state[TAB_KEY] = label
-        at = at.run()
-        _clean(at)
-        texts += [e.value for e in [*at.markdown, *at.caption, *at.info, *at.success, *at.warning, *at.error,
-                                    *at.code]]
-        texts += [f"{m.label} {m.value} {m.help}" for m in at.metric]
-        texts += [e.label for e in at.expander] + [d.value.to_string() for d in at.dataframe]
-        texts += [s.label + " " + " ".join(map(str, s.options)) for s in at.selectbox]
-        texts += [c.proto.spec for c in at.get("plotly_chart")]
-        texts += [f"{s.label} {s.min} {s.max}" for s in at.slider]
+        texts.append(_shown(at.run()))
+    return "\n".join(texts)
+
+
+def _shown(at: AppTest) -> str:
+    """The text of every element this run drew (one tab's worth)."""
+    _clean(at)
+    texts = [e.value for e in [*at.markdown, *at.caption, *at.info, *at.success, *at.warning, *at.error, *at.code]]
+    texts += [f"{m.label} {m.value} {m.help}" for m in at.metric]
+    texts += [*_titles(at), *(e.label for e in at.expander)] + [d.value.to_string() for d in at.dataframe]
+    texts += [s.label + " " + " ".join(map(str, s.options)) for s in at.selectbox]
+    texts += [c.proto.spec for c in at.get("plotly_chart")]
+    texts += [f"{s.label} {s.min} {s.max}" for s in at.slider]
     return "\n".join(_plain(t) for t in texts)
 
 
@@ -512,10 +519,11 @@ def test_a_hidden_quantity_is_hidden_everywhere_on_the_page(hidden: str) -> None
     quantities = _quantities(hidden)
     assert [q for q in quantities if q in visible], "the check must see these when they are not hidden"
     at = _app(hide=hidden)
-    for i in range(len(DEFAULT_SPEC["layers"])):  # every row open: what a student could click on
-        at.session_state[OPEN_KEY].add(_design(at).ids[i])
-    page = _everything(at.run())
+    page = _everything(at)
     assert [q for q in quantities if q in page] == []
+    for i in range(len(DEFAULT_SPEC["layers"])):  # every layer's editor: what a student could click on
+        shown = _shown(_open(at, i))
+        assert [q for q in quantities if q in shown] == [], f"layer {i}"
 
 
 @pytest.mark.parametrize("hidden", ["warnings", "savings", "plots", "rf", "code", "table", "memory"])

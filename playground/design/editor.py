@@ -150,7 +150,7 @@ class Design:
 
         A restored layer whose contents differ from what its id showed a moment ago (or that
         was removed) gets a fresh id: widgets keyed by the old id may still hold other values. Returns
-        {old id: new id} for those, so the page can carry over which rows are open.
+        {old id: new id} for those, so the page can carry over which layer is chosen.
         """
         if not self.undo_stack:
             return {}

@@ -2,7 +2,7 @@
 
 Each layer is a block sized by its output (height: the map's side; width: its channels; a thin bar
 once flattened, as tall as its features), coloured by type, with its index and shape below; the
-layers whose rows are open are outlined. Layers past a broken one are grey dashed outlines.
+the layer chosen in the list is outlined. Layers past a broken one are grey dashed outlines.
 
 :func:`diagram_svg` is a pure function of the analysis (tested without streamlit). The SVG holds no
 user text at all: only layer types from the spec's fixed set (validated layers), whole numbers
@@ -53,7 +53,7 @@ def _scale(value: int, largest: int, lo: int, hi: int) -> float:
 def diagram_svg(view: DesignView, *, selected: Collection[int] = (), show_shapes: bool = True) -> str:
     """The SVG of the design: the input, then one block per layer (see the module doc).
 
-    ``selected``: indices of the layers to outline (the open rows). Layers after the valid
+    ``selected``: indices of the layers to outline (the chosen one). Layers after the valid
     prefix are drawn as grey dashed blocks without a shape.
     """
     shapes = list(view.parsed.shapes) if view.parsed is not None else []
@@ -125,4 +125,4 @@ def render_diagram(view: DesignView, *, selected: Collection[int] = (), show_sha
     st.image(diagram_svg(view, selected=selected, show_shapes=show_shapes), width="stretch")
     what = ("block height: the map's side, width: its channels (log scales)" if show_shapes
             else "sizes and shapes hidden on this link")
-    st.caption(f"The network, input on the left ({what}); outlined: the layers whose rows are open.")
+    st.caption(f"The network, input on the left ({what}); outlined: the layer chosen in the list.")

@@ -23,7 +23,7 @@ def spec_key(view: DesignView) -> str:
 
 
 def render_summary(view: DesignView, *, selected: Collection[int], hidden: frozenset[str]) -> None:
-    """Status, totals, the diagram and the warnings: replayed while the design, the open rows and
+    """Status, totals, the diagram and the warnings: replayed while the design, the chosen layer and
     the link's hidden panels are unchanged (a rerun that changed none of them rebuilds nothing)."""
     _summary(spec_key(view), tuple(sorted(selected)), tuple(sorted(hidden)), view)
 
@@ -55,7 +55,7 @@ def render_status(view: DesignView) -> None:
     else:
         covered = f"The numbers cover layers 0–{view.n_valid - 1}, the part of the design before it."
     # The message is repeated here: in a long design the broken row may be scrolled out of view.
-    st.warning(f"**Needs a fix** (the row is open on the left) — {md_text(err)}. {covered}",
+    st.warning(f"**Needs a fix** (its settings are shown under the layer list) — {md_text(err)}. {covered}",
                icon=":material/construction:")
 
 

@@ -9,6 +9,8 @@ again from the Design.
 """
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
@@ -21,11 +23,11 @@ from playground.spec.parse import SpecError
 from playground.spec.share import decode_share
 from playground.ui.text import md_text
 
-__all__ = ["design", "init_design", "sync_url", "wkey", "okey", "in_key", "is_open", "notify",
-           "show_notices", "on_field", "on_input", "on_toggle", "on_add", "on_remove", "on_move", "on_duplicate",
-           "on_undo", "on_preset", "replace_design", "open_layer", "JUST_ADDED", "DESIGN_KEY", "OPEN_KEY",
+__all__ = ["design", "init_design", "sync_url", "wkey", "list_key", "in_key", "selected_id", "notify",
+           "show_notices", "on_field", "on_input", "on_select", "on_add", "on_remove", "on_move", "on_duplicate",
+           "on_undo", "on_preset", "replace_design", "select_layer", "JUST_ADDED", "DESIGN_KEY", "SELECTED_KEY",
            "TAB_KEY", "FIT", "new_layers", "on_insert", "on_move_to", "on_change_type", "on_clear", "on_paste",
-           "on_architecture", "ARCHITECTURES", "open_indices"]
+           "on_architecture", "ARCHITECTURES", "selected_indices"]
 
 FIT = -1  # the "where it fits" insertion position (before the head; see editor.fit_position)
 
@@ -35,11 +37,12 @@ ARCHITECTURES: dict[str, str] = {"alexnet": "AlexNet", "vgg16": "VGG-16", "vgg19
                                  "mobilenet_v1": "MobileNet-V1"}
 
 DESIGN_KEY = "dz.design"    # the session's Design
-OPEN_KEY = "dz.open"        # ids of layers whose editor is open
+SELECTED_KEY = "dz.selected"  # id of the layer whose editor is shown under the list (None: none)
 TAB_KEY = "dz.tab"          # the open results tab (Layers, Plots, ...) below the editor
 _TOKEN = "dz.token"         # the share token last written to the URL
 _NOTICES = "dz.notices"     # (kind, text) shown once on the next run
 _KEEP_URL = "dz.keep_url"   # design revision at which a damaged ?spec= link failed: keep it in the URL till an edit
+_SELECT_REV = "dz.selrev"   # counts the page's own choices of a layer (see list_key)
 JUST_ADDED = "dz.added"     # True for the run right after "Add layer" (the list scrolls to it)
 
 
@@ -53,9 +56,11 @@ def in_key(dim: int, rev: int) -> str:
     return f"dz.in.{rev}.{dim}"
 
 
-def okey(layer_id: int) -> str:
-    """Widget key of the layer's expander."""
-    return f"dz.o.{layer_id}"
+def list_key(ids: Sequence[int]) -> str:
+    """Widget key of the layer list: a fresh widget whenever the layers change or the page (not the
+    list itself) chooses a layer, so the list always starts from the design's state. A click in the
+    list keeps the widget, and with it the list's scroll position."""
+    return f"dz.sel.{zlib.crc32(repr(tuple(ids)).encode()):08x}.{st.session_state.get(_SELECT_REV, 0)}"
 
 
 def design() -> Design:
@@ -109,7 +114,7 @@ def init_design() -> Design:
                             "bar keeps the link until you edit, so you can send it to your teacher.")
     if current is None:
         st.session_state[DESIGN_KEY] = Design.from_spec(spec if spec is not None else default_spec())
-        st.session_state[OPEN_KEY] = set()
+        select_layer(None)
     elif spec is not None:
         replace_design(spec, "open a shared link")
         notify("info", "Opened the design from the link. Undo brings back the one you had.")
@@ -134,20 +139,24 @@ def sync_url(view: DesignView) -> None:
     st.session_state[_TOKEN] = view.token or st.query_params.get("spec")
 
 
-# -- which rows are open ---------------------------------------------------------------------
+# -- which layer is chosen ---------------------------------------------------------------------
 
-def is_open(layer_id: int) -> bool:
-    return layer_id in st.session_state.setdefault(OPEN_KEY, set())
-
-
-def open_indices() -> set[int]:
-    """Positions of the layers whose rows are open (the diagram outlines them)."""
-    opened = st.session_state.get(OPEN_KEY, set())
-    return {i for i, layer_id in enumerate(design().ids) if layer_id in opened}
+def selected_id() -> int | None:
+    """The id of the chosen layer, if it is still in the design."""
+    chosen = st.session_state.get(SELECTED_KEY)
+    return chosen if chosen in design().ids else None
 
 
-def open_layer(layer_id: int) -> None:
-    st.session_state.setdefault(OPEN_KEY, set()).add(layer_id)
+def selected_indices() -> set[int]:
+    """The chosen layer's position, as a set (the diagram outlines it); empty when none is chosen."""
+    chosen = selected_id()
+    return set() if chosen is None else {design().position(chosen)}
+
+
+def select_layer(layer_id: int | None) -> None:
+    """Choose a layer from the page (an add, a copy, an error): the list follows on the next run."""
+    st.session_state[SELECTED_KEY] = layer_id
+    st.session_state[_SELECT_REV] = st.session_state.get(_SELECT_REV, 0) + 1
 
 
 # -- callbacks (run before the script, so the rerun already shows the change) ---------------
@@ -164,9 +173,9 @@ def on_input(dim: int) -> None:
     d.set_input(dim, parse_text(str(st.session_state[in_key(dim, d.input_rev)]), "int"))
 
 
-def on_toggle(layer_id: int) -> None:
-    opened = st.session_state.setdefault(OPEN_KEY, set())
-    (opened.add if st.session_state.get(okey(layer_id)) else opened.discard)(layer_id)
+def on_select(key: str) -> None:
+    """The layer list (widget ``key``) changed: show that layer's editor."""
+    st.session_state[SELECTED_KEY] = st.session_state.get(key)
 
 
 def new_layers(choice: str, channels: int | None) -> list[dict[str, Any]]:
@@ -176,7 +185,7 @@ def new_layers(choice: str, channels: int | None) -> list[dict[str, Any]]:
 
 def on_insert(choice: str, at: int, view: DesignView) -> None:
     """Insert the layer type or block ``choice`` at position ``at`` (FIT: where it fits), its width
-    following the channels that reach that position; the new rows open."""
+    following the channels that reach that position; the first new layer is chosen."""
     d = design()
     first = BLOCKS[choice](16)[0]["type"] if choice in BLOCKS else choice
     at = fit_position(d.layers, first) if at == FIT else at
@@ -185,7 +194,7 @@ def on_insert(choice: str, at: int, view: DesignView) -> None:
     except ValueError as exc:
         notify("error", f"Cannot add: {exc}.")
         return
-    st.session_state[OPEN_KEY] = set(new_ids[:1])  # the new layer is the one being worked on (the diagram outlines it)
+    select_layer(new_ids[0])  # the new layer is the one being worked on (the diagram outlines it)
     st.session_state[JUST_ADDED] = at >= len(d.layers) - len(new_ids)  # the list scrolls to a new last row
 
 
@@ -201,8 +210,8 @@ def on_move_to(layer_id: int, key: str) -> None:
 def on_change_type(layer_id: int, key: str, view: DesignView) -> None:
     d = design()
     new_id = d.change_type(layer_id, st.session_state[key], view.channels_into(d.position(layer_id)))
-    if new_id != layer_id and is_open(layer_id):
-        open_layer(new_id)
+    if new_id != layer_id and st.session_state.get(SELECTED_KEY) == layer_id:
+        select_layer(new_id)
 
 
 def on_clear() -> None:
@@ -237,7 +246,13 @@ def on_architecture(key: str) -> None:
 
 
 def on_remove(layer_id: int) -> None:
-    design().remove(layer_id)
+    """Remove the layer; when it was the chosen one, the layer that takes its place is chosen (so
+    removing several in a row, or editing the next one, needs no extra click)."""
+    d = design()
+    at, was_chosen = d.position(layer_id), st.session_state.get(SELECTED_KEY) == layer_id
+    d.remove(layer_id)
+    if was_chosen:
+        select_layer(d.ids[min(at, len(d.ids) - 1)] if d.ids else None)
 
 
 def on_move(layer_id: int, delta: int) -> None:
@@ -245,23 +260,23 @@ def on_move(layer_id: int, delta: int) -> None:
 
 
 def on_duplicate(layer_id: int) -> None:
-    open_layer(design().duplicate(layer_id))
+    select_layer(design().duplicate(layer_id))
 
 
 def on_undo() -> None:
     d = design()
     label = d.undo_label
-    opened = st.session_state.setdefault(OPEN_KEY, set())
-    for old, new in d.undo().items():  # a restored layer keeps its row open under its new id
-        if old in opened:
-            opened.add(new)
+    chosen = st.session_state.get(SELECTED_KEY)
+    for old, new in d.undo().items():  # a restored layer stays chosen under its new id
+        if old == chosen:
+            select_layer(new)
     notify("info", f"Undid: {label}.")
 
 
 def replace_design(spec: dict[str, Any], label: str) -> None:
     """Replace the whole design, keeping the old one on the undo stack."""
     design().replace(spec, label)
-    st.session_state[OPEN_KEY] = set()
+    select_layer(None)
 
 
 def on_preset(name_key: str) -> None:

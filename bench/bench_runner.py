@@ -78,10 +78,9 @@ def main() -> None:
     import ray
 
     from playground.finetune.jobs import ray_runner
-    from playground.finetune.runtime import MIN_CORES_TO_SPARE_ONE
+    from playground.finetune.runtime import cpu_threads
 
-    cores = os.cpu_count() or 1
-    threads = cores - 1 if cores >= MIN_CORES_TO_SPARE_ONE else cores  # what a local worker uses
+    threads = cpu_threads()  # what a local worker uses
     ds = subset(bundled("digits"), args.images)
     t0 = time.monotonic()
     ray_run = ray_runner.RayRunner(cpus_per_job=threads)  # starts a local cluster

@@ -18,7 +18,7 @@ from playground.models.preprocess import Preprocess
 from playground.models.registry import MODELS, ModelEntry, default_device
 
 __all__ = ["Setup", "prepare", "resolve_device", "work_of", "autocast", "configure_cpu_threads", "training_preprocess",
-           "suggested_image_size", "MIN_CORES_TO_SPARE_ONE"]
+           "suggested_image_size", "MIN_CORES_TO_SPARE_ONE", "cpu_threads"]
 
 # With this many cores or more, one is left to the app (the server, other sessions).
 MIN_CORES_TO_SPARE_ONE = 4
@@ -76,10 +76,15 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContext
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
-def configure_cpu_threads() -> int:
-    """Use all cores but one for PyTorch (on 4+ cores), leaving one for the app; returns the count."""
+def cpu_threads() -> int:
+    """PyTorch threads for one computation: all cores but one on 4+ cores (one is left to the app)."""
     cores = os.cpu_count() or 1
-    threads = cores - 1 if cores >= MIN_CORES_TO_SPARE_ONE else cores
+    return cores - 1 if cores >= MIN_CORES_TO_SPARE_ONE else cores
+
+
+def configure_cpu_threads() -> int:
+    """Set PyTorch's thread count to :func:`cpu_threads` (a worker or the CLI); returns the count."""
+    threads = cpu_threads()
     torch.set_num_threads(threads)
     return threads
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from time import monotonic
+from typing import Any
 
 import torch
 
@@ -38,12 +40,12 @@ class Batcher:
     the model is garbage-collected (evicted from the app's model cache) or :meth:`close` is called.
     """
 
-    def __init__(self, loaded: LoadedModel, lock: threading.Lock, window_s: float = BATCH_WINDOW_S,
-                 max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, loaded: LoadedModel, compute: Callable[..., Any],
+                 window_s: float = BATCH_WINDOW_S, max_batch: int = MAX_BATCH) -> None:
         self.window_s, self.max_batch = window_s, max_batch
         self.forwards = 0
         self.batch_sizes: list[int] = []
-        self._lock = lock
+        self._compute = compute  # runs the forward pass (the server's one compute thread)
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"batcher-{loaded.name}", daemon=True)
         self._thread.start()
@@ -88,13 +90,17 @@ class Batcher:
             loaded = group[0].loaded
             try:
                 x = torch.stack([r.x for r in group]).to(loaded.device)  # (B, 3, crop, crop)
-                with self._lock, torch.inference_mode():
-                    probs = loaded.model(x).float().softmax(dim=1).cpu()  # (B, K)
-                    self.forwards += 1
-                    self.batch_sizes.append(len(group))
+                probs = self._compute(_probabilities, loaded, x)  # (B, K), on the compute thread
+                self.forwards += 1
+                self.batch_sizes.append(len(group))
             except Exception as exc:  # the callers see the error; the worker keeps serving
                 for r in group:
                     r.future.set_exception(exc)
                 continue
             for i, r in enumerate(group):
                 r.future.set_result(probs[i])
+
+
+def _probabilities(loaded: LoadedModel, x: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return loaded.model(x).float().softmax(dim=1).cpu()

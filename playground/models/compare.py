@@ -15,8 +15,6 @@ that the two agree on MobileNet-V2.
 from __future__ import annotations
 
 import statistics
-import threading
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from time import perf_counter
@@ -139,17 +137,15 @@ def model_cost(loaded: LoadedModel) -> ModelCost:
     return _cost(loaded.entry.name, len(loaded.categories), loaded.preprocess.crop)
 
 
-def measure_latency(loaded: LoadedModel, runs: int = LATENCY_RUNS,
-                    lock: threading.Lock | None = None) -> Latency:
+def measure_latency(loaded: LoadedModel, runs: int = LATENCY_RUNS) -> Latency:
     """Median forward time of one image on the model's device: one warm-up pass, then ``runs`` timed
-    ones (each waits for the device). Holding ``lock`` (the server's one-computation-at-a-time lock)
-    keeps other sessions' work out of the measurement and the measurement out of their way."""
+    ones (each waits for the device). The server runs it on its compute thread, which keeps other
+    sessions' work out of the measurement and the measurement out of their way."""
     side = loaded.preprocess.crop
     x = torch.zeros(1, 3, side, side, device=loaded.device)  # the cost does not depend on the pixels
     cuda = loaded.device.type == "cuda"
     times = []
-    guard: AbstractContextManager[object] = lock if lock is not None else nullcontext()
-    with guard, torch.inference_mode():
+    with torch.inference_mode():
         for i in range(runs + 1):
             start = perf_counter()
             loaded.model(x)

@@ -14,9 +14,10 @@ Streamlit reruns a page on every click. So:
   other go through one forward pass of up to :data:`MAX_BATCH` images (a worker thread and a
   queue per model; each caller waits on a future). In eval mode every image of a batch is
   computed independently, so the result equals one-by-one prediction up to float rounding.
-- **One computation at a time.** The forward passes, Grad-CAM and feature maps all take one lock
-  and run with the thread count :func:`configure_server_threads` sets once at first use: one
-  PyTorch computation with all cores but one (on 4+ cores) finishes each request sooner than many
+- **One computation at a time.** The forward passes, Grad-CAM and feature maps all run on one
+  compute thread (:mod:`playground.models.compute` says why a thread and not a lock) with the
+  thread count :func:`server_threads` gives it at first use: one
+  PyTorch computation with all cores but one finishes each request sooner than many
   concurrent ones each starting their own intra-op thread team (which oversubscribes the CPU and
   slows every session), and the spare core keeps Streamlit's event loop and the cheap reruns of
   the other sessions responsive.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import os
 import threading
 import weakref
 from collections import OrderedDict
@@ -41,11 +43,12 @@ from PIL import Image
 
 from playground.models import inference
 from playground.models.batching import BATCH_WINDOW_S, MAX_BATCH, Batcher
+from playground.models.compute import ComputeThread
 from playground.models.inference import Prediction
 from playground.models.registry import LoadedModel
 
 __all__ = ["Serving", "ResultCache", "ImageView", "CamView", "FeatureView", "FiltersView",
-           "serving", "configure_server_threads", "image_digest", "encode_image",
+           "serving", "server_threads", "image_digest", "encode_image",
            "CACHE_MAX_BYTES", "CACHE_MAX_ENTRIES", "PHOTO_MAX_SIDE"]
 
 CACHE_MAX_BYTES = 128 * 2**20  # results of all sessions; a Grad-CAM view is ~0.2 MB, a top-k ~1 KB
@@ -240,13 +243,20 @@ class Serving:
     """Cached, batched inference shared by every session (see the module doc)."""
 
     def __init__(self, max_bytes: int = CACHE_MAX_BYTES, max_entries: int = CACHE_MAX_ENTRIES,
-                 window_s: float = BATCH_WINDOW_S, max_batch: int = MAX_BATCH) -> None:
+                 window_s: float = BATCH_WINDOW_S, max_batch: int = MAX_BATCH, threads: int | None = None) -> None:
+        """``threads``: PyTorch's thread count for the compute thread (see :class:`ComputeThread`);
+        None leaves PyTorch's setting as it is."""
         self.cache = ResultCache(max_bytes, max_entries)
         self.window_s, self.max_batch = window_s, max_batch
-        self.compute_lock = threading.Lock()  # one PyTorch computation at a time (see the module doc)
+        self._compute = ComputeThread(threads=threads)  # one PyTorch computation at a time (see the module doc)
         self._batchers: dict[int, Batcher] = {}
         self._batchers_lock = threading.Lock()
         self._tokens = _Tokens()
+
+    def compute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a PyTorch computation on the server's compute thread, after those already waiting;
+        every torch call the server makes for a page goes through here."""
+        return self._compute.run(fn, *args, **kwargs)
 
     def model_token(self, loaded: LoadedModel) -> int:
         """This model's identity in cache keys."""
@@ -257,7 +267,7 @@ class Serving:
         token = self.model_token(loaded)
         with self._batchers_lock:
             if token not in self._batchers:
-                self._batchers[token] = Batcher(loaded, self.compute_lock, self.window_s, self.max_batch)
+                self._batchers[token] = Batcher(loaded, self.compute, self.window_s, self.max_batch)
             return self._batchers[token]
 
     def _drop_batcher(self, token: int) -> None:
@@ -288,8 +298,7 @@ class Serving:
         key = ("cam", self.model_token(loaded), image_digest(img), int(class_index), layer)
 
         def compute() -> CamView:
-            with self.compute_lock:
-                cam = inference.grad_cam(loaded, img, class_index=class_index, layer=layer)
+            cam = self.compute(inference.grad_cam, loaded, img, class_index=class_index, layer=layer)
             return CamView(cam.layer, cam.class_index, cam.label, cam.probability,
                            encode_image(cam.image), encode_image(cam.overlay))
 
@@ -301,8 +310,7 @@ class Serving:
         key = ("features", self.model_token(loaded), image_digest(img), layer, count, tile)
 
         def compute() -> FeatureView:
-            with self.compute_lock:
-                fm = inference.feature_maps(loaded, img, layer, count=count, tile=tile)
+            fm = self.compute(inference.feature_maps, loaded, img, layer, count=count, tile=tile)
             return FeatureView(fm.layer, fm.shape, fm.channels, fm.strengths, encode_image(fm.grid))
 
         return self.cache.get_or_compute(key, compute)
@@ -337,29 +345,26 @@ class Serving:
 
 _SERVING: Serving | None = None
 _SERVING_LOCK = threading.Lock()
-_THREADS: int | None = None
 
 
-def configure_server_threads() -> int:
-    """Set PyTorch's intra-op thread count for a server process, once; returns it.
+def server_threads() -> int:
+    """PyTorch threads of the server's compute thread: all cores but one, on any box (at least one).
 
-    All cores but one on 4+ cores (the same rule as the training worker, via
-    :func:`playground.finetune.runtime.configure_cpu_threads`): the server runs one PyTorch
-    computation at a time (see the module doc) and keeps a core for Streamlit itself.
+    The core left over serves Streamlit: with a class on the server the CPU is the bottleneck, and
+    intra-op parallelism buys one request's latency with CPU the other sessions need. Measured on
+    the 2-core machine (bench/bench_classroom.py --predict-uploads, 30 students, each a photo of
+    their own): two compute threads cost 0.071-0.075 s of server CPU per page run and 4.0-4.2 s p95
+    to the first prediction; one thread 0.050-0.055 s and 3.8-4.1 s. (Training workers and the CLI,
+    which have the machine to themselves, use all cores on small boxes: finetune.runtime.cpu_threads.)
     """
-    global _THREADS
-    if _THREADS is None:
-        from playground.finetune.runtime import configure_cpu_threads  # heavier module; only servers need it
-
-        _THREADS = configure_cpu_threads()
-    return _THREADS
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def serving() -> Serving:
-    """The process-wide :class:`Serving`; its first use configures PyTorch's threads."""
+    """The process-wide :class:`Serving`; its first use starts the compute thread with
+    :func:`server_threads` threads and leaves every other thread one (:class:`ComputeThread`)."""
     global _SERVING
     with _SERVING_LOCK:
         if _SERVING is None:
-            configure_server_threads()
-            _SERVING = Serving()
+            _SERVING = Serving(threads=server_threads())
         return _SERVING

@@ -28,8 +28,7 @@ DEFAULT_TRAINED_ERF_LAYER = "_blocks.5"  # 83 px field on a 14×14 map: all of i
 def _measure(model: str, layer: str, digest: str, _photo: Image.Image) -> dict[str, Any]:
     """The two pictures (PNG bytes) and the numbers; ``digest`` stands for the photo in the cache key."""
     loaded = get_model(model)
-    with serving().compute_lock:  # one PyTorch computation at a time on the server
-        r = trained_vs_init(loaded, _photo, layer)
+    r = serving().compute(trained_vs_init, loaded, _photo, layer)  # one PyTorch computation at a time
     crop = loaded.preprocess.crop_image(_photo)
     pictures = [encode_image(draw_unit(crop, r.box, heat=m.grad, mass_hw=m.effective)).data
                 for m in (r.trained, r.init)]

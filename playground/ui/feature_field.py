@@ -46,15 +46,19 @@ def unit_slider_key(key: str, axis: str, layer: str, size: int) -> str:
     return widget_key(key, f"ff_{axis}.{layer}.{size}")
 
 
+def _output(loaded: LoadedModel, x: torch.Tensor, layer: str) -> torch.Tensor:
+    with torch.inference_mode():
+        return layer_output(loaded.model, x, layer)
+
+
 def _channel_picture(loaded: LoadedModel, img: Image.Image, layer: str, channel: int) -> tuple[str, int]:
     """One channel of the layer's output as a PNG data URI (viridis, whole pixels per unit) and its scale."""
     def compute() -> tuple[str, int]:
         x = model_input(loaded.preprocess, img, loaded.device)  # (1, 3, crop, crop)
-        with serving().compute_lock, torch.inference_mode():
-            out = layer_output(loaded.model, x, layer)  # (1, C, h, w)
-            if not 0 <= channel < out.shape[1]:
-                raise PlaygroundError(f"channel {channel} is outside 0..{out.shape[1] - 1} of {layer}")
-            fmap = out[0, channel].float().cpu().numpy()  # (h, w)
+        out = serving().compute(_output, loaded, x, layer)  # (1, C, h, w)
+        if not 0 <= channel < out.shape[1]:
+            raise PlaygroundError(f"channel {channel} is outside 0..{out.shape[1] - 1} of {layer}")
+        fmap = out[0, channel].float().cpu().numpy()  # (h, w)
         h, w = fmap.shape
         scale = max(1, round(MAP_SIDE / max(h, w)))
         pic = Image.fromarray(_colormap(_unit(fmap), _VIRIDIS)).resize((w * scale, h * scale), Image.Resampling.NEAREST)
@@ -74,8 +78,7 @@ def _field_picture(loaded: LoadedModel, img: Image.Image, lf: LayerField, unit: 
         if channel is None:
             return encode_image(draw_unit(crop, box)), None
         x = model_input(loaded.preprocess, img, loaded.device)
-        with serving().compute_lock:
-            grad = unit_gradient(loaded.model, x, lf.layer, unit, channel)  # (crop, crop), sums to 1
+        grad = serving().compute(unit_gradient, loaded.model, x, lf.layer, unit, channel)  # (crop, crop), sums to 1
         side = effective_side(grad, box, lf.receptive_field, DEFAULT_MASS)
         return encode_image(draw_unit(crop, box, heat=grad, mass_hw=side)), side
 

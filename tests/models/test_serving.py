@@ -13,6 +13,7 @@ from PIL import Image
 
 from playground.models import inference
 from playground.models.batching import Batcher
+from playground.models.compute import ComputeThread
 from playground.models.registry import DEFAULT_MODEL, LoadedModel, load_model
 from playground.models.serving import (
     ImageView,
@@ -84,7 +85,7 @@ def test_batched_probabilities_equal_one_by_one(lite0) -> None:
     xs = [lite0.preprocess(load_sample(name)) for name in PHOTOS]  # 6 x (3, 224, 224)
     with torch.inference_mode():
         want = [lite0.model(x[None]).softmax(dim=1)[0] for x in xs]  # one image per forward pass
-    batcher = Batcher(lite0, threading.Lock(), window_s=1.0, max_batch=len(xs))
+    batcher = Batcher(lite0, ComputeThread().run, window_s=1.0, max_batch=len(xs))
     start = threading.Barrier(len(xs))
     got: dict[int, torch.Tensor] = {}
 
@@ -206,10 +207,15 @@ def test_models_are_told_apart_and_a_collected_model_stops_its_worker() -> None:
     assert not worker.is_alive()
 
 
-def test_the_process_wide_instance_sets_torch_threads_once() -> None:
+def test_the_process_wide_instance_computes_with_the_server_threads_and_others_alone() -> None:
     import os
 
     first = serving()
     assert serving() is first
     cores = os.cpu_count() or 1
-    assert torch.get_num_threads() == (cores - 1 if cores >= 4 else cores)
+    assert first.compute(torch.get_num_threads) == max(1, cores - 1)
+    seen: list[int] = []
+    later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))  # e.g. a script thread
+    later.start()
+    later.join()
+    assert seen == [1]

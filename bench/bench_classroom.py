@@ -5,8 +5,9 @@ repo's .streamlit/config.toml applies; a fresh temporary PLAYGROUND_HOME; 127.0.
 port; headless) and drives N concurrent browser sessions over Streamlit's own websocket protocol
 (see classroom_client.py). For each page it prints p50/p95/max wall time of the first view and
 of the reruns, the server's CPU seconds per script run (server + children, from /proc) as a ratio
-against a blank one-line Streamlit app measured in the same run with the same flags, and the
-server's RSS before and after.
+against a blank one-line Streamlit app and against the page's static twin (as many plain lines as
+the page sends elements; see classroom_floor.py), both measured in the same run with the same
+flags, and the server's RSS before and after.
 
     python bench/bench_classroom.py                      # 30 sessions, every page
     python bench/bench_classroom.py --sessions 5 --pages Home Designer
@@ -42,6 +43,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import classroom_client as cc  # noqa: E402
+import classroom_floor as cf  # noqa: E402
 import classroom_upload as cu  # noqa: E402
 
 DEFAULT_SESSIONS = 30  # one class
@@ -52,8 +54,7 @@ HEALTH_TIMEOUT_S = 90.0  # `streamlit run` start-up on a busy 2-core box
 SETTLE_S = 0.5  # after the tabs close, let the server finish its disconnect work before reading CPU
 LEAK_SESSIONS = 30  # the leak check's tabs: a class, rerunning together
 LEAK_CHECKPOINTS = (100, 1000)  # page runs after which RSS is read
-BLANK_SCRIPT = 'import streamlit as st\n\nst.write("hello")\n'
-BLANK_PAGE = "blank app"
+BLANK_PAGE = cf.BLANK_PAGE
 LOG_TAIL_CHARS = 4000  # of the app server's log, kept when a page raised
 
 
@@ -192,6 +193,7 @@ async def measure_page(server: cc.Server, page: Page, opts: BenchOptions, deadli
     runs = [r for student in per_student for r in student]
     row["first"] = summarize([student[0] for student in per_student])
     row["rerun"] = summarize([r for student in per_student for r in student[1:]])
+    row["messages_per_rerun"] = cf.median_messages([r for student in per_student for r in student[1:]])
     row["cpu_s"] = cpu1 - cpu0
     # Every script run the phase asked for, the unmeasured ones an upload needs first included.
     row["script_runs"] = len(runs) + sum(getattr(student[0], "setup_runs", 0) for student in per_student)
@@ -278,6 +280,9 @@ def run_benchmark(opts: BenchOptions) -> dict[str, Any]:
         floor = out["blank"]["cpu_per_run_s"]
         for row in out["pages"]:
             row["cpu_x_blank"] = row["cpu_per_run_s"] / floor if floor > 0 else None
+            twin = row.get("twin")
+            if twin and twin["cpu_per_run_s"] > 0:
+                row["cpu_x_twin"] = row["cpu_per_run_s"] / twin["cpu_per_run_s"]
     return out
 
 
@@ -285,16 +290,12 @@ def _run_servers(tmp: Path, opts: BenchOptions, pages: dict[str, Page], deadline
                  out: dict[str, Any]) -> None:
     """The blank server, then the app server, one at a time (so they never compete for CPU)."""
     env = {**os.environ, "PLAYGROUND_HOME": str(tmp / "home"), "PYTHONUNBUFFERED": "1"}
+    blank_dir = tmp / "blank"
     if opts.blank:
-        blank_dir = tmp / "blank"
         blank_dir.mkdir()
-        (blank_dir / "app.py").write_text(BLANK_SCRIPT)
+        (blank_dir / "app.py").write_text(cf.FLOOR_SCRIPT)
         cc.copy_config(REPO, blank_dir)  # same config as the app, so the floor is comparable
-        server, _ = _start(blank_dir / "app.py", blank_dir, env, tmp / "blank.log", opts, deadline)
-        try:
-            out["blank"] = asyncio.run(measure_page(server, Page(BLANK_PAGE, ""), opts, deadline))
-        finally:
-            cc.stop_server(server)
+        out["blank"] = _measure_floor(blank_dir, env, tmp, opts, deadline, [Page(BLANK_PAGE, "")])[0]
     server, out["startup_s"] = _start(REPO / "app.py", REPO, env, tmp / "app.log", opts, deadline)
     try:
         out["rss_idle_mib"] = cc.server_rss_mib(server.pid)
@@ -307,6 +308,23 @@ def _run_servers(tmp: Path, opts: BenchOptions, pages: dict[str, Page], deadline
         if any(row["exceptions"] for row in out["pages"]):
             # client.showErrorDetails = "none" redacts the message the tab gets; the log has it.
             out["app_log_tail"] = server.log_tail(LOG_TAIL_CHARS)
+    if out["blank"] and out["pages"]:  # each page's static twin, on the floor server again (never both at once)
+        sizes = [cf.twin_elements(row, out["blank"]) for row in out["pages"]]
+        twins = [Page(cf.twin_name(row["page"]), "", lambda _i, k=k: cf.twin_query(k))
+                 for row, k in zip(out["pages"], sizes)]
+        for row, k, twin in zip(out["pages"], sizes, _measure_floor(blank_dir, env, tmp, opts, deadline, twins)):
+            row["twin"] = {"elements": k, "cpu_per_run_s": twin["cpu_per_run_s"],
+                           "messages_per_rerun": twin["messages_per_rerun"], "problems": twin["problems"]}
+
+
+def _measure_floor(app_dir: Path, env: dict[str, str], tmp: Path, opts: BenchOptions, deadline: Deadline,
+                   pages: list[Page]) -> list[dict[str, Any]]:
+    """Start the floor app, measure ``pages`` on it (the blank app, or static twins), stop it."""
+    server, _ = _start(app_dir / "app.py", app_dir, env, tmp / "floor.log", opts, deadline)
+    try:
+        return [asyncio.run(measure_page(server, page, opts, deadline)) for page in pages]
+    finally:
+        cc.stop_server(server)
 
 
 def _pct(stats: dict[str, Any]) -> str:
@@ -318,17 +336,23 @@ def _pct(stats: dict[str, Any]) -> str:
 def format_table(results: dict[str, Any]) -> str:
     """The results as a fixed-width table, one line per page, problems listed below it."""
     head = (f"{'page':<15} {'ok 1st':>7} {'ok re':>7} | {'first view p50/p95/max s':>20} | "
-            f"{'rerun p50/p95/max s':>20} | {'CPU/run s':>9} {'x blank':>7} | {'RSS MiB before->after':>21}")
+            f"{'rerun p50/p95/max s':>20} | {'CPU/run s':>9} {'x blank':>7} {'x twin':>6} | "
+            f"{'RSS MiB before->after':>21}")
     lines = [head, "-" * len(head)]
     notes = []
     for row in ([results["blank"]] if results["blank"] else []) + results["pages"]:
         ratio = row.get("cpu_x_blank")
+        twin = f"{row['cpu_x_twin']:.1f}" if "cpu_x_twin" in row else "-"
         f, r = row["first"], row["rerun"]
         lines.append(
             f"{row['page']:<15} {f['finished']:>3}/{f['runs']:<3} {r['finished']:>3}/{r['runs']:<3} | "
             f"{_pct(f):>20} | {_pct(r):>20} | {row['cpu_per_run_s']:9.3f} "
-            f"{(f'{ratio:.1f}' if ratio is not None else '1.0' if row is results['blank'] else '-'):>7} | "
+            f"{(f'{ratio:.1f}' if ratio is not None else '1.0' if row is results['blank'] else '-'):>7} "
+            f"{twin:>6} | "
             f"{row['rss_before_mib']:9.0f} -> {row['rss_after_mib']:<8.0f}")
+        if "twin" in row:
+            notes.append(f"{row['page']}: static twin ({row['twin']['elements']} elements per run) "
+                         f"{row['twin']['cpu_per_run_s']:.4f} s CPU/run")
         if "warmup_s" in row:
             notes.append(f"{row['page']}: warm-up view (first student on a fresh server) {row['warmup_s']:.2f} s")
         notes += [f"{row['page']}: EXCEPTION {e}" for e in row["exceptions"]]

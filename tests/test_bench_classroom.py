@@ -64,7 +64,18 @@ def test_cpu_and_memory_numbers_are_present(bench: ModuleType, quick_results: di
         assert row["rss_before_mib"] > 0 and row["rss_after_mib"] > 0
     assert quick_results["pages"][0]["cpu_x_blank"] > 0
     table = bench.format_table(quick_results)
-    assert QUICK_PAGE in table and bench.BLANK_PAGE in table
+    assert QUICK_PAGE in table and bench.BLANK_PAGE in table and "x twin" in table
+
+
+@pytest.mark.timeout(QUICK_TIMEOUT_S + 30)
+def test_a_pages_static_twin_sends_as_many_elements_as_the_page(quick_results: dict) -> None:
+    blank, page = quick_results["blank"], quick_results["pages"][0]
+    twin = page["twin"]
+    assert not twin["problems"] and twin["cpu_per_run_s"] > 0 and page["cpu_x_twin"] > 0
+    # The page's messages per rerun, less the blank app's bookkeeping, are the twin's elements ...
+    assert twin["elements"] == round(page["messages_per_rerun"] - (blank["messages_per_rerun"] - 1)) > 10
+    # ... and the twin really sends that many: its messages per rerun are the page's.
+    assert twin["messages_per_rerun"] == pytest.approx(page["messages_per_rerun"], abs=1)
 
 
 def test_share_link_and_sample_queries_build(bench: ModuleType) -> None:

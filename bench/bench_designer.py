@@ -1,6 +1,6 @@
 """How long the designer takes to rerun after an edit on a 30-layer design.
 
-Prints, as medians over repeated edits (a kernel size toggled in an open layer row):
+Prints, as medians over repeated edits (a kernel size toggled in the chosen layer's editor):
 - compute: the page's compute function alone (parse, analysis, advice, share token);
 - app time: the whole designer script, as Streamlit runs it (measured inside the run);
 - AppTest wall: the same rerun plus the test harness's own overhead;
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from playground.design.view import compute  # noqa: E402
-from playground.ui.designer.session import wkey  # noqa: E402
+from playground.ui.designer.session import SELECTED_KEY, wkey  # noqa: E402
 
 # The page is run through a wrapper that times it inside the Streamlit run ("app time").
 WRAPPER = '''
@@ -75,7 +75,7 @@ def main() -> None:
         at.run()
         design = at.session_state["dz.design"]
         layer_id = design.ids[15]
-        at.session_state["dz.open"].add(layer_id)  # one row open, as while editing it
+        at.session_state[SELECTED_KEY] = layer_id  # one layer chosen, as while editing it
         at.run()
         app, wall = [], []
         for i in range(args.edits):

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from playwright.sync_api import expect
 
 from playground.samples import load_sample
 from playground.ui.camera import CAMERA_NEEDS_HTTPS
@@ -145,4 +146,4 @@ def test_camera_on_a_plain_http_lan_address_says_why_it_cannot_work(page, app_ur
         settle(page)
         assert page.evaluate("window.isSecureContext") is False  # what the browser decides...
         page.get_by_text(CAMERA_NEEDS_HTTPS).wait_for()  # ...and what the page tells the student
-        assert page.locator('[data-testid="stCameraInput"]').count() == 1
+        expect(page.locator('[data-testid="stCameraInput"]')).to_have_count(1)  # drawn after the message

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -77,7 +78,10 @@ def test_cached_results_equal_plain_inference(lite0) -> None:
     ref = inference.grad_cam(lite0, coffee, class_index=967, layer=lite0.entry.cam_layer)
     assert (cam.label, cam.class_index, cam.layer) == (ref.label, ref.class_index, ref.layer)
     assert cam.probability == pytest.approx(ref.probability, abs=1e-5)
-    assert Image.open(io.BytesIO(cam.overlay.data)).tobytes() == ref.overlay.tobytes()  # PNG: lossless
+    # PNG is lossless; the compute thread may use another intra-op thread count than this one, so
+    # float sums may round differently: a colour level of difference at most.
+    got_px = np.asarray(Image.open(io.BytesIO(cam.overlay.data)), dtype=np.int16)
+    assert np.abs(got_px - np.asarray(ref.overlay, dtype=np.int16)).max() <= 1
     assert cam.overlay.size == ref.overlay.size == (224, 224)
 
 

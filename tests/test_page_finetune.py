@@ -59,12 +59,11 @@ def test_bundled_digits_queue_cancel_limit_and_results(_playground_home) -> None
     assert not at.exception and not at.error
     assert "**digits**: 1,797 images in 10 classes" in texts(at)
     assert [m.value for m in at.metric if m.label == "Trainable parameters"] == ["12,810"]  # 1280 x 10 + 10
-    # The samples: one row per class, its name beside one strip of its first four images.
-    strips = at.get("image")
-    assert len(strips) == 10 and all(len(e.proto.imgs) == 1 for e in strips)
-    assert all(f"**{c}**" in texts(at) for c in "0123456789")
+    # The samples: one grid element, a strip of its first four images per class, its name under it.
+    [grid] = at.get("image")
+    assert len(grid.proto.imgs) == 10 and list(grid.captions) == [f"**{c}**" for c in "0123456789"]
     at.run()  # a rerun replays the same summary
-    assert "**digits**: 1,797 images in 10 classes" in texts(at) and len(at.get("image")) == 10
+    assert "**digits**: 1,797 images in 10 classes" in texts(at) and len(at.get("image")[0].proto.imgs) == 10
     assert at.number_input(key=IMAGE_SIZE_KEY).value == 64  # the bundled set's suggested size
     at.number_input(key=IMAGE_SIZE_KEY).set_value(48)
     at.number_input(key=EPOCHS_KEY).set_value(1)

@@ -129,14 +129,16 @@ def test_finetune_lists_thin_images_as_unusable_and_names_are_text() -> None:
     at = _finetune_upload(run_page("finetune"), "**class** <b>zip</b>.zip", data)
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    shown = "\n".join(_texts(at))
+    captions = [c for image in at.get("image") for c in image.captions]
+    shown = "\n".join([*_texts(at), *captions])
     assert f"**{md_text('**class** <b>zip</b>.zip')}**: 4 images in 2 classes" in shown
-    assert f"**{md_text(evil_class)}**" in shown  # the class's row in the sample grid
+    assert f"**{md_text(evil_class)}**" in captions  # the class's strip in the sample grid
     assert "](https" not in shown and "<b>" not in shown  # no live link or tag anywhere
     [bad] = [df.value for df in at.dataframe]  # the unusable images, as literal cells
     assert list(bad["File"]) == ["dogs/strip.png"]
     assert "4000x1 is too long and thin" in bad["Why"][0]
-    assert len(at.get("image")) == 2  # and the sample grid drew the usable ones: one strip per class
+    [grid] = at.get("image")  # and the sample grid drew the usable ones: one strip per class, one element
+    assert len(grid.proto.imgs) == 2
 
 
 def test_a_sample_that_became_thin_is_a_caption_not_a_traceback() -> None:

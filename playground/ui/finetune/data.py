@@ -49,16 +49,21 @@ def thumbnail(path: str, size: int = 96, name: str | None = None) -> Image.Image
     return img
 
 
-_TILE, _GAP = 64, 4  # pixels: one sample's square in the grid, and the gap between samples
+_TILE, _GAP = 64, 4  # pixels: one photo's square in a strip, and the gap between photos
+_SAMPLE_TILE = 48  # pixels: one sample's square in the sample grid (four to a class, two by two)
 
 
-def thumbnail_strip(tiles: list[Image.Image], side: int = _TILE) -> Image.Image:
-    """Thumbnails side by side in one image, each centred in a ``side``×``side`` square (white between)."""
-    strip = Image.new("RGB", (len(tiles) * (side + _GAP) - _GAP, side), "white")
+def thumbnail_strip(tiles: list[Image.Image], side: int = _TILE, per_row: int | None = None) -> Image.Image:
+    """Thumbnails in one image, each centred in a ``side``×``side`` square (white between):
+    side by side, or ``per_row`` to a row (a small block)."""
+    per_row = per_row or max(1, len(tiles))
+    rows = -(-len(tiles) // per_row)
+    strip = Image.new("RGB", (min(len(tiles), per_row) * (side + _GAP) - _GAP, rows * (side + _GAP) - _GAP), "white")
     for i, tile in enumerate(tiles):
         small = tile.convert("RGB")
         small.thumbnail((side, side))
-        strip.paste(small, (i * (side + _GAP) + (side - small.width) // 2, (side - small.height) // 2))
+        x, y = (i % per_row) * (side + _GAP), (i // per_row) * (side + _GAP)
+        strip.paste(small, (x + (side - small.width) // 2, y + (side - small.height) // 2))
     return strip
 
 
@@ -170,27 +175,30 @@ def _summary(key: tuple[Any, ...], _ds: Dataset) -> bool:
 
 
 def sample_grid(ds: Dataset, per_class: int = 4, max_classes: int = 12) -> None:
-    """A few images of each class, one row per class."""
+    """A few images of each class: a 2×2 block per class, its name under it, in one wrapping grid."""
     with st.expander(":material/grid_view: Samples", expanded=True):
         firsts: dict[int, list[tuple[str, str]]] = {label: [] for label in range(min(len(ds.classes), max_classes))}
         for it in ds.items:  # one pass over the items, not one per class
             shown = firsts.get(it.label)
             if shown is not None and len(shown) < per_class:
                 shown.append((str(ds.path(it)), it.path))
+        # One image element for the whole grid, a strip and a caption per class: a row, a name and
+        # an image per class were 30 elements to send on every run for ten classes (a row and an
+        # image per thumbnail, a hundred), the bulk of this page's server cost with a class on it.
+        strips, names, problems = [], [], []
         for label, name in list(enumerate(ds.classes))[:max_classes]:
-            # One row element holding the name and one strip image: a column and an image per thumbnail
-            # were a hundred elements to send on every run for ten classes.
-            row = st.container(horizontal=True, vertical_alignment="center", gap="small")
-            row.markdown(f"**{md_text(name)}**", width=140)
-            tiles, problems = [], []
+            tiles = []
             for path, rel in firsts[label]:
                 try:
                     tiles.append(thumbnail(path, name=rel))
-                except ImageError as exc:  # changed on disk since it was checked: say so, in its place
+                except ImageError as exc:  # changed on disk since it was checked: say so, under the grid
                     problems.append(f":material/broken_image: {md_text(exc)}")
             if tiles:
-                row.image(thumbnail_strip(tiles, side=_TILE), width="content")
-            for problem in problems:
-                row.caption(problem)
+                strips.append(thumbnail_strip(tiles, side=_SAMPLE_TILE, per_row=2))  # 2×2: three classes a row
+                names.append(f"**{md_text(name)}**")  # a caption is markdown: the folder name shown as text
+        if strips:
+            st.image(strips, caption=names, width="content")
+        for problem in problems:
+            st.caption(problem)
         if len(ds.classes) > max_classes:
             st.caption(f"...and {len(ds.classes) - max_classes} more classes.")

@@ -65,6 +65,7 @@ def test_cpu_and_memory_numbers_are_present(bench: ModuleType, quick_results: di
     assert quick_results["pages"][0]["cpu_x_blank"] > 0
     table = bench.format_table(quick_results)
     assert QUICK_PAGE in table and bench.BLANK_PAGE in table and "x twin" in table
+    assert "Targets (the classroom issue's):" in table and "every other page <= 0.05 s: Home" in table
 
 
 @pytest.mark.timeout(QUICK_TIMEOUT_S + 30)
@@ -167,3 +168,23 @@ def test_upload_page_is_added_by_its_option(bench: ModuleType) -> None:
     assert opts.predict_uploads and opts.pages == [bench.UPLOAD_PAGE]
     opts, _ = bench.parse_args([])
     assert not opts.predict_uploads and bench.UPLOAD_PAGE not in opts.pages
+
+
+def _row(page: str, cpu: float, first: float, rerun: float, x_blank: float) -> dict:
+    return {"page": page, "cpu_per_run_s": cpu, "cpu_x_blank": x_blank, "first": {"p95_s": first},
+            "rerun": {"p95_s": rerun}}
+
+
+def test_the_targets_are_checked_against_each_measured_page(bench: ModuleType) -> None:  # bench: puts bench/ on the path
+    import classroom_targets  # bench/ is on the path once the bench module is loaded
+
+    results = {"pages": [_row("Designer", 0.02, 1.2, 0.5, 8.0), _row("Designer-VGG16", 0.031, 1.6, 0.6, 9.0),
+                         _row("Home", 0.01, 0.4, 0.3, 4.0)],
+               "leak": {"rss_mib": {"120": 1000.0, "1000": 1050.0}, "ratio": 1.05}}
+    lines = classroom_targets.check(results)
+    assert "NOT met  server CPU per page run, Designer <= 0.03 s: Designer 0.02, Designer-VGG16 0.031" in lines
+    assert "met      server CPU per page run, every other page <= 0.05 s: Home 0.01" in lines
+    assert "NOT met  Designer first view p95 <= 1.5 s: Designer 1.2, Designer-VGG16 1.6" in lines
+    assert "met      Designer rerun p95 <= 1.5 s: Designer 0.5, Designer-VGG16 0.6" in lines
+    assert "met      RSS after 1000 runs within 10% of after 120: ratio 1.050" in lines
+    assert not [line for line in lines if "Predict" in line]  # pages the run did not measure are left out

@@ -15,6 +15,13 @@ if TYPE_CHECKING:
 # temporary cache unless a test sets TORCH_HOME itself.
 os.environ.setdefault("TORCH_HOME", str(Path(__file__).parent / ".no-torch-home"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Under pytest-xdist (.ci/run starts one worker per core), PyTorch in every worker would start a
+# thread per core too: twice as many busy threads as cores, and OpenMP's spinning workers steal each
+# other's time (tests/finetune/test_loop.py, tests/models and tests/design on two workers: 85 s with
+# the default, 33 s with one thread each). Set before any test imports torch; the app servers and
+# training workers the tests start set their own counts as in production.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 

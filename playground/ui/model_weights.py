@@ -9,7 +9,6 @@ per file for the whole server, so a class clicking at once downloads each file o
 from __future__ import annotations
 
 import streamlit as st
-import torch
 
 from playground.errors import PlaygroundError
 from playground.models.registry import MODELS, download_weights, hub_weights
@@ -19,29 +18,22 @@ from playground.ui.text import md_text, show_error
 __all__ = ["weights_downloader", "missing_downloadable", "DOWNLOAD"]
 
 DOWNLOAD = "download"  # part of each button's key: widget_key(key, f"{DOWNLOAD}_{name}")
-MISSING_TTL_S = 10.0  # as long as the Predict page keeps its model list (predict.MODEL_LIST_TTL_S)
 _DONE = "download_done"  # the message shown after the rerun that follows a download (not a widget)
 
 
 def missing_downloadable() -> list[str]:
-    """Zoo models that are unavailable here but can be fetched from torchvision."""
-    return list(_missing(str(torch.hub.get_dir())))
+    """Zoo models that are unavailable here but can be fetched from torchvision: read off the Predict
+    page's model list, which is kept a few seconds for all sessions, so no run checks every model's
+    weights again."""
+    from playground.ui.predict import model_rows  # the page module (it does not import this one)
 
-
-# Kept for a few seconds, shared by all sessions: checking every model's weights is a package lookup
-# and a file test per model, on every run of the Predict page by every student. (The hub folder is
-# part of the key: TORCH_HOME can change under tests.)
-@st.cache_resource(ttl=MISSING_TTL_S, show_spinner=False)
-def _missing(hub_dir: str) -> tuple[str, ...]:  # hub_dir: only the cache key
-    return tuple(name for name, entry in MODELS.items()
-                 if not entry.weights.status()[0] and hub_weights(name) is not None)
+    return [r.name for r in model_rows() if not r.available and hub_weights(r.name) is not None]
 
 
 def _refresh_model_lists() -> None:
-    """The Predict page keeps its model lists for a few seconds; a new file should show at once."""
-    from playground.ui.predict import refresh_model_list  # the page module, imported when a download ends
+    """The Predict page keeps its model list for a few seconds; a new file should show at once."""
+    from playground.ui.predict import refresh_model_list
 
-    _missing.clear()
     refresh_model_list()
 
 

@@ -32,7 +32,7 @@ from playground.ui.feature_field import render_feature_field
 from playground.ui.model_labels import FinetuneInfo, browser_timezone, finetune_infos, finetune_label
 from playground.ui.text import md_text, plotly_text
 
-__all__ = ["model_picker", "refresh_model_list",
+__all__ = ["model_picker", "model_rows", "refresh_model_list",
            "cached_model", "get_model", "prediction", "top_k_chart", "render_explanations",
            "show_image", "show_photo", "PREDICT", "MODEL_PICKER", "EXPLAIN_TAB", "CAM_CLASS", "CAM_LAYER",
            "FEATURE_LAYER", "MODEL_LIST_TTL_S", "BAD_LINK_MODEL"]
@@ -91,6 +91,12 @@ def _model_rows(home: str) -> list[ModelStatus]:
     return model_status()
 
 
+def model_rows() -> list[ModelStatus]:
+    """Every model and whether it can be used, as the Predict page lists them (kept a few seconds,
+    shared by all sessions); :func:`refresh_model_list` forgets them."""
+    return _model_rows(str(home_dir()))
+
+
 def refresh_model_list() -> None:
     """Forget the cached model list, so a model that just became usable (downloaded weights) shows at once."""
     _model_rows.clear()
@@ -119,7 +125,7 @@ def model_picker(key: str) -> str | None:
     Shows why unavailable models cannot be used, and one message for a ``?model=`` that is not usable.
     Returns the chosen model reference.
     """
-    rows = _model_rows(str(home_dir()))
+    rows = model_rows()
     usable = {r.name: r for r in rows if r.available}
     wanted = _query_model()
     if wanted and wanted not in usable:

@@ -193,8 +193,9 @@ async def measure_page(server: cc.Server, page: Page, opts: BenchOptions, deadli
     cpu1, rss1 = cc.server_cpu_seconds(server.pid), cc.server_rss_mib(server.pid)
     runs = [r for student in per_student for r in student]
     row["first"] = summarize([student[0] for student in per_student])
-    row["rerun"] = summarize([r for student in per_student for r in student[1:]])
-    row["messages_per_rerun"] = cf.median_messages([r for student in per_student for r in student[1:]])
+    reruns = [r for student in per_student for r in student[1:]]
+    row["rerun"] = summarize(reruns)
+    row["messages_per_rerun"] = cf.median_messages(reruns)
     row["cpu_s"] = cpu1 - cpu0
     # Every script run the phase asked for, the unmeasured ones an upload needs first included.
     row["script_runs"] = len(runs) + sum(getattr(student[0], "setup_runs", 0) for student in per_student)

@@ -33,7 +33,8 @@ T = TypeVar("T")
 
 
 class ComputeThread:
-    """Runs functions one at a time on its own thread (started on first use, a daemon)."""
+    """Runs functions one at a time on its own thread (started at once when ``threads`` is given,
+    else on first use; at interpreter exit the computation under way finishes first)."""
 
     def __init__(self, name: str = "torch-compute", threads: int | None = None) -> None:
         """``threads``: PyTorch's intra-op thread count for this thread, and 1 for every thread

@@ -16,11 +16,10 @@ Streamlit reruns a page on every click. So:
   computed independently, so the result equals one-by-one prediction up to float rounding.
 - **One computation at a time.** The forward passes, Grad-CAM and feature maps all run on one
   compute thread (:mod:`playground.models.compute` says why a thread and not a lock) with the
-  thread count :func:`server_threads` gives it at first use: one
-  PyTorch computation with all cores but one finishes each request sooner than many
-  concurrent ones each starting their own intra-op thread team (which oversubscribes the CPU and
-  slows every session), and the spare core keeps Streamlit's event loop and the cheap reruns of
-  the other sessions responsive.
+  thread count :func:`server_threads` gives it: one PyTorch computation with all cores but one
+  finishes each request sooner than many concurrent ones each starting their own intra-op thread
+  team (which oversubscribes the CPU and slows every session), and the spare core keeps
+  Streamlit's event loop and the cheap reruns of the other sessions responsive.
 
 Use :func:`serving` for the process-wide instance; tests build their own :class:`Serving`.
 """

@@ -194,7 +194,7 @@ def sample_grid(ds: Dataset, per_class: int = 4, max_classes: int = 12) -> None:
                 except ImageError as exc:  # changed on disk since it was checked: say so, under the grid
                     problems.append(f":material/broken_image: {md_text(exc)}")
             if tiles:
-                strips.append(thumbnail_strip(tiles, side=_SAMPLE_TILE, per_row=2))  # 2×2: three classes a row
+                strips.append(thumbnail_strip(tiles, side=_SAMPLE_TILE, per_row=2))  # a 2×2 block
                 names.append(f"**{md_text(name)}**")  # a caption is markdown: the folder name shown as text
         if strips:
             st.image(strips, caption=names, width="content")

@@ -2,9 +2,9 @@
 import streamlit as st
 
 from playground.housekeeping import run_housekeeping
-from playground.ui.common import render_sidebar
 from playground.ui.finetune.job import manager
 from playground.ui.owner import classroom_mode, current_owner, is_teacher, write_cookies
+from playground.ui.sidebar import render_sidebar
 from playground.ui.teacher import TEACHER_PAGE, teacher_sidebar
 
 st.set_page_config(page_title="CNN Playground", page_icon="🧠", layout="wide")

@@ -10,6 +10,7 @@ from playground.ui.designer.results import render_summary, render_table
 from playground.ui.designer.rf import render_receptive_field
 from playground.ui.designer.savings import render_savings
 from playground.ui.designer.share import render_export, render_share, render_upload, teacher_flags, visible_panels
+from playground.ui.tabs import lazy_tabs
 from playground.ui.text import md_text
 
 st.title(":material/architecture: Designer")
@@ -46,7 +47,7 @@ with summary_col:
 # The results span the full width below, so the nine-column layer table, the plots and the
 # savings list are readable without sideways scrolling.
 # Lazy tabs: only the open tab's content runs, so plots and the photo cost nothing until looked at.
-for tab, label in zip(st.tabs(labels, key=ss.TAB_KEY, on_change="rerun"), labels):
+for tab, label in zip(lazy_tabs(labels, key=ss.TAB_KEY), labels):
     with tab:
         if not tab.open:
             continue

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from playground.errors import PlaygroundError
-from playground.finetune.jobs.worker import submit_finetune
+from playground.finetune.jobs.submit import submit_finetune
 from playground.ui.finetune import DATA, FORM, NEW_BUTTON, START_BUTTON
 from playground.ui.finetune.data import dataset_picker, dataset_summary, shows_own_photos
 from playground.ui.finetune.form import estimate_panel, settings_form

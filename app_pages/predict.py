@@ -1,24 +1,19 @@
 """Predict: classify a photo with a pretrained (or fine-tuned) CNN and see why."""
 import streamlit as st
 
-from playground.config import home_dir
 from playground.errors import PlaygroundError
-from playground.ui.camera import from_camera
-from playground.ui.common import photo_input
-from playground.ui.compare import compare_toggle, render_compare
-from playground.ui.heldout import HELDOUT_WIDTH, heldout_picker, show_verdict
-from playground.ui.model_labels import show_knows
-from playground.ui.model_weights import weights_downloader
+from playground.paths import home_dir
+from playground.ui.model_cache import get_model
 from playground.ui.owner import viewer
-from playground.ui.predict import (
-    PREDICT,
-    get_model,
-    model_picker,
-    prediction,
-    render_explanations,
-    show_photo,
-    top_k_chart,
-)
+from playground.ui.photo_input import from_camera, photo_input
+from playground.ui.pictures import show_photo
+from playground.ui.predict import PREDICT
+from playground.ui.predict.compare import compare_toggle, render_compare
+from playground.ui.predict.heldout import HELDOUT_WIDTH, heldout_picker, show_verdict
+from playground.ui.predict.model_labels import show_knows
+from playground.ui.predict.model_weights import weights_downloader
+from playground.ui.predict.models import model_picker
+from playground.ui.predict.results import prediction, render_explanations, top_k_chart
 from playground.ui.text import show_error
 
 st.title(":material/image_search: Predict")

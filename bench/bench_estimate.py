@@ -32,7 +32,7 @@ from playground.finetune.data import Dataset, bundled  # noqa: E402
 from playground.finetune.estimate import estimate  # noqa: E402
 from playground.finetune.jobs.manager import JobManager  # noqa: E402
 from playground.finetune.jobs.runner import LocalRunner  # noqa: E402
-from playground.finetune.jobs.worker import submit_finetune  # noqa: E402
+from playground.finetune.jobs.submit import submit_finetune  # noqa: E402
 
 _POLL = 0.1
 _JOB_TIMEOUT = 300.0  # seconds: a bound, so the bench always ends

@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from playground.catalog import load_model  # noqa: E402
 from playground.images import load_image  # noqa: E402
 from playground.models.inference import predict  # noqa: E402
-from playground.models.registry import DEFAULT_MODEL, load_model  # noqa: E402
+from playground.models.registry import DEFAULT_MODEL  # noqa: E402
 from playground.samples import load_sample  # noqa: E402
 
 

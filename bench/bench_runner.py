@@ -32,7 +32,7 @@ from playground.finetune.data import Dataset, bundled  # noqa: E402
 from playground.finetune.jobs.manager import JobManager  # noqa: E402
 from playground.finetune.jobs.ray_task import pack_inputs  # noqa: E402
 from playground.finetune.jobs.runner import LocalRunner, Runner  # noqa: E402
-from playground.finetune.jobs.worker import submit_finetune  # noqa: E402
+from playground.finetune.jobs.submit import submit_finetune  # noqa: E402
 
 _POLL = 0.05
 

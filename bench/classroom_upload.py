@@ -42,7 +42,7 @@ from streamlit.proto.Common_pb2 import FileURLs, UploadedFileInfo
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-# The photo picker's widget labels, as playground/ui/common.py `photo_input` draws them: the ids
+# The photo picker's widget labels, as playground/ui/photo_input.py `photo_input` draws them: the ids
 # are taken from the deltas of the widgets with these labels, never written down here.
 SOURCE_LABEL = "Photo"
 UPLOADER_LABEL = "Image file"
@@ -60,7 +60,7 @@ ALERT_TEXT_CHARS = 200
 @functools.lru_cache(maxsize=1)
 def upload_option() -> str:
     """The picker's "Upload" option as the browser sends it: its formatted label."""
-    from playground.ui.common import SOURCES
+    from playground.ui.photo_input import SOURCES
 
     return SOURCES["upload"]
 

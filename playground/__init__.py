@@ -1,12 +1,56 @@
 """CNN Playground: analyse, build, run and fine-tune convolutional networks.
 
 The public API is re-exported here lazily, so ``import playground`` stays cheap
-(torch is only imported by the parts that need it).
+(torch is only imported by the parts that need it). The ``TYPE_CHECKING`` imports name the same
+objects for type checkers (``from playground import analyze`` is typed, not ``Any``); a test keeps
+them equal to ``_EXPORTS``.
 """
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the same names, for type checkers: at run time they load lazily (__getattr__ below)
+    from playground.arch.landmarks import LANDMARKS, designer_spec
+    from playground.arch.measure import (
+        ArchitectureError,
+        analyze_architecture,
+        analyze_module,
+        load_user_model,
+        macs_vs_resolution,
+    )
+    from playground.arch.report import ArchReport
+    from playground.catalog import load_model, model_status
+    from playground.concepts import gradient_flow
+    from playground.design.advice import advise, replace_with_dwsep
+    from playground.design.analysis import LayerReport, Report, analyze, analyze_prefix
+    from playground.design.build import build_model, to_pytorch_code
+    from playground.design.erf import ERFResult, effective_receptive_field
+    from playground.design.memory import MemoryEstimate
+    from playground.design.presets import PRESETS
+    from playground.design.rfview import draw_receptive_field
+    from playground.errors import PlaygroundError
+    from playground.finetune.archive import from_zip
+    from playground.finetune.config import STRATEGIES, TrainConfig, TrainingError
+    from playground.finetune.data import Dataset, DatasetError, bundled, from_folder, stratified_split
+    from playground.finetune.estimate import estimate
+    from playground.finetune.jobs.manager import JobManager, get_manager
+    from playground.finetune.jobs.store import JobError
+    from playground.finetune.jobs.submit import submit_finetune
+    from playground.finetune.jobs.worker import run_job
+    from playground.finetune.loop import train
+    from playground.finetune.memory import memory_by_strategy, memory_estimate
+    from playground.finetune.photoset import PhotoSet
+    from playground.images import ImageError, load_image
+    from playground.models.efficientnet_lite import efficientnet_lite0
+    from playground.models.erf_trained import TrainedERF, trained_vs_init
+    from playground.models.finetuned import save_finetuned
+    from playground.models.inference import Prediction, feature_maps, first_layer_filters, grad_cam, predict
+    from playground.models.preprocess import Preprocess
+    from playground.models.registry import MODELS, LoadedModel, ModelEntry, replace_head
+    from playground.models.weights import ModelUnavailable
+    from playground.spec.parse import Spec, SpecError, parse_layer, parse_spec, parse_spec_prefix
+    from playground.spec.share import decode_share, encode_share
 
 # Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -32,8 +76,8 @@ _EXPORTS: dict[str, str] = {
     "draw_receptive_field": "playground.design.rfview",
     "effective_receptive_field": "playground.design.erf",
     "ERFResult": "playground.design.erf",
-    "memory_estimate": "playground.design.memory",
-    "memory_by_strategy": "playground.design.memory",
+    "memory_estimate": "playground.finetune.memory",
+    "memory_by_strategy": "playground.finetune.memory",
     "MemoryEstimate": "playground.design.memory",
     "load_user_model": "playground.arch.measure",
     # images and pretrained models: loading, inference, explanations
@@ -44,8 +88,8 @@ _EXPORTS: dict[str, str] = {
     "Preprocess": "playground.models.preprocess",
     "LoadedModel": "playground.models.registry",
     "ModelUnavailable": "playground.models.weights",
-    "load_model": "playground.models.registry",
-    "model_status": "playground.models.registry",
+    "load_model": "playground.catalog",
+    "model_status": "playground.catalog",
     "replace_head": "playground.models.registry",
     "predict": "playground.models.inference",
     "Prediction": "playground.models.inference",
@@ -73,7 +117,7 @@ _EXPORTS: dict[str, str] = {
     "JobError": "playground.finetune.jobs.store",
     "get_manager": "playground.finetune.jobs.manager",
     "run_job": "playground.finetune.jobs.worker",
-    "submit_finetune": "playground.finetune.jobs.worker",
+    "submit_finetune": "playground.finetune.jobs.submit",
     # real architectures and concept experiments
     "analyze_architecture": "playground.arch.measure",
     "analyze_module": "playground.arch.measure",

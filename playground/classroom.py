@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from playground._fileio import write_json_atomic
-from playground.config import home_dir
 from playground.errors import PlaygroundError
-from playground.finetune.config import LIMITS, Range
+from playground.finetune.config import LIMITS, Range, TrainConfig
+from playground.paths import home_dir
 
 __all__ = [
     "PASSCODE_ENV",
@@ -289,11 +289,11 @@ def effective_limits(settings: ClassSettings | None = None) -> dict[str, Range]:
     return limits
 
 
-def check_caps(train: dict[str, Any], settings: ClassSettings) -> None:
-    """Raise ClassroomError when a job's training settings (TrainConfig.to_dict()) exceed the class caps."""
+def check_caps(train: TrainConfig, settings: ClassSettings) -> None:
+    """Raise ClassroomError when a job's training settings exceed the class caps."""
     for name, limits in effective_limits(settings).items():
-        value = train.get(name)
-        if name in ("epochs", "image_size") and value is not None and value not in limits:
+        value = getattr(train, name)
+        if name in ("epochs", "image_size") and value not in limits:
             label = name.replace("_", " ")
             raise ClassroomError(f"{label} {value!r} is over this class's limit: the teacher allows "
                                  f"{limits.describe()}; choose a smaller value")

@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from playground.classroom import saved_settings
-from playground.config import home_dir
 from playground.errors import PlaygroundError
 from playground.finetune.archive import STAGING_PREFIX
 from playground.finetune.data import INDEX_FILE
 from playground.finetune.jobs.store import JOB_ID, JOBS_FOLDER, JobError, JobStore
+from playground.paths import home_dir
 
 __all__ = [
     "RetentionPolicy",
@@ -151,7 +151,7 @@ def apply_retention(
 ) -> HousekeepingReport:
     """Remove what ``policy`` (default: from the environment) says is too old or too much, oldest first.
 
-    ``home`` is the data directory (default: playground.config.home_dir()). With ``dry_run`` nothing
+    ``home`` is the data directory (default: playground.paths.home_dir()). With ``dry_run`` nothing
     is deleted and the report lists what would be. Returns the report."""
     home = Path(home) if home is not None else home_dir()
     policy = policy or RetentionPolicy.from_env()

@@ -1,4 +1,4 @@
-"""Where the playground keeps its data on disk."""
+"""Where the playground keeps its data on disk (the one data folder, `PLAYGROUND_HOME`)."""
 from __future__ import annotations
 
 import os

@@ -37,9 +37,9 @@ def _playground_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
 @pytest.fixture()
 def fake_jobs(monkeypatch: pytest.MonkeyPatch, _playground_home: Path) -> Iterator[JobManager]:
     """The job manager the pages get (``get_manager``), whose jobs never really train: its runner
-    (``tests.job_support.FakeRunner``) only records starts. Shut down and forgotten afterwards."""
+    (``tests.support.job_support.FakeRunner``) only records starts. Shut down and forgotten afterwards."""
     from playground.finetune.jobs import manager as jobs_manager
-    from tests.job_support import FakeRunner
+    from tests.support.job_support import FakeRunner
 
     monkeypatch.setattr(jobs_manager, "make_runner", lambda name=None: FakeRunner())
     manager = jobs_manager.get_manager(_playground_home)  # the one the page's st.cache_resource hands out too

@@ -84,12 +84,12 @@ def test_class_caps_narrow_the_fine_tune_bounds() -> None:
     limits = cr.effective_limits(caps)
     assert (limits["epochs"].lo, limits["epochs"].hi) == (1, 3) and limits["image_size"].hi == 96
     assert limits["batch_size"] == LIMITS["batch_size"] and LIMITS["epochs"].hi == 500  # defaults untouched
-    cr.check_caps(TrainConfig(epochs=3, image_size=96).to_dict(), caps)
+    cr.check_caps(TrainConfig(epochs=3, image_size=96), caps)
     with pytest.raises(ClassroomError, match=r"epochs 4 is over this class's limit: the teacher allows a whole "
                                              r"number from 1 to 3"):
-        cr.check_caps(TrainConfig(epochs=4, image_size=64).to_dict(), caps)
+        cr.check_caps(TrainConfig(epochs=4, image_size=64), caps)
     with pytest.raises(ClassroomError, match="image size 224 is over this class's limit"):
-        cr.check_caps(TrainConfig(epochs=1).to_dict(), caps)
+        cr.check_caps(TrainConfig(epochs=1), caps)
 
 
 def test_disk_usage_counts_hard_links_once(tmp_path: Path) -> None:

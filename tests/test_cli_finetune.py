@@ -12,8 +12,8 @@ import pytest
 
 from playground.cli import main
 from tests.conftest import REPO
-from tests.finetune_data import make_zip, png_bytes, tiny_digits
-from tests.standalone_support import parse_top, run_blocked
+from tests.support.finetune_data import make_zip, png_bytes, tiny_digits
+from tests.support.standalone_support import parse_top, run_blocked
 
 
 def test_finetune_a_zip_then_predict_with_the_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from playground.cli import main
 from playground.samples import load_sample
 from tests.conftest import REPO
-from tests.model_data import write_finetuned
+from tests.support.model_data import write_finetuned
 
 
 @pytest.fixture(scope="module")

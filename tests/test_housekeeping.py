@@ -11,7 +11,7 @@ from playground import housekeeping as hk
 from playground.finetune import archive
 from playground.finetune.jobs.store import JobStore
 from playground.housekeeping import RetentionPolicy, apply_retention, run_housekeeping
-from tests.finetune_data import make_zip, png_bytes
+from tests.support.finetune_data import make_zip, png_bytes
 
 DAY = 86_400
 NOW = time.time()

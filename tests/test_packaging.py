@@ -23,3 +23,19 @@ def test_the_library_is_imported_from_the_installed_project(tmp_path: Path) -> N
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()).parent == Path(__file__).resolve().parent.parent / "playground"
+
+
+def test_the_typed_re_exports_name_what_the_lazy_ones_load() -> None:
+    """``playground/__init__.py`` names each public object twice: for type checkers (``TYPE_CHECKING``
+    imports) and for the lazy loader (``_EXPORTS``). Both must name the same object from the same module."""
+    import ast
+
+    import playground
+
+    tree = ast.parse(Path(playground.__file__).read_text(encoding="utf-8"))
+    guarded = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    typed = {a.asname or a.name: node.module for node in guarded.body if isinstance(node, ast.ImportFrom)
+             for a in node.names}
+    assert typed == playground._EXPORTS
+    for name in ("analyze", "SpecError", "load_model"):  # and the lazy loader finds them there
+        assert getattr(playground, name) is getattr(__import__(typed[name], fromlist=[name]), name)

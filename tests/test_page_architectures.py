@@ -21,7 +21,7 @@ from playground.ui.architectures import (
     TAB_KEY,
     VIT_TAB,
 )
-from tests.apptest_pages import assert_clean, metrics, run_page
+from tests.support.apptest_pages import assert_clean, metrics, run_page
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ from streamlit.testing.v1 import AppTest
 from playground.models.compare import ARCH_ANALYSIS, MODULE_HOOKS
 from playground.models.registry import MODELS
 from playground.samples import load_sample
-from playground.ui.camera import CAMERA_NAME
-from playground.ui.common import PHOTO_CAMERA, PHOTO_SOURCE, widget_key
-from playground.ui.compare import COMPARE_CLASS, COMPARE_MODELS, COMPARE_TOGGLE
+from playground.ui.photo_input import CAMERA_NAME, PHOTO_CAMERA, PHOTO_SOURCE
 from playground.ui.predict import MODEL_PICKER, PREDICT
-from tests.apptest_pages import assert_clean, run_page
+from playground.ui.predict.compare import COMPARE_CLASS, COMPARE_MODELS, COMPARE_TOGGLE
+from playground.ui.widget_state import widget_key
+from tests.support.apptest_pages import assert_clean, run_page
 
 OFFLINE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2")
 TOGGLE, PICKED = widget_key(PREDICT, COMPARE_TOGGLE), widget_key(PREDICT, COMPARE_MODELS)
@@ -111,7 +111,7 @@ def test_download_button_says_when_the_server_is_offline(monkeypatch: pytest.Mon
     import urllib.request
     from urllib.error import URLError
 
-    from playground.ui.model_weights import DOWNLOAD
+    from playground.ui.predict.model_weights import DOWNLOAD
 
     def offline(*_args: object, **_kwargs: object) -> None:
         raise URLError("[Errno -2] Name or service not known")

@@ -21,7 +21,7 @@ from playground.ui.concepts import (
     SKIP_DEPTH_KEY,
     TAB_KEY,
 )
-from tests.apptest_pages import assert_clean, metrics, run_page
+from tests.support.apptest_pages import assert_clean, metrics, run_page
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +170,8 @@ def test_an_emptied_kernel_cell_shows_a_dash_not_none(app: AppTest) -> None:
 
 
 def test_feature_hierarchy_shows_filters_and_shrinking_maps_of_the_real_model(app: AppTest) -> None:
+    from playground.catalog import load_model
     from playground.models.inference import feature_maps, layer_names
-    from playground.models.registry import load_model
 
     open_tab(app, CONVOLUTION)
     assert not any("learned 3×3 kernels" in c for img in app.get("image") for c in _captions(img))  # not yet open

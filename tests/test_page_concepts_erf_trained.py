@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from playground.catalog import load_model
 from playground.models.erf_trained import trained_vs_init
-from playground.models.registry import DEFAULT_MODEL, load_model
+from playground.models.registry import DEFAULT_MODEL
 from playground.samples import load_sample
-from playground.ui.concepts import LESSON_TABS, TAB_KEY
-from playground.ui.concepts_erf_trained import TRAINED_ERF_LAYER_KEY
-from tests.apptest_pages import assert_clean, metrics, run_page
+from playground.ui.concepts import LESSON_TABS, TAB_KEY, TRAINED_ERF_LAYER_KEY
+from tests.support.apptest_pages import assert_clean, metrics, run_page
 
 HIERARCHY, CONVOLUTION = LESSON_TABS[-1], LESSON_TABS[0]
 TRAINED, INIT = "Effective, trained (95% of the gradient)", "Effective, at init"

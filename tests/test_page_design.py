@@ -37,7 +37,7 @@ from playground.ui.designer.rf import ROW, unit_key
 from playground.ui.designer.savings import replace_key
 from playground.ui.designer.session import DESIGN_KEY, SELECTED_KEY, TAB_KEY, in_key, wkey
 from playground.ui.text import WORD_JOINER
-from tests.apptest_pages import metrics, run_page
+from tests.support.apptest_pages import metrics, run_page
 
 
 def _app(**query: str) -> AppTest:

@@ -14,7 +14,7 @@ from playground.spec.parse import parse_spec
 from playground.ui.designer.erf import ERF_TOGGLE, PLOT_TOGGLE
 from playground.ui.designer.memory import BATCH_KEY
 from playground.ui.designer.session import TAB_KEY
-from tests.apptest_pages import assert_clean, metrics, run_page
+from tests.support.apptest_pages import assert_clean, metrics, run_page
 
 
 def test_erf_heat_map_on_the_receptive_field_panel_and_in_the_growth_plot() -> None:

@@ -16,7 +16,6 @@ from playground.classroom import PASSCODE_ENV, ClassSettings, Viewer, save_setti
 from playground.finetune.jobs import manager as jobs_manager
 from playground.finetune.jobs.manager import JobManager
 from playground.finetune.jobs.store import JobError, JobStore
-from playground.ui.common import widget_key
 from playground.ui.finetune import (
     DATA,
     DATA_SOURCE,
@@ -33,9 +32,20 @@ from playground.ui.finetune.job import artifacts_zip
 from playground.ui.finetune.live import confirm_cancel_key, keep_training_key
 from playground.ui.owner import NAME_INPUT, OWNER_SECRET_KEY
 from playground.ui.text import md_text
-from tests.apptest_pages import PAGES, run_page
-from tests.finetune_data import make_zip, png_bytes
-from tests.job_support import A_ID, A_SECRET, B_ID, B_SECRET, LINK_NAME, PASSCODE, FakeRunner, done_job, job_settings
+from playground.ui.widget_state import widget_key
+from tests.support.apptest_pages import PAGES, run_page
+from tests.support.finetune_data import make_zip, png_bytes
+from tests.support.job_support import (
+    A_ID,
+    A_SECRET,
+    B_ID,
+    B_SECRET,
+    LINK_NAME,
+    PASSCODE,
+    FakeRunner,
+    done_job,
+    job_settings,
+)
 
 IMAGE_SIZE_KEY, EPOCHS_KEY = widget_key(FORM, IMAGE_SIZE), widget_key(FORM, EPOCHS)
 SOURCE_KEY, UPLOAD_KEY = widget_key(DATA, DATA_SOURCE), widget_key(DATA, DATA_UPLOAD)

@@ -4,11 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from playground._format import human_bytes
-from playground.design.memory import memory_estimate
-from playground.ui.common import widget_key
+from playground.finetune.memory import memory_estimate
 from playground.ui.designer.memory import fits_message
 from playground.ui.finetune import FORM, IMAGE_SIZE
-from tests.apptest_pages import metrics, run_page
+from playground.ui.widget_state import widget_key
+from tests.support.apptest_pages import metrics, run_page
 
 
 def test_memory_estimate_before_start(_playground_home: Path) -> None:

@@ -14,15 +14,15 @@ from playground.finetune.data import load_dataset
 from playground.finetune.jobs.manager import JobManager
 from playground.finetune.jobs.store import JobStore
 from playground.finetune.photoset import PHOTOSET_NAME, PhotoSet
-from playground.ui.camera import CAMERA_NEEDS_HTTPS
-from playground.ui.common import widget_key
 from playground.ui.finetune import DATA, DATA_SOURCE, EPOCHS, FORM, IMAGE_SIZE, START_BUTTON
 from playground.ui.finetune.camera_set import ADD_CLASS, NEW_CLASS, TARGET, VIA, class_key
 from playground.ui.owner import OWNER_SECRET_KEY
+from playground.ui.photo_input import CAMERA_NEEDS_HTTPS
 from playground.ui.text import md_text
-from tests.apptest_pages import PAGES
-from tests.finetune_data import png_bytes
-from tests.job_support import A_ID, A_SECRET
+from playground.ui.widget_state import widget_key
+from tests.support.apptest_pages import PAGES
+from tests.support.finetune_data import png_bytes
+from tests.support.job_support import A_ID, A_SECRET
 
 SOURCE_KEY = widget_key(DATA, DATA_SOURCE)
 

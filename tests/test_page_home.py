@@ -5,7 +5,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from playground.config import home_dir
+from playground.paths import home_dir
 from playground.ui.text import md_text
 
 APP = Path(__file__).resolve().parent.parent / "app.py"

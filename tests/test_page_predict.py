@@ -13,28 +13,30 @@ from streamlit.testing.v1 import AppTest
 from playground.finetune.config import TrainConfig
 from playground.finetune.data import from_folder, link_dataset, load_dataset
 from playground.finetune.jobs.store import JobStore
-from playground.finetune.jobs.worker import job_config
+from playground.finetune.jobs.submit import job_config
 from playground.finetune.runtime import prepare
 from playground.models.inference import Prediction
 from playground.samples import load_sample
-from playground.ui.camera import CAMERA_NAME, CAMERA_NEEDS_HTTPS, secure_context
-from playground.ui.common import PHOTO_CAMERA, PHOTO_SAMPLE, PHOTO_SOURCE, PHOTO_UPLOAD, widget_key
-from playground.ui.heldout import HELDOUT_IMAGE, HELDOUT_TOGGLE, NOT_YOURS
-from playground.ui.model_labels import FinetuneInfo, finetune_label
 from playground.ui.owner import OWNER_SECRET_KEY
-from playground.ui.predict import (
-    BAD_LINK_MODEL,
-    CAM_CLASS,
-    EXPLAIN_TAB,
-    FEATURE_LAYER,
-    MODEL_PICKER,
-    PREDICT,
-    top_k_chart,
+from playground.ui.photo_input import (
+    CAMERA_NAME,
+    CAMERA_NEEDS_HTTPS,
+    PHOTO_CAMERA,
+    PHOTO_SAMPLE,
+    PHOTO_SOURCE,
+    PHOTO_UPLOAD,
+    secure_context,
 )
+from playground.ui.predict import CAM_CLASS, EXPLAIN_TAB, FEATURE_LAYER, MODEL_PICKER, PREDICT
+from playground.ui.predict.heldout import HELDOUT_IMAGE, HELDOUT_TOGGLE, NOT_YOURS
+from playground.ui.predict.model_labels import FinetuneInfo, finetune_label
+from playground.ui.predict.models import BAD_LINK_MODEL
+from playground.ui.predict.results import top_k_chart
 from playground.ui.text import md_text
-from tests.apptest_pages import PAGES, run_page
-from tests.job_support import A_ID, A_SECRET, B_ID, PASSCODE
-from tests.model_data import CAT_CLASSES, write_finetuned
+from playground.ui.widget_state import widget_key
+from tests.support.apptest_pages import PAGES, run_page
+from tests.support.job_support import A_ID, A_SECRET, B_ID, PASSCODE
+from tests.support.model_data import CAT_CLASSES, write_finetuned
 
 MODEL, TAB = widget_key(PREDICT, MODEL_PICKER), widget_key(PREDICT, EXPLAIN_TAB)
 UPLOAD = widget_key(PREDICT, PHOTO_UPLOAD)

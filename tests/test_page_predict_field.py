@@ -8,10 +8,10 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from playground.ui.cell_click import clicked_cell
-from playground.ui.common import widget_key
-from playground.ui.feature_field import FIELD_ERF, map_chart_key, unit_slider_key
 from playground.ui.predict import EXPLAIN_TAB, FEATURE_LAYER, PREDICT
-from tests.apptest_pages import assert_clean, run_page
+from playground.ui.predict.feature_field import FIELD_ERF, map_chart_key, unit_slider_key
+from playground.ui.widget_state import widget_key
+from tests.support.apptest_pages import assert_clean, run_page
 
 TAB = widget_key(PREDICT, EXPLAIN_TAB)
 FEATURES = ":material/layers: Feature maps"

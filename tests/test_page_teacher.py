@@ -12,7 +12,6 @@ from streamlit.testing.v1 import AppTest
 from playground import classroom as cr
 from playground._format import human_bytes
 from playground.finetune.jobs.manager import JobManager
-from playground.ui.common import widget_key
 from playground.ui.finetune import EPOCHS, FORM, IMAGE_SIZE
 from playground.ui.owner import OWNER_SECRET_KEY, cookie_script
 from playground.ui.teacher import (
@@ -24,8 +23,9 @@ from playground.ui.teacher import (
     teacher_delete_key,
 )
 from playground.ui.text import md_text
-from tests.apptest_pages import PAGES, run_page
-from tests.job_support import A_ID, LINK_NAME, PASSCODE, done_job, job_settings
+from playground.ui.widget_state import widget_key
+from tests.support.apptest_pages import PAGES, run_page
+from tests.support.job_support import A_ID, LINK_NAME, PASSCODE, done_job, job_settings
 
 B_ID = cr.owner_id(cr.new_owner_secret())
 

@@ -20,12 +20,13 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from playground.finetune import archive
-from playground.ui.common import PHOTO_SOURCE, PHOTO_UPLOAD, widget_key
 from playground.ui.finetune import DATA, DATA_SOURCE, DATA_UPLOAD
+from playground.ui.photo_input import PHOTO_SOURCE, PHOTO_UPLOAD
 from playground.ui.text import WORD_JOINER, md_text, plotly_text, redact_paths
-from tests.apptest_pages import run_page
+from playground.ui.widget_state import widget_key
 from tests.conftest import REPO
-from tests.finetune_data import make_zip, png_bytes
+from tests.support.apptest_pages import run_page
+from tests.support.finetune_data import make_zip, png_bytes
 
 EVIL = "[Answers here](https:evil.example) **x** <b>y</b> :red[z] $x$ `c` _i_ ~~s~~ https://evil.example " \
        "www.evil.example a@evil.example :material/warning: :smile: # | &lt; \\*"

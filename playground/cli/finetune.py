@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from playground.cli._io import bounded, print_json
 from playground.finetune.config import DEFAULTS, DEVICES, LIMITS, STRATEGIES
-from playground.finetune.jobs.runner import RUNNER_ENV, RUNNERS
+from playground.finetune.jobs.runners import RUNNER_ENV, RUNNERS
 
 if TYPE_CHECKING:
     from playground.finetune.config import TrainConfig
@@ -112,11 +112,11 @@ class _Reporter:
 
 def run(args: argparse.Namespace) -> int:
     """Prepare the data, train, write the model folder, report."""
-    from playground.config import home_dir
     from playground.finetune.archive import open_dataset
     from playground.finetune.config import TrainConfig
-    from playground.finetune.jobs.runner import runner_name
+    from playground.finetune.jobs.runners import runner_name
     from playground.finetune.runtime import suggested_image_size
+    from playground.paths import home_dir
 
     runner = runner_name(args.runner)
     size = args.image_size if args.image_size is not None else suggested_image_size(args.data, args.model)
@@ -185,7 +185,7 @@ def _train_on_ray(cfg: TrainConfig, dataset: Dataset, out: Path) -> dict[str, An
     from playground.finetune.data import link_dataset
     from playground.finetune.jobs.ray_runner import RayRunner
     from playground.finetune.jobs.store import JobStore
-    from playground.finetune.jobs.worker import job_config
+    from playground.finetune.jobs.submit import job_config
     from playground.models.finetuned import write_readme
 
     dataset.check_trainable()

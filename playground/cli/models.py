@@ -54,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     --download, fetch that model first (offline: one line on stderr, exit 2, via the dispatcher)."""
     from dataclasses import asdict
 
+    from playground.catalog import model_status
     from playground.cli._io import print_json
-    from playground.models.registry import download_weights, hub_weights, model_status
+    from playground.models.registry import download_weights, hub_weights
 
     if args.download:
         hub = hub_weights(args.download)
@@ -83,7 +84,7 @@ def _runner_line() -> str:
     """Where jobs run (PLAYGROUND_RUNNER): local workers, or the Ray cluster with its CPUs and GPUs
     (a local cluster is started for the look and stopped again)."""
     from playground.errors import PlaygroundError
-    from playground.finetune.jobs.runner import describe_runner, make_runner
+    from playground.finetune.jobs.runners import describe_runner, make_runner
 
     try:
         runner = make_runner()

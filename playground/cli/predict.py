@@ -27,9 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict every image; a file that cannot be used gets its own error and exit status 2."""
+    from playground.catalog import load_model
     from playground.images import ImageError, load_image
     from playground.models.inference import predict
-    from playground.models.registry import default_device, load_model
+    from playground.models.registry import default_device
 
     loaded = load_model(args.model, device=default_device())  # ModelUnavailable -> one line, exit 2 (dispatcher)
     # Decode big JPEGs at the smallest scale that still covers the model's resize (draft mode).

@@ -1,4 +1,4 @@
-"""Training memory: parameters, gradients, optimizer state and the activations saved for backward.
+"""Training memory of a layer spec or a module: parameters, gradients, optimizer state, saved activations.
 
 torchinfo's "forward/backward pass size" adds up every layer's output, which is far from what
 autograd keeps: on ResNet-18 at batch 8 it says 318 MB, while the tensors autograd actually saves
@@ -16,6 +16,9 @@ per-image part exactly by batch: autocast does not act on meta tensors.
 
 The inference peak is the parameters plus the largest input + output of one layer (leaf module)
 in a no-grad fp32 pass: what must be alive at once when nothing is kept for backward.
+
+A fine-tuning model by name, with a strategy's frozen layers, is measured the same way by
+:mod:`playground.finetune.memory` (next to the strategies), through :func:`measure_memory`.
 """
 from __future__ import annotations
 
@@ -29,8 +32,9 @@ from typing import Any
 
 from playground.errors import PlaygroundError
 
-__all__ = ["MemoryEstimate", "MemoryEstimateError", "memory_estimate", "memory_by_strategy", "available_memory",
-           "OPTIMIZER_STATES", "PRECISIONS", "MAX_BATCH", "MAX_MEASURE_MACS"]
+__all__ = ["MemoryEstimate", "MemoryEstimateError", "memory_estimate", "measure_memory", "check_settings",
+           "available_memory", "input_shape_of", "Factory", "Prepare", "OPTIMIZER_STATES", "PRECISIONS", "MAX_BATCH",
+           "MAX_MEASURE_MACS"]
 
 # Extra fp32 values each optimizer keeps per trainable parameter (AdamW: exp_avg and exp_avg_sq;
 # SGD with momentum: the momentum buffer; plain SGD: nothing).
@@ -40,6 +44,9 @@ MAX_BATCH = 4096
 # bf16 runs real CPU arithmetic (batch 1 + 2): refuse what would hold a server core for seconds.
 MAX_MEASURE_MACS = 6_000_000_000
 _FP32 = 4
+
+Factory = Callable[[str], Any]  # device -> the model built on it (a fresh one per call)
+Prepare = Callable[[Any], None]  # puts a built model in its training state (freezing, train/eval modes)
 
 
 class MemoryEstimateError(PlaygroundError):
@@ -93,7 +100,8 @@ class MemoryEstimate:
         return "\n".join([head, *(f"  {label.ljust(width)}  {human_bytes(n)}" for label, n in rows)])
 
 
-def _check(batch: int, optimizer: str, precision: str) -> None:
+def check_settings(batch: int, optimizer: str, precision: str) -> None:
+    """Raise :class:`MemoryEstimateError` for a batch, optimizer or precision no estimate can use."""
     if not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise MemoryEstimateError(f"batch size must be a whole number from 1 to {MAX_BATCH} (got {batch!r})")
     if optimizer not in OPTIMIZER_STATES:
@@ -103,17 +111,26 @@ def _check(batch: int, optimizer: str, precision: str) -> None:
 
 
 def memory_estimate(spec_or_module: Any, batch: int = 1, strategy: str | None = None, optimizer: str = "adamw",
-                    precision: str = "fp32", input_shape: tuple[int, int, int] | None = None,
-                    num_classes: int | None = None) -> MemoryEstimate:
-    """Memory to train ``spec_or_module`` at ``batch``: a layer spec (dict, JSON, path, Spec), an ``nn.Module``
-    (with ``input_shape``), or a fine-tuning model name (``"resnet18"``; then ``strategy`` is
-    ``head``/``last-block``/``full``, applied exactly as the fine-tuning loop does, default ``full``).
+                    precision: str = "fp32", input_shape: tuple[int, int, int] | None = None) -> MemoryEstimate:
+    """Memory to train ``spec_or_module`` at ``batch``: a layer spec (dict, JSON, path, Spec) or an ``nn.Module``
+    (with ``input_shape``). ``strategy`` must stay None: strategies apply to the fine-tuning models by name
+    (:func:`playground.finetune.memory.memory_estimate` takes those, and everything this takes).
 
     Parameters, gradients and optimizer state are counted exactly; the activations come from the real
     autograd graph (see the module docstring). Raises :class:`MemoryEstimateError` or ``SpecError``.
     """
-    _check(batch, optimizer, precision)
-    factory, name, shape, prepare = _resolve(spec_or_module, strategy, input_shape, num_classes)
+    check_settings(batch, optimizer, precision)
+    factory, name, shape = _resolve(spec_or_module, strategy, input_shape)
+    return measure_memory(factory, name, shape, batch, optimizer=optimizer, precision=precision)
+
+
+def measure_memory(factory: Factory, name: str, shape: tuple[int, int, int], batch: int, *,
+                   prepare: Prepare | None = None, strategy: str | None = None, optimizer: str = "adamw",
+                   precision: str = "fp32") -> MemoryEstimate:
+    """The estimate of the model ``factory`` builds (see the module docstring for how), its settings already
+    checked (:func:`check_settings`). ``prepare`` puts it in its training state (default: ``train()``);
+    ``strategy`` names that preparation in the estimate (``full`` when it is not named; None without one).
+    """
     strategy_name = (strategy or "full") if prepare is not None else None
     model = factory("meta")
     if prepare is not None:
@@ -147,23 +164,11 @@ def memory_estimate(spec_or_module: Any, batch: int = 1, strategy: str | None = 
         activations_bytes=activations, inference_peak_bytes=param_bytes + peak, method=method)
 
 
-def memory_by_strategy(model_name: str, batch: int, optimizer: str = "adamw", precision: str = "fp32",
-                       image_size: int | None = None, num_classes: int | None = None) -> dict[str, MemoryEstimate]:
-    """:func:`memory_estimate` of a fine-tuning model for each strategy (head, last-block, full)."""
-    from playground.finetune.config import STRATEGIES
-
-    shape = (3, image_size, image_size) if image_size else None
-    return {s: memory_estimate(model_name, batch, s, optimizer, precision, shape, num_classes) for s in STRATEGIES}
-
-
 # --------------------------------------------------------------------------- building the model
 
-Factory = Callable[[str], Any]
-
-
-def _resolve(obj: Any, strategy: str | None, input_shape: tuple[int, int, int] | None, num_classes: int | None
-             ) -> tuple[Factory, str, tuple[int, int, int], Callable[[Any], None] | None]:
-    """(build on a device, display name, input shape, strategy applier or None) for any accepted input."""
+def _resolve(obj: Any, strategy: str | None, input_shape: tuple[int, int, int] | None
+             ) -> tuple[Factory, str, tuple[int, int, int]]:
+    """(build on a device, display name, input shape) for a spec or a module; a strategy is refused."""
     import torch
     from torch import nn
 
@@ -180,9 +185,7 @@ def _resolve(obj: Any, strategy: str | None, input_shape: tuple[int, int, int] |
 
             return copy.deepcopy(module).to(device)  # the caller's module keeps its device and modes
 
-        return from_module, type(obj).__name__, _shape(input_shape), None
-    if isinstance(obj, str) and not obj.lstrip().startswith("{") and not Path(obj).suffix:
-        return _registry_model(obj, strategy, input_shape, num_classes)
+        return from_module, type(obj).__name__, input_shape_of(input_shape)
     if strategy is not None:
         raise MemoryEstimateError("strategies apply to the fine-tuning models by name (e.g. 'resnet18'), not a spec")
     from playground.design.build import build_model
@@ -191,44 +194,18 @@ def _resolve(obj: Any, strategy: str | None, input_shape: tuple[int, int, int] |
     spec = parse_spec(obj)
     if input_shape is not None:
         data = spec.to_dict()
-        data["input"] = list(_shape(input_shape))
+        data["input"] = list(input_shape_of(input_shape))
         spec = parse_spec(data)
 
     def from_spec(device: str) -> Any:
         with torch.device(device):
             return build_model(spec)
 
-    return from_spec, spec.name or "spec", spec.input, None
+    return from_spec, spec.name or "spec", spec.input
 
 
-def _registry_model(name: str, strategy: str | None, input_shape: tuple[int, int, int] | None,
-                    num_classes: int | None) -> tuple[Factory, str, tuple[int, int, int], Callable[[Any], None]]:
-    import torch
-
-    from playground.finetune.config import TrainConfig
-    from playground.finetune.strategy import apply_strategy, set_modes
-    from playground.models.registry import MODELS, replace_head
-
-    entry = MODELS.get(name)
-    if entry is None:
-        raise MemoryEstimateError(
-            f"unknown model {name!r}; choose one of {', '.join(MODELS)} (or pass a spec or module)")
-    cfg = TrainConfig(model=name, strategy=strategy or "full")
-
-    def build(device: str) -> Any:
-        with torch.device(device):
-            model = entry.builder()
-            return replace_head(model, entry, num_classes) if num_classes else model
-
-    def prepare(model: Any) -> None:  # the fine-tuning loop's freezing and train/eval modes, reused
-        apply_strategy(model, entry, cfg)
-        set_modes(model, cfg)
-
-    shape = _shape(input_shape) if input_shape else (3, entry.preprocess.crop, entry.preprocess.crop)
-    return build, name, shape, prepare
-
-
-def _shape(shape: Any) -> tuple[int, int, int]:
+def input_shape_of(shape: Any) -> tuple[int, int, int]:
+    """``shape`` as (C, H, W) whole numbers of at least 1, or :class:`MemoryEstimateError`."""
     try:
         c, h, w = (int(v) for v in shape)
     except (TypeError, ValueError):
@@ -330,13 +307,15 @@ def _first_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- free memory
 
 def available_memory(device: str = "cpu") -> int | None:
-    """Bytes free now: ``torch.cuda.mem_get_info`` on a GPU, ``MemAvailable`` on Linux CPUs; None if unknown."""
+    """Bytes free now: ``torch.cuda.mem_get_info`` of that GPU (``cuda:N``; ``cuda``: the current one),
+    ``MemAvailable`` on Linux CPUs; None if unknown. Asking a GPU creates a CUDA context on it: a
+    server that keeps off the GPU leaves the question to the job (playground.ui.designer.memory)."""
     if device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
             return None
-        free, _ = torch.cuda.mem_get_info()
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
         return int(free)
     try:
         text = Path("/proc/meminfo").read_text()

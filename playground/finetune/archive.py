@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from playground.config import home_dir
 from playground.finetune.data import (
     BUNDLED,
     IMAGE_EXTENSIONS,
@@ -40,6 +39,7 @@ from playground.finetune.data import (
     skip_reason,
     verify_images,
 )
+from playground.paths import home_dir
 
 __all__ = [
     "MAX_ENTRIES",

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from playground._fileio import write_json_atomic
-from playground.config import home_dir
 from playground.finetune.config import TrainConfig
 from playground.finetune.eta import Costs
+from playground.paths import home_dir
 
 __all__ = ["CALIBRATION_FILE", "DEFAULT_OVERHEAD_SECONDS", "MAX_KEYS", "calibration_key", "costs_for",
            "record_probe", "record_run", "overhead_seconds", "calibration_stamp", "load"]

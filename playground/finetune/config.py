@@ -21,6 +21,7 @@ __all__ = [
     "DEVICES",
     "PRECISIONS",
     "DEFAULT_MODEL",
+    "MODEL_NAMES",
     "DEFAULTS",
     "LEARNING_RATES",
     "VAL_FRACTION_CHOICES",
@@ -78,8 +79,11 @@ LIMITS: dict[str, Range] = {
 _HINTS = {"lr_head": "; try 1e-3 or 1e-4", "lr_backbone": "; try 1e-3 or 1e-4", "val_fraction": "; 0.2 is usual"}
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "mixed")  # auto: mixed on CUDA, fp32 on CPU
-# The zoo's default (playground.models.registry.DEFAULT_MODEL, which imports torch); a test keeps them equal.
+# The zoo's default and its names in its order (playground.models.registry's DEFAULT_MODEL and MODELS, which
+# import torch): stated here so that a config is checked without loading the zoo; a test keeps them equal.
 DEFAULT_MODEL = "efficientnet_lite0"
+MODEL_NAMES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2", "resnet18",
+               "resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny")
 # The page's choices within LIMITS: learning rates on a log scale, and a teaching range of validation shares.
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 VAL_FRACTION_CHOICES = (0.1, 0.5, 0.05)  # (lowest, highest, step)
@@ -112,9 +116,8 @@ class TrainConfig:
     cache_features: bool = True  # with head + no augmentation: train the head on cached features
 
     def __post_init__(self) -> None:
-        models = _model_names()
-        if self.model not in models:
-            raise TrainingError(f"unknown model {self.model!r}; choose one of: {', '.join(models)}")
+        if self.model not in MODEL_NAMES:
+            raise TrainingError(f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_NAMES)}")
         if self.strategy not in STRATEGIES:
             raise TrainingError(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
         for name, allowed in LIMITS.items():
@@ -148,13 +151,6 @@ class TrainConfig:
 
 # Every field's default, for the CLI's arguments and the page's widgets.
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-
-
-def _model_names() -> list[str]:
-    """The zoo's model names (the registry imports torch, so only when a config is built)."""
-    from playground.models.registry import MODELS
-
-    return list(MODELS)
 
 
 def _either(options: tuple[str, ...]) -> str:

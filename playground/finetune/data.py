@@ -20,9 +20,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from playground._fileio import write_json_atomic
-from playground.config import home_dir
 from playground.errors import PlaygroundError
 from playground.images import UPLOAD_TYPES, ImageError, load_image
+from playground.paths import home_dir
 
 __all__ = [
     "DatasetError",

@@ -30,8 +30,9 @@ from torch import nn
 from playground.finetune import calibration
 from playground.finetune.config import TrainConfig, TrainingError
 from playground.finetune.data import Dataset, DatasetItem
+from playground.finetune.device import server_device
 from playground.finetune.eta import Costs, work_seconds
-from playground.finetune.runtime import Setup, autocast, prepare, work_of
+from playground.finetune.runtime import Setup, autocast, prepare, resolve_device, work_of
 from playground.finetune.strategy import apply_strategy, headless, parameter_counts, set_modes
 from playground.images import load_image
 from playground.models.registry import replace_head
@@ -50,6 +51,9 @@ _SOURCES = {
     "probe": "per-image costs from a few training steps timed on this machine",
     "probe, corrected": "per-image costs from a few training steps timed on this machine, scaled by how "
                         "earlier jobs here compared with their own timing",
+    "server cpu": "per-image costs of a few training steps timed on this server's CPU: the job runs on a GPU, "
+                  "which the server leaves to the jobs, so this is an upper bound until a GPU job with these "
+                  "settings has finished here",
 }
 
 
@@ -80,20 +84,27 @@ def estimate(cfg: TrainConfig, dataset: Dataset, *, home: str | Path | None = No
     Times a real probe of the settings only when neither a job nor an earlier probe of them
     is remembered in ``home``'s calibration file (then remembers it). The model of a probe has
     random weights: speed does not depend on them. Other jobs running at the same time slow
-    a run down; the estimate is for the job alone.
+    a run down; the estimate is for the job alone. A probe runs on the server's own device
+    (:func:`~playground.finetune.device.server_device`): a server that leaves the GPU to the jobs
+    times a GPU job's probe on its CPU, and says so, until a GPU job of the settings has run.
     """
-    setup = prepare(cfg, dataset)
+    job_device = resolve_device(cfg)
+    setup = prepare(cfg, dataset, _probe_device(job_device))
     model = replace_head(setup.entry.builder(), setup.entry, len(dataset.classes))
     groups = apply_strategy(model, setup.entry, cfg)
     trainable, total = parameter_counts(model)
-    key = calibration.calibration_key(cfg, setup.device.type)
     data = calibration.load(home)
-    known = calibration.costs_for(key, data=data)
+    known = calibration.costs_for(calibration.calibration_key(cfg, job_device.type), data=data)
     if known is None:
-        probe = probe_costs(cfg, setup, model, groups)
-        calibration.record_probe(key, probe, home)
-        # Read back: a fresh probe gets the same correction from earlier jobs as a remembered one.
-        known = calibration.costs_for(key, data=calibration.load(home)) or (probe, "probe")
+        key = calibration.calibration_key(cfg, setup.device.type)
+        known = calibration.costs_for(key, data=data)
+        if known is None:
+            probe = probe_costs(cfg, setup, model, groups)
+            calibration.record_probe(key, probe, home)
+            # Read back: a fresh probe gets the same correction from earlier jobs as a remembered one.
+            known = calibration.costs_for(key, data=calibration.load(home)) or (probe, "probe")
+        if setup.device.type != job_device.type:
+            known = (known[0], "server cpu")
     costs, source = known
     decode = _time_decoding(dataset, setup, dataset.items[: max(2, probe_images + 1)])
     phases = work_seconds(work_of(cfg, setup, len(dataset.items)), dataclasses.replace(costs, decode=decode))
@@ -106,11 +117,20 @@ def estimate(cfg: TrainConfig, dataset: Dataset, *, home: str | Path | None = No
              else "a typical figure until a job has finished here")
     return Estimate(
         trainable_params=trainable, total_params=total, seconds=overhead + phases["decode"] + compute,
-        decode_seconds=phases["decode"], compute_seconds=compute, device=str(setup.device),
+        decode_seconds=phases["decode"], compute_seconds=compute, device=str(job_device),
         method=f"{_SOURCES[source]} ({cfg.image_size} px, {setup.device}); {how}; plus "
                f"~{overhead:.0f} s to start a worker, load the weights and save the model ({fixed})",
         overhead_seconds=overhead, source=source, costs=dataclasses.replace(costs, decode=decode).to_dict(),
     )
+
+
+def _probe_device(job_device: torch.device) -> torch.device:
+    """Where this process may time a probe of a job on ``job_device``: there, unless that is a GPU
+    and the server keeps off the GPU (then its CPU: it never creates a CUDA context for a probe)."""
+    if job_device.type == "cpu":
+        return job_device
+    here = torch.device(server_device())
+    return here if here.type == "cuda" else torch.device("cpu")
 
 
 def _time_decoding(dataset: Dataset, setup: Setup, probe: list[DatasetItem]) -> float:
@@ -168,7 +188,8 @@ def probe_costs(cfg: TrainConfig, setup: Setup, model: nn.Module, groups: list[d
         x = torch.randn(batch, 3, cfg.image_size, cfg.image_size, device=device)  # (b, 3, S, S)
         x = x.contiguous(memory_format=fmt)
         y = torch.zeros(batch, dtype=torch.long, device=device)
-        opt = torch.optim.AdamW(groups)  # after the move, as PyTorch advises
+        # After the move, as PyTorch advises; fused on a GPU, as the real run's.
+        opt = torch.optim.AdamW(groups, fused=device.type == "cuda" or None)
         if not cfg.uses_feature_cache:
             per_forward = timed(forward(model, x))
             return Costs(forward=per_forward, step=timed(step(model, x)), evaluate=per_forward)

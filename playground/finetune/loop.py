@@ -9,13 +9,16 @@ head trains on the cached features: the same arithmetic as the plain loop, at a
 fraction of the cost. Every event carries the time left
 (:class:`~playground.finetune.eta.TimeLeft`, from this run's own timings), and
 the best validation epoch is kept, so a run stopped early still gives a model.
+On a GPU, batches arrive uint8 through a pinned prefetcher and are normalised and
+augmented there, and the loop waits for the GPU only to report (see _train_epoch).
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,20 +29,26 @@ from torch import nn
 from playground.finetune.calibration import calibration_key
 from playground.finetune.config import TrainConfig, TrainingError
 from playground.finetune.data import Dataset, DatasetError, Split
+from playground.finetune.device import configure_cuda_backends
 from playground.finetune.eta import Costs, TimeLeft
 from playground.finetune.pixels import augment, decode_all, normalize
+from playground.finetune.prefetch import Prefetcher
 from playground.finetune.result import Stopped, TrainResult, finished_model, validation_report
 from playground.finetune.runtime import Setup, autocast, prepare, work_of
 from playground.finetune.strategy import apply_strategy, headless, parameter_counts, set_modes
-from playground.models.registry import load_model, replace_head
+from playground.models.registry import load_zoo_model, replace_head
 
-__all__ = ["Stopped", "TrainResult", "train", "PHASE_EVENT_SECONDS"]
+__all__ = ["Stopped", "TrainResult", "train", "PHASE_EVENT_SECONDS", "GPU_REPORT_SECONDS"]
 
 # The decoding phase reports its progress at most this often.
 PHASE_EVENT_SECONDS = 0.25
+# On a GPU, training steps' losses are read (one wait for the GPU) and reported at most this often;
+# a CPU run reports every step, as reading a value there waits for nothing.
+GPU_REPORT_SECONDS = 0.5
 EventFn = Callable[[dict[str, Any]], None]
 StopFn = Callable[[], bool]
-BatchFn = Callable[[torch.Tensor, bool], torch.Tensor]  # (indices, training?) -> model input
+Feed = Iterator[tuple[torch.Tensor, torch.Tensor]]  # (model input, labels) on the device, batch by batch
+FeedFn = Callable[[list[torch.Tensor], bool], Feed]  # (batches of indices, training?) -> their inputs
 
 
 def train(
@@ -69,8 +78,13 @@ def train(
     _check_labels(dataset)
     eta = TimeLeft(work_of(cfg, setup, len(dataset.items)), prior)
 
+    gpu_note = ""
+    if setup.device.type == "cuda":  # never the server: training runs in workers (and the CLI, benches)
+        configure_cuda_backends()
+        free, total_bytes = torch.cuda.mem_get_info(setup.device)  # this run's GPU, not GPU 0
+        gpu_note = f"; {free / 2**30:.1f} of {total_bytes / 2**30:.1f} GiB of its memory were free at the start"
     emit({"event": "phase", "phase": "loading model", "done": 0, "total": 1})
-    model = load_model(cfg.model).model  # pretrained, eval mode, CPU; a fresh copy per call
+    model = load_zoo_model(cfg.model).model  # pretrained, eval mode, CPU; a fresh copy per call
     torch.manual_seed(cfg.seed)  # the new head's initial weights
     replace_head(model, setup.entry, len(dataset.classes))
     groups = apply_strategy(model, setup.entry, cfg)
@@ -91,8 +105,8 @@ def train(
         if setup.device.type == "cuda":
             torch.cuda.empty_cache()
         raise TrainingError(
-            f"the GPU ran out of memory (batch size {cfg.batch_size}, {cfg.image_size} px, strategy {cfg.strategy}); "
-            "try a smaller batch size or image size"
+            f"the GPU ran out of memory (batch size {cfg.batch_size}, {cfg.image_size} px, strategy {cfg.strategy}"
+            f"{gpu_note}); try a smaller batch size or image size"
         ) from None
 
     confusion, misclassified = validation_report(val_logits, setup.split, dataset)
@@ -159,12 +173,18 @@ class _Run:
         self.device, self.amp_dtype = setup.device, setup.amp_dtype
         self.emit, self.stop, self.eta = emit, stop, eta
         self.key = calibration_key(cfg, setup.device.type)
-        self.mean = torch.tensor(setup.preprocess.mean).view(1, 3, 1, 1)
-        self.std = torch.tensor(setup.preprocess.std).view(1, 3, 1, 1)
-        self.channels_last = self.device.type == "cuda"
+        self.mean = torch.tensor(setup.preprocess.mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(setup.preprocess.std, device=self.device).view(1, 3, 1, 1)
+        cuda = self.device.type == "cuda"
+        # Reading a loss waits for the GPU; on a CPU it waits for nothing, so CPU runs report every step.
+        self.report_each_step = not cuda
+        # Convolutions on a GPU are faster in NHWC (tensor cores); on a CPU they measured no faster.
+        self.channels_last = cuda
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
         model.to(self.device, memory_format=fmt)  # type: ignore[call-overload]  # memory_format: see finished_model
-        self.optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+        # Fused AdamW on a GPU: one kernel for all parameters, and it takes the fp16 GradScaler's
+        # inf check itself, where the unfused step reads it back (a wait for the GPU every step).
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, fused=cuda or None)
         # fp16 needs loss scaling against underflowing gradients; bf16 has fp32's range and does not.
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.shuffle = torch.Generator().manual_seed(cfg.seed)
@@ -180,15 +200,14 @@ class _Run:
         train_idx, val_idx = torch.tensor(split.train), torch.tensor(split.val)
         steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
         progress = self.progress = _Progress(total_steps=steps_per_epoch * cfg.epochs, started=time.monotonic())
-        net, batch_fn = self._inputs(images)
-        labels_dev = labels.to(self.device)
+        net, feed = self._inputs(images, labels)
         val_logits = torch.empty(0)
         for epoch in range(1, cfg.epochs + 1):
             epoch_start = time.monotonic()
             progress.epoch, progress.epoch_step = epoch, 0
-            loss_sum, correct = self._train_epoch(epoch, net, batch_fn, labels_dev, train_idx, progress)
+            loss_sum, correct = self._train_epoch(epoch, net, feed, train_idx, progress)
             val_start = time.monotonic()
-            val_logits = self._evaluate(net, batch_fn, val_idx)
+            val_logits = self._evaluate(net, feed, val_idx)
             self.eta.evaluated(len(val_idx), time.monotonic() - val_start)
             record = {"event": "epoch", "epoch": epoch, "epochs": cfg.epochs,
                       "train_loss": loss_sum / len(train_idx), "train_accuracy": correct / len(train_idx),
@@ -239,56 +258,82 @@ class _Run:
 
     # -- inputs, steps, validation
 
-    def _inputs(self, images: torch.Tensor) -> tuple[nn.Module, BatchFn]:
-        """(the network a batch goes through, how a batch of indices becomes its input)."""
+    def _inputs(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[nn.Module, FeedFn]:
+        """(the network a batch goes through, how batches of indices become its inputs and labels)."""
         if not self.cfg.uses_feature_cache:
-            def batch(idx: torch.Tensor, training: bool) -> torch.Tensor:
-                return self._batch(images, idx, augmented=training and self.cfg.augment)  # (B, 3, S, S)
+            prefetcher = Prefetcher((images, labels), self.device)
 
-            return self.model, batch
+            def feed(batches: list[torch.Tensor], training: bool) -> Feed:
+                # uint8 (B, 3, S, S) and (B,) on the device, the next batch copied while this one computes
+                for x, y in prefetcher.batches(batches):
+                    yield self._prepare(x, augmented=training and self.cfg.augment), y
+
+            return self.model, feed
         # The frozen backbone in eval mode maps each image to a fixed vector: compute it once.
         self.model.eval()
         with headless(self.model, self.entry) as backbone:
             feats = self._extract(backbone, images).to(self.device)  # (N, F)
+        labels_dev = labels.to(self.device)
 
-        def cached(idx: torch.Tensor, training: bool) -> torch.Tensor:
-            return feats[idx.to(self.device)]  # (B, F)
+        def cached(batches: list[torch.Tensor], training: bool) -> Feed:
+            for idx in batches:
+                idx = idx.to(self.device)
+                yield feats[idx], labels_dev[idx]  # (B, F), (B,)
 
         return self.model.get_submodule(self.entry.head), cached
 
-    def _train_epoch(self, epoch: int, net: nn.Module, batch_fn: BatchFn, labels: torch.Tensor,
-                     train_idx: torch.Tensor, progress: _Progress) -> tuple[float, int]:
-        """One pass over the shuffled training images; returns (summed loss, correct predictions)."""
-        cfg = self.cfg
-        set_modes(self.model, cfg)
+    def _train_epoch(self, epoch: int, net: nn.Module, feed: FeedFn, train_idx: torch.Tensor,
+                     progress: _Progress) -> tuple[float, int]:
+        """One pass over the shuffled training images; returns (summed loss, correct predictions).
+
+        Each step's loss and correct count stay on the device until a report reads them all at
+        once: every step on a CPU, every GPU_REPORT_SECONDS on a GPU (a read waits for the GPU to
+        finish, and a wait per step would leave it idle while the next step is prepared).
+        """
+        set_modes(self.model, self.cfg)
         order = train_idx[torch.randperm(len(train_idx), generator=self.shuffle)]
-        steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
-        loss_sum, correct = 0.0, 0
-        for k in range(steps_per_epoch):
-            t0 = time.monotonic()
-            idx = order[k * cfg.batch_size : (k + 1) * cfg.batch_size]
-            batch_loss, batch_correct = self._step(net, batch_fn(idx, True), labels[idx.to(self.device)])
-            dt = time.monotonic() - t0
-            self.eta.step(dt, len(idx))
+        batches = list(order.split(self.cfg.batch_size))
+        report = _Report(epoch, len(batches), time.monotonic())
+        batch_iter = feed(batches, True)
+        for k, idx in enumerate(batches):
+            x, y = next(batch_iter)
+            loss, hits = self._step(net, x, y)
             progress.step += 1
             progress.epoch_step = k + 1
             progress.seen += len(idx)
-            progress.step_seconds += dt
-            loss_sum += batch_loss * len(idx)
-            correct += batch_correct
+            report.pending.append((k + 1, progress.step, len(idx), loss, hits))
+            if self.report_each_step or k + 1 == len(batches) or time.monotonic() - report.since > GPU_REPORT_SECONDS:
+                self._report(report, progress)
+            if self.stop():
+                self._report(report, progress)  # the steps done so far, before stopping
+                raise Stopped()
+        return report.loss_sum, report.correct
+
+    def _report(self, report: _Report, progress: _Progress) -> None:
+        """Read the pending steps' numbers (one wait for the device) and emit a batch event for each."""
+        if not report.pending:
+            return
+        steps, global_steps, sizes, losses, hit_counts = zip(*report.pending)
+        values = torch.stack([torch.stack(losses), torch.stack(hit_counts).float()]).tolist()
+        seconds = time.monotonic() - report.since
+        images = sum(sizes)
+        progress.step_seconds += seconds
+        for step, global_step, n, loss, hits in zip(steps, global_steps, sizes, *values):
+            dt = seconds * n / images  # the group's time, shared out by images
+            self.eta.step(dt, n)
+            report.loss_sum += loss * n
+            report.correct += int(hits)
             self.emit({
-                "event": "batch", "epoch": epoch, "epochs": cfg.epochs, "step": k + 1,
-                "steps_per_epoch": steps_per_epoch, "global_step": progress.step,
-                "total_steps": progress.total_steps, "loss": batch_loss, "accuracy": batch_correct / len(idx),
-                "images_per_sec": len(idx) / dt if dt > 0 else None,
+                "event": "batch", "epoch": report.epoch, "epochs": self.cfg.epochs, "step": step,
+                "steps_per_epoch": report.steps_per_epoch, "global_step": global_step,
+                "total_steps": progress.total_steps, "images": n, "loss": loss, "accuracy": hits / n,
+                "images_per_sec": images / seconds if seconds > 0 else None,
                 "elapsed": time.monotonic() - progress.started, "eta_seconds": self.eta.seconds(),
             })
-            if self.stop():
-                raise Stopped()
-        return loss_sum, correct
+        report.pending, report.since = [], time.monotonic()
 
-    def _step(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
-        """One AdamW step on a batch; returns (its loss, its correct predictions)."""
+    def _step(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One AdamW step on a batch; returns (its loss, its correct predictions) as device scalars, unread."""
         with autocast(self.device, self.amp_dtype):
             logits = net(x)  # (B, C)
             loss = F.cross_entropy(logits.float(), y)
@@ -296,42 +341,55 @@ class _Run:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        # float() syncs with the device, so the step's timing is real.
-        return float(loss.detach()), int((logits.argmax(1) == y).sum())
+        return loss.detach(), (logits.argmax(1) == y).sum()
 
-    def _batch(self, images: torch.Tensor, idx: torch.Tensor, augmented: bool) -> torch.Tensor:
-        x = normalize(images[idx], self.mean, self.std)  # (B, 3, S, S)
+    def _prepare(self, x: torch.Tensor, augmented: bool) -> torch.Tensor:
+        """uint8 (B, 3, S, S) on the device -> the model's input there: normalised, maybe augmented."""
+        x = normalize(x, self.mean, self.std)  # (B, 3, S, S) float
         if augmented:
             x = augment(x, self.aug_gen)
-        x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     @torch.no_grad()
     def _extract(self, net: nn.Module, images: torch.Tensor) -> torch.Tensor:
         """The backbone's features of every image, in batches, fp32 on the CPU at the end: (N, F)."""
         outs = []
-        bs, n = self.cfg.batch_size, len(images)
+        n = len(images)
+        batches = list(torch.arange(n).split(self.cfg.batch_size))
         self.eta.phase("extract", 0)
-        for k in range(0, n, bs):
-            x = self._batch(images, torch.arange(k, min(k + bs, n)), augmented=False)
+        done = itertools.accumulate(len(b) for b in batches)
+        for (x,), upto in zip(Prefetcher((images,), self.device).batches(batches), done):
+            x = self._prepare(x, augmented=False)
             with autocast(self.device, self.amp_dtype):
                 outs.append(net(x).float().cpu())  # (B, F); .cpu() syncs, so the timing is real
-            self.eta.phase("extract", min(k + bs, n))
+            self.eta.phase("extract", upto)
             if self.stop():
                 raise Stopped()
-            self.emit({"event": "phase", "phase": "extracting features", "done": min(k + bs, n), "total": n,
+            self.emit({"event": "phase", "phase": "extracting features", "done": upto, "total": n,
                        "eta_seconds": self.eta.seconds()})
         return torch.cat(outs)
 
     @torch.no_grad()
-    def _evaluate(self, net: nn.Module, batch_fn: BatchFn, val_idx: torch.Tensor) -> torch.Tensor:
-        """Logits (V, C) for the validation images, everything in eval mode."""
+    def _evaluate(self, net: nn.Module, feed: FeedFn, val_idx: torch.Tensor) -> torch.Tensor:
+        """Logits (V, C) for the validation images, everything in eval mode (read once, at the end)."""
         self.model.eval()
         outs = []
-        for k in range(0, len(val_idx), self.cfg.batch_size):
-            x = batch_fn(val_idx[k : k + self.cfg.batch_size], False)
+        for x, _ in feed(list(val_idx.split(self.cfg.batch_size)), False):
             with autocast(self.device, self.amp_dtype):
-                outs.append(net(x).float().cpu())  # (B, C)
+                outs.append(net(x).float())  # (B, C) on the device
             if self.stop():
                 raise Stopped()
-        return torch.cat(outs)
+        return torch.cat(outs).cpu()
+
+
+@dataclass
+class _Report:
+    """Training steps of one epoch whose numbers are still on the device, and the epoch's sums so far."""
+
+    epoch: int
+    steps_per_epoch: int
+    since: float  # when the first pending step started
+    # (step in the epoch, global step, images, loss, correct predictions): the last two unread, on the device
+    pending: list[tuple[int, int, int, torch.Tensor, torch.Tensor]] = dataclasses.field(default_factory=list)
+    loss_sum: float = 0.0
+    correct: int = 0

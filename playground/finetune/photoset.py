@@ -23,7 +23,6 @@ import time
 import unicodedata
 from pathlib import Path, PurePosixPath
 
-from playground.config import home_dir
 from playground.finetune.archive import _check_member_name
 from playground.finetune.data import (
     IMAGE_EXTENSIONS,
@@ -35,6 +34,7 @@ from playground.finetune.data import (
     skip_reason,
 )
 from playground.images import ImageError, load_image
+from playground.paths import home_dir
 
 __all__ = [
     "PhotoSet",

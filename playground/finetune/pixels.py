@@ -1,5 +1,6 @@
 """A run's images as tensors: every image decoded once into a uint8 cache, normalised per batch,
-and augmented (random crop of a padded image + horizontal flip) on that tensor."""
+and augmented (random crop of a padded image + horizontal flip) on that tensor, on whichever
+device the batch is (the training device: a GPU run does this work on the GPU, batched)."""
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ from playground.finetune.result import Stopped
 from playground.images import ImageError, load_image
 from playground.models.preprocess import Preprocess
 
-__all__ = ["MAX_CACHE_BYTES", "decode_all", "normalize", "augment"]
+__all__ = ["MAX_CACHE_BYTES", "decode_all", "normalize", "augment", "crop_and_flip"]
 
 # Decoded images are kept in memory as uint8 (N, 3, S, S); refuse sizes that would not fit comfortably.
 MAX_CACHE_BYTES = 6 * 1024**3
@@ -57,15 +58,27 @@ def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random crop of the image padded by 1/8 of its size (reflect), then a random horizontal flip."""
+    """Random crop of the image padded by 1/8 of its size (reflect), then a random horizontal flip.
+
+    The draws come from ``gen`` (a CPU generator) in the same order whatever ``x``'s device, so a
+    seed gives the same crops and flips on a CPU and a GPU; the crops are one batched gather.
+    """
     b, _, s, _ = x.shape  # (B, 3, S, S) float
     pad = max(1, s // _AUGMENT_PAD_DIVISOR)
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")  # (B, 3, S+2p, S+2p)
-    offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=gen)
-    flips = torch.rand(b, generator=gen) < _FLIP_PROBABILITY
-    out = torch.empty_like(x)
-    for i in range(b):
-        dy, dx = int(offsets[i, 0]), int(offsets[i, 1])
-        crop = padded[i, :, dy : dy + s, dx : dx + s]
-        out[i] = crop.flip(-1) if flips[i] else crop
-    return out
+    offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=gen)  # (B, 2): dy, dx
+    flips = torch.rand(b, generator=gen) < _FLIP_PROBABILITY  # (B,)
+    return crop_and_flip(padded, offsets.to(x.device), flips.to(x.device), s)
+
+
+def crop_and_flip(padded: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, size: int) -> torch.Tensor:
+    """Per image i, the ``size`` x ``size`` window of ``padded[i]`` at ``offsets[i]`` (dy, dx), mirrored
+    left-right where ``flips[i]``: ``padded[i, :, dy:dy+size, dx:dx+size]`` (``.flip(-1)``), for the
+    whole batch in two gathers instead of a Python loop over its images."""
+    b, c, p, _ = padded.shape  # (B, C, P, P)
+    steps = torch.arange(size, device=padded.device)  # (S,)
+    rows = offsets[:, :1] + steps  # (B, S)
+    # A mirrored window reads its columns right to left.
+    cols = offsets[:, 1:] + torch.where(flips[:, None], size - 1 - steps, steps)  # (B, S)
+    out = padded.gather(2, rows[:, None, :, None].expand(b, c, size, p))  # (B, C, S, P)
+    return out.gather(3, cols[:, None, None, :].expand(b, c, size, size))  # (B, C, S, S)

@@ -13,6 +13,7 @@ import torch
 
 from playground.finetune.config import DEFAULTS, TrainConfig, TrainingError
 from playground.finetune.data import BUNDLED, Dataset, Split, stratified_split
+from playground.finetune.device import MIN_CORES_TO_SPARE_ONE, cuda_bf16_native, mixed_precision_dtype, worker_threads
 from playground.finetune.eta import Work
 from playground.models.preprocess import Preprocess
 from playground.models.registry import MODELS, ModelEntry, default_device
@@ -20,8 +21,6 @@ from playground.models.registry import MODELS, ModelEntry, default_device
 __all__ = ["Setup", "prepare", "resolve_device", "work_of", "autocast", "configure_cpu_threads", "training_preprocess",
            "suggested_image_size", "MIN_CORES_TO_SPARE_ONE", "cpu_threads"]
 
-# With this many cores or more, one is left to the app (the server, other sessions).
-MIN_CORES_TO_SPARE_ONE = 4
 
 
 @dataclass(frozen=True)
@@ -40,13 +39,17 @@ class Setup:
         return str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32"
 
 
-def prepare(cfg: TrainConfig, dataset: Dataset) -> Setup:
-    """The split, the model's entry and scaled preprocessing, the device and the autocast dtype."""
+def prepare(cfg: TrainConfig, dataset: Dataset, device: torch.device | None = None) -> Setup:
+    """The split, the model's entry and scaled preprocessing, the device and the autocast dtype.
+
+    ``device``: where this process computes, when that is not the run's own device (the server
+    timing a probe on its CPU while the job will run on a GPU); default :func:`resolve_device`.
+    """
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise TrainingError("device cuda was asked for but PyTorch sees no CUDA GPU here; use auto or cpu")
     split = stratified_split(dataset, cfg.val_fraction, cfg.seed)
     entry = MODELS[cfg.model]
-    device = resolve_device(cfg)
+    device = resolve_device(cfg) if device is None else device
     return Setup(split, entry, training_preprocess(entry, cfg.image_size), device, _autocast_dtype(cfg, device))
 
 
@@ -62,13 +65,13 @@ def resolve_device(cfg: TrainConfig) -> torch.device:
 
 
 def _autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for plain fp32. Mixed precision: bf16 where supported, else fp16."""
+    """The autocast dtype, or None for plain fp32. Mixed precision: bf16 where the GPU computes it
+    natively (compute capability 8.0+), else fp16 (T4, V100: bf16 there is emulated, and slow)."""
     mixed = cfg.precision == "mixed" or (cfg.precision == "auto" and device.type == "cuda")
     if not mixed:
         return None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16  # CPU autocast supports bf16 only
+    native = device.type == "cuda" and cuda_bf16_native(device.index)
+    return getattr(torch, mixed_precision_dtype(device.type, native))
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager:
@@ -76,15 +79,15 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContext
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
-def cpu_threads() -> int:
-    """PyTorch threads for one computation: all cores but one on 4+ cores (one is left to the app)."""
-    cores = os.cpu_count() or 1
-    return cores - 1 if cores >= MIN_CORES_TO_SPARE_ONE else cores
+def cpu_threads(workers: int = 1) -> int:
+    """PyTorch threads for one of ``workers`` concurrent computations: all cores but one on 4+ cores
+    (one is left to the app), shared out among the workers (:func:`~playground.finetune.device.worker_threads`)."""
+    return worker_threads(os.cpu_count() or 1, workers)
 
 
-def configure_cpu_threads() -> int:
+def configure_cpu_threads(workers: int = 1) -> int:
     """Set PyTorch's thread count to :func:`cpu_threads` (a worker or the CLI); returns the count."""
-    threads = cpu_threads()
+    threads = cpu_threads(workers)
     torch.set_num_threads(threads)
     return threads
 

@@ -21,7 +21,7 @@ from torch import nn
 from playground.design.erf import DEFAULT_MASS, mass_side
 from playground.design.rfview import UnitField
 from playground.errors import PlaygroundError
-from playground.models.registry import LoadedModel, ModelEntry, load_model
+from playground.models.registry import LoadedModel, ModelEntry, load_zoo_model
 from playground.models.unit_fields import LayerField, layer_field, model_input, unit_gradient
 
 __all__ = ["ERFMap", "TrainedERF", "trained_vs_init", "init_model", "effective_side"]
@@ -90,13 +90,13 @@ def trained_vs_init(model: LoadedModel | str, img: Image.Image, layer: str, *, s
                     mass: float = DEFAULT_MASS) -> TrainedERF:
     """The effective field of ``layer``'s central unit on ``img``: pretrained weights vs a seeded init.
 
-    ``model`` is a loaded model or a catalogue name (loaded here; :class:`ModelUnavailable` when its
+    ``model`` is a loaded model or a zoo name (loaded here; :class:`ModelUnavailable` when its
     weights are missing). Raises :class:`~playground.models.inference.LayerError` for a layer without
     a spatial field, :class:`PlaygroundError` for a bad ``mass``. Deterministic for a seed.
     """
     if not 0.0 < mass < 1.0:
         raise PlaygroundError(f"mass must be between 0 and 1, such as 0.95 (got {mass})")
-    loaded = load_model(model) if isinstance(model, str) else model
+    loaded = load_zoo_model(model) if isinstance(model, str) else model
     entry = loaded.entry
     lf = layer_field(entry, layer)
     unit = lf.centre_unit

@@ -4,31 +4,30 @@ A folder holds ``model.safetensors`` (the whole model's state dict, the new
 head included), ``meta.json`` (:data:`FINETUNED_FORMAT`: architecture,
 classes, preprocessing, metrics), ``model.py`` and ``load_example.py`` (plain
 PyTorch, no playground needed; :mod:`playground.models.standalone`) and
-``README.md``. A job keeps its model in its artifacts folder, named ``job:<id>``.
+``README.md``. Only the folder's format lives here: where a folder is found (a
+path, or a job's ``job:<id>``) is :mod:`playground.catalog`'s business, so this
+module knows nothing of jobs and is told its ``job:<id>``, if any, by the caller.
 """
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from playground.finetune.jobs.store import JobError, JobStore
+from torch import nn
+
 from playground.models.preprocess import Preprocess
 from playground.models.registry import (
-    FINE_TUNED,
     MODELS,
     LoadedModel,
     ModelEntry,
     ModelStatus,
-    _load_strict,
+    load_strict,
     replace_head,
 )
 from playground.models.standalone import MODEL_FILE, example_source, model_source, requirements
 from playground.models.weights import ModelUnavailable
-
-if TYPE_CHECKING:
-    from playground.finetune.loop import TrainResult
 
 __all__ = [
     "FINETUNED_FORMAT",
@@ -37,13 +36,12 @@ __all__ = [
     "EXAMPLE_FILE",
     "README_FILE",
     "MODEL_FILE",
-    "JOB_PREFIX",
+    "FINE_TUNED",
+    "TrainedModel",
     "save_finetuned",
     "write_readme",
     "load_finetuned",
-    "finetuned_dir",
-    "finetuned_dirs",
-    "finetuned_status",
+    "folder_status",
 ]
 
 FINETUNED_FORMAT = "cnn-playground/finetuned-v1"
@@ -51,7 +49,7 @@ WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 EXAMPLE_FILE = "load_example.py"
 README_FILE = "README.md"
-JOB_PREFIX = "job:"  # a job's model by reference: job:<id>
+FINE_TUNED = "fine-tuned"  # ModelStatus.source of a fine-tuned model folder
 _SAVED_METRICS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss", "per_class_accuracy", "epochs",
                   "train_seconds", "train_images", "val_images", "trainable_params")
 _README_CLASSES = 10  # class names listed in README.md
@@ -78,6 +76,38 @@ On the playground server that trained it, it is also the model `{ref}`:
 """
 
 
+class _Settings(Protocol):
+    """What the folder records of a run's settings (a :class:`~playground.finetune.config.TrainConfig`)."""
+
+    @property
+    def strategy(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class TrainedModel(Protocol):
+    """What :func:`save_finetuned` reads from a finished run (a
+    :class:`~playground.finetune.result.TrainResult`): stated here, so that the folder format
+    does not import the fine-tuning code that produces it."""
+
+    @property
+    def model(self) -> nn.Module: ...
+
+    @property
+    def entry(self) -> ModelEntry: ...
+
+    @property
+    def preprocess(self) -> Preprocess: ...
+
+    @property
+    def classes(self) -> list[str]: ...
+
+    @property
+    def config(self) -> _Settings: ...
+
+    def metrics(self) -> dict[str, Any]: ...
+
+
 def _shown(classes: list[str], limit: int) -> str:
     return ", ".join(classes[:limit]) + (", ..." if len(classes) > limit else "")
 
@@ -85,11 +115,13 @@ def _shown(classes: list[str], limit: int) -> str:
 # --------------------------------------------------------------------------- writing
 
 
-def save_finetuned(result: TrainResult, out_dir: str | Path) -> Path:
+def save_finetuned(result: TrainedModel, out_dir: str | Path, *, job_ref: str | None = None) -> Path:
     """Write the fine-tuned model folder (model.safetensors, meta.json, model.py, load_example.py, README.md).
 
     model.py and load_example.py run with torch + safetensors + Pillow alone (torchvision too for a
-    torchvision architecture): see :mod:`playground.models.standalone`."""
+    torchvision architecture): see :mod:`playground.models.standalone`. ``job_ref``: the ``job:<id>``
+    this folder will be reachable as on this server, named in its README; None (the default) for a
+    folder no job reference leads to (the README must not name one that does not lead here)."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
@@ -112,20 +144,8 @@ def save_finetuned(result: TrainResult, out_dir: str | Path) -> Path:
     n = len(result.classes)
     (out / MODEL_FILE).write_text(model_source(result.entry, n), encoding="utf-8")
     (out / EXAMPLE_FILE).write_text(example_source(result.entry, n), encoding="utf-8")
-    write_readme(out, _job_ref(out))
+    write_readme(out, job_ref)
     return out
-
-
-def _job_ref(out: Path) -> str | None:
-    """``job:<id>`` when ``out`` is where a job of this playground's store writes or keeps its model
-    (a worker writes a scratch folder that is then renamed), else None: the README must not name a
-    folder that will be gone, nor a job reference that does not lead here."""
-    try:
-        job = JobStore().folder(out.parent.name)
-    except JobError:
-        return None
-    here = out.resolve()
-    return JOB_PREFIX + job.id if here in (job.artifacts_scratch.resolve(), job.artifacts.resolve()) else None
 
 
 def write_readme(folder: str | Path, job_ref: str | None = None) -> Path:
@@ -146,23 +166,6 @@ def write_readme(folder: str | Path, job_ref: str | None = None) -> Path:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def finetuned_dir(ref: str | Path) -> Path:
-    """The folder a model reference points at: ``job:<id>`` -> that job's artifacts, else the path."""
-    text = str(ref)
-    if text.startswith(JOB_PREFIX):
-        try:
-            return JobStore().folder(text[len(JOB_PREFIX):]).artifacts
-        except JobError as exc:
-            raise ModelUnavailable(f"{text}: not a valid job id ({exc})") from None
-    return Path(text).expanduser()
-
-
-def finetuned_dirs() -> list[Path]:
-    """Fine-tuned model folders written by jobs (artifacts with a meta.json), oldest first."""
-    folders = [d for d in JobStore().artifact_dirs() if (d / META_FILE).is_file()]
-    return sorted(folders, key=lambda p: p.stat().st_mtime)
 
 
 def _read_meta(folder: Path, label: str) -> tuple[dict[str, Any], ModelEntry, Preprocess, list[str]]:
@@ -205,16 +208,14 @@ def load_finetuned(folder: Path, label: str) -> LoadedModel:
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelUnavailable(f"{label}: {WEIGHTS_FILE} cannot be read ({exc}); re-run the fine-tune") from None
     model = replace_head(entry.builder(), entry, len(classes))
-    _load_strict(model, state, label)
+    load_strict(model, state, label)
     return LoadedModel(name=label, model=model.eval(), preprocess=preprocess, categories=classes,
                        entry=entry, source=str(folder.resolve()))
 
 
-def finetuned_status(ref: str | Path) -> ModelStatus:
-    """Whether a fine-tuned model reference (``job:<id>`` or a folder) can be loaded, and what it is."""
-    label = str(ref)
+def folder_status(folder: Path, label: str) -> ModelStatus:
+    """Whether the fine-tuned model folder ``folder`` (shown as ``label``) can be loaded, and what it is."""
     try:
-        folder = finetuned_dir(ref)
         if not folder.is_dir():
             raise ModelUnavailable(f"{label}: no such model folder")
         _, entry, _, classes = _read_meta(folder, label)

@@ -4,10 +4,11 @@
 offline, their weights shipped as pip packages (requirements-models.txt):
 EfficientNet-Lite0/1/2 and torchvision's MobileNet-V2. The other torchvision
 classifiers are usable when their official weight file is in the torch hub
-cache; otherwise :func:`model_status` says which file to put where, and
-:func:`download_weights` (an explicit user action) fetches it. Loading never
-downloads. :func:`load_model` also loads a fine-tuned model folder (written by
-the fine-tuning jobs) by name (``job:<id>``) or path.
+cache; otherwise :func:`zoo_status` says which file to put where, and
+:func:`download_weights` (an explicit user action) fetches it. Loading
+(:func:`load_zoo_model`) never downloads. Fine-tuned models and ``job:<id>``
+references are not this module's business: :mod:`playground.catalog` loads and
+lists every model, these and the zoo's alike.
 
 An entry's preprocessing is a :class:`~playground.models.preprocess.Preprocess`, its weights a
 :class:`~playground.models.weights.WeightSource`.
@@ -18,7 +19,6 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torchvision
@@ -42,18 +42,17 @@ __all__ = [
     "LoadedModel",
     "MODELS",
     "DEFAULT_MODEL",
-    "model_status",
     "zoo_status",
-    "load_model",
+    "zoo_rows",
+    "load_zoo_model",
     "replace_head",
     "default_device",
     "hub_weights",
     "download_weights",
-    "FINE_TUNED",
+    "load_strict",
 ]
 
 DEFAULT_MODEL = "efficientnet_lite0"
-FINE_TUNED = "fine-tuned"  # ModelStatus.source of a fine-tuned model folder
 
 
 @dataclass(frozen=True)
@@ -213,8 +212,9 @@ def replace_head(model: nn.Module, entry: ModelEntry, num_classes: int) -> nn.Mo
 
 # -- status and loading ------------------------------------------------------------------------
 
-def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], label: str) -> None:
-    """load_state_dict(strict=True), with a one-line message instead of RuntimeError's essay."""
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], label: str) -> None:
+    """load_state_dict(strict=True), with a one-line message instead of RuntimeError's essay
+    (:class:`ModelUnavailable` naming ``label``); shared with the fine-tuned model folders."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -236,30 +236,20 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_model(name_or_dir: str | Path, *, device: str | torch.device = "cpu") -> LoadedModel:
-    """Build a model and load its weights: a zoo name (see ``MODELS``), ``job:<id>``, or the path
-    of a fine-tuned model folder. Returns it in eval mode on ``device`` (default CPU).
+def load_zoo_model(name: str, *, device: str | torch.device = "cpu") -> LoadedModel:
+    """Build a zoo model (see ``MODELS``) and load its weights; returns it in eval mode on ``device``
+    (default CPU). :func:`playground.catalog.load_model` also takes ``job:<id>`` and folders.
 
     Raises :class:`ModelUnavailable` saying what is missing and how to get it.
     """
-    ref = str(name_or_dir)
-    if ref in MODELS:
-        entry = MODELS[ref]
-        state = entry.weights.load_state_dict()
-        model = entry.builder()
-        _load_strict(model, state, ref)
-        loaded = LoadedModel(name=ref, model=model.eval(), preprocess=entry.preprocess,
-                             categories=list(entry.categories), entry=entry, source=entry.weights.status()[1])
-    else:
-        from playground.models.finetuned import finetuned_dir, load_finetuned  # it builds on this module
-
-        folder = finetuned_dir(ref)
-        if not folder.is_dir():
-            raise ModelUnavailable(
-                f"{ref}: no such model; use one of {', '.join(MODELS)}, job:<id> or a fine-tuned model folder "
-                "(see `python -m playground models`)"
-            )
-        loaded = load_finetuned(folder, ref)
+    entry = MODELS.get(name)
+    if entry is None:
+        raise ModelUnavailable(f"{name}: not a zoo model; use one of {', '.join(MODELS)}")
+    state = entry.weights.load_state_dict()
+    model = entry.builder()
+    load_strict(model, state, name)
+    loaded = LoadedModel(name=name, model=model.eval(), preprocess=entry.preprocess,
+                         categories=list(entry.categories), entry=entry, source=entry.weights.status()[1])
     loaded.model.to(device)
     return loaded
 
@@ -275,23 +265,14 @@ def zoo_status() -> list[ModelStatus]:
     global _zoo_status_memo
     memo = _zoo_status_memo
     if memo is None or time.monotonic() - memo[0] > _ZOO_STATUS_TTL_S:
-        memo = _zoo_status_memo = (time.monotonic(), _zoo_rows())
+        memo = _zoo_status_memo = (time.monotonic(), zoo_rows())
     return list(memo[1])
 
 
-def _zoo_rows() -> list[ModelStatus]:
-    """Whether each zoo model can be used, checked now."""
+def zoo_rows() -> list[ModelStatus]:
+    """Whether each zoo model can be used, checked now (:func:`zoo_status` is the memoised view)."""
     return [ModelStatus(e.name, e.title, *e.weights.status(), source=e.weights.kind(), licence=e.weights.licence)
             for e in MODELS.values()]
-
-
-def model_status() -> list[ModelStatus]:
-    """Every zoo model and every fine-tuned job model, and whether it can be used now (and why not)."""
-    from playground.models.finetuned import JOB_PREFIX, finetuned_dirs, finetuned_status  # it builds on this module
-
-    rows = _zoo_rows()
-    rows += [finetuned_status(f"{JOB_PREFIX}{folder.parent.name}") for folder in finetuned_dirs()]
-    return rows
 
 
 # -- fetching torchvision's weights (an explicit user action, never implied by loading) ---------
@@ -319,8 +300,8 @@ def download_weights(name: str, progress: ProgressFn | None = None) -> ModelStat
         raise ModelUnavailable(f"{name}: nothing to download; torchvision models are {', '.join(downloadable)}")
     path = hub.download(progress)
     try:
-        _load_strict(MODELS[name].builder(), hub.load_state_dict(), name)
+        load_strict(MODELS[name].builder(), hub.load_state_dict(), name)
     except ModelUnavailable:
         path.unlink(missing_ok=True)
         raise
-    return next(r for r in model_status() if r.name == name)
+    return next(r for r in zoo_rows() if r.name == name)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import datetime
 from functools import partial
 
 import streamlit as st
@@ -16,11 +15,11 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from playground._format import human_bytes
 from playground.classroom import SETTING_RANGES, ClassroomError, ClassSettings, disk_usage, load_settings, save_settings
-from playground.config import home_dir
 from playground.errors import PlaygroundError
 from playground.finetune.jobs.store import Job
 from playground.housekeeping import DEFAULT_RETENTION_DAYS, RETENTION_DAYS_ENV, RetentionPolicy
-from playground.ui.finetune.job import STATUS_ICONS, manager
+from playground.paths import home_dir
+from playground.ui.finetune.job import job_row, manager
 from playground.ui.owner import classroom_mode, is_teacher, lock_teacher, unlock_teacher, viewer
 from playground.ui.text import md_text, show_error
 
@@ -82,8 +81,8 @@ def teacher_sidebar() -> None:
 
 
 def _owner_label(job: Job) -> str:
-    name, owner = job.config.get("owner_name"), job.config.get("owner")
-    short = f" ({owner[:6]})" if isinstance(owner, str) and owner else ""
+    name, owner = job.owner_name, job.owner
+    short = f" ({owner[:6]})" if owner else ""
     if name:
         return md_text(f"{name}{short}")
     return md_text(f"no name{short}") if short else "started from Python or the CLI"
@@ -99,14 +98,9 @@ def jobs_panel() -> None:
     if not jobs:
         st.caption("No jobs yet.")
     for job in jobs[:_LISTED_JOBS]:
-        d, t = job.config.get("dataset", {}), job.config.get("train", {})
-        created = job.config.get("created", "")
-        when = datetime.fromisoformat(created).astimezone().strftime("%d %b %H:%M") if created else ""
         place = f" · position {order.index(job.id) + 1} in the queue" if job.id in order else ""
         c1, c2, c3 = st.columns([6, 4, 1], vertical_alignment="center")
-        c1.markdown(f"{STATUS_ICONS.get(job.status, '')} **{_owner_label(job)}** · `{job.id}` · {when} · "
-                    f"{md_text(d.get('name'))} · {md_text(t.get('model'))} / {md_text(t.get('strategy'))} · "
-                    f"{t.get('epochs')} epoch(s){place}")
+        c1.markdown(job_row(job, owner=_owner_label(job), epochs=True) + place)
         c2.caption(md_text(f"{job.status}: {job.state.get('message', '')}"))
         if job.active:
             if c3.button("Cancel", key=teacher_cancel_key(job.id), icon=":material/stop_circle:"):

@@ -16,7 +16,7 @@ from playground._format import human, human_bytes
 from playground.design.analysis import Report, analyze, analyze_prefix
 from playground.design.build import build_model
 from playground.spec.parse import SpecError
-from tests.strategies import one_torch_thread, stacks  # noqa: F401 (autouse fixture)
+from tests.support.strategies import one_torch_thread, stacks  # noqa: F401 (autouse fixture)
 
 
 def conv(out: int, k: int | list[int] = 3, **kw: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from torchvision.models.resnet import Bottleneck as TVBottleneck
 from playground.design.analysis import analyze
 from playground.design.build import MAX_BUILD_PARAMS, BasicBlock, Bottleneck, DWSep, build_model, to_pytorch_code
 from playground.spec.parse import SpecError
-from tests.strategies import one_torch_thread, stacks  # noqa: F401 (autouse fixture)
+from tests.support.strategies import one_torch_thread, stacks  # noqa: F401 (autouse fixture)
 
 
 def _tv_downsample(c_in: int, out: int, stride: int) -> nn.Module | None:

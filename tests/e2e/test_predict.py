@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from playground.samples import load_sample
-from playground.ui.camera import CAMERA_NEEDS_HTTPS
+from playground.ui.photo_input import CAMERA_NEEDS_HTTPS
 from tests.e2e.helpers import settle
 
 

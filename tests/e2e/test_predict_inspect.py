@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from playground.ui.feature_field import map_chart_key
 from playground.ui.predict import PREDICT
+from playground.ui.predict.feature_field import map_chart_key
 from tests.e2e.helpers import click_unit, field_caption, settle, wait_for_field_caption
 
 # The default layer of the Feature maps tab: _blocks.2 of EfficientNet-Lite0, a 56×56 map

@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.conftest import require_chromium, streamlit_server
 from tests.e2e.helpers import settle, start_digits_job
-from tests.process_support import processes_marked
+from tests.support.process_support import processes_marked
 
 pytest.importorskip("ray")
 
@@ -71,5 +71,8 @@ def test_a_job_runs_on_ray_to_done(ray_page, ray_app: tuple[str, str, subprocess
 
     server.terminate()  # SIGTERM, as a service manager stops the server
     assert server.wait(timeout=60) is not None
-    time.sleep(2)  # the cluster's processes exit on their own once the server has stopped them
+    # The cluster's processes exit on their own once the server has stopped them: poll, with a deadline.
+    deadline = time.monotonic() + 30
+    while processes_marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert processes_marked(marker) == []

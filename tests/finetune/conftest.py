@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from playground.finetune.data import Dataset
-from tests.finetune_data import tiny_digits
+from tests.support.finetune_data import tiny_digits
 
 
 @pytest.fixture(scope="module")

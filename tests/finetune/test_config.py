@@ -12,7 +12,7 @@ from playground.finetune.config import TrainConfig, TrainingError
 from playground.finetune.data import Dataset
 from playground.models import registry as zoo
 from tests.conftest import REPO
-from tests.finetune_data import TINY
+from tests.support.finetune_data import TINY
 
 
 @pytest.mark.parametrize("change, match", [
@@ -34,6 +34,7 @@ def test_the_config_module_needs_no_torch_and_names_the_zoo_default() -> None:
     code = "import sys, playground.finetune.config; assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
     assert config.DEFAULT_MODEL == zoo.DEFAULT_MODEL
+    assert tuple(zoo.MODELS) == config.MODEL_NAMES  # same names, same order (the error message lists them)
 
 
 def test_settings_are_checked_when_a_config_is_built() -> None:

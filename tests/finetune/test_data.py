@@ -19,7 +19,7 @@ from playground.finetune import archive
 from playground.finetune import data as datasets
 from playground.finetune.archive import from_zip
 from playground.finetune.data import DatasetError
-from tests.finetune_data import make_zip, png_bytes
+from tests.support.finetune_data import make_zip, png_bytes
 
 
 def _all_files(root: Path) -> set[str]:
@@ -314,7 +314,7 @@ def test_stage_upload_reuses_the_same_bytes_and_links_into_a_job(tmp_path: Path)
     ({"a/1.png": b"junk", "b/2.png": b"junk"}, r"none of the 2 images"),  # nothing decodes
 ])
 def test_a_refused_upload_leaves_nothing_in_uploads(tmp_path: Path, entries: dict[str, bytes], match: str) -> None:
-    from playground.config import home_dir
+    from playground.paths import home_dir
 
     with pytest.raises(DatasetError, match=match):
         archive.stage_upload(make_zip(entries), "mine.zip")

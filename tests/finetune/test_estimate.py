@@ -9,7 +9,7 @@ from playground.finetune import strategy as strategies
 from playground.finetune.config import TrainConfig, TrainingError
 from playground.finetune.data import Dataset
 from playground.finetune.estimate import estimate
-from tests.finetune_data import TINY
+from tests.support.finetune_data import TINY
 
 
 def test_gpu_out_of_memory_while_estimating(tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,10 +19,10 @@ from playground.finetune.jobs import manager as jobs
 from playground.finetune.jobs import runner as runners
 from playground.finetune.jobs.manager import JobManager
 from playground.finetune.jobs.store import Job, JobError, JobStore
-from playground.finetune.jobs.worker import submit_finetune
+from playground.finetune.jobs.submit import submit_finetune
 from tests.conftest import REPO
-from tests.finetune_data import tiny_digits
-from tests.job_support import FakeRunner
+from tests.support.finetune_data import tiny_digits
+from tests.support.job_support import FakeRunner
 
 TINY = TrainConfig(image_size=32, batch_size=4, epochs=2)
 SLOW = TrainConfig(image_size=32, batch_size=2, epochs=200, strategy="full")  # runs until stopped
@@ -107,7 +107,8 @@ def test_cancel_queued_at_once_running_by_flag_then_terminate(monkeypatch: pytes
     runner.exits[a.id] = -signal.SIGTERM
     manager.tick()
     assert manager.get(a.id).status == "cancelled"
-    assert manager.get(a.id).state["message"] == "stopped at your request; no model was saved"
+    assert manager.get(a.id).state["message"] == ("stopped at your request while starting; no epoch had finished, "
+                                                  "so no model was saved")
 
 
 def test_a_worker_killed_after_keeping_a_model_is_cancelled_with_it() -> None:
@@ -118,7 +119,8 @@ def test_a_worker_killed_after_keeping_a_model_is_cancelled_with_it() -> None:
     job.artifacts.mkdir()  # what the worker wrote before it was terminated
     runner.exits[job.id] = -signal.SIGTERM
     manager.tick()
-    assert manager.get(job.id).state["message"] == "stopped at your request; the best epoch so far was kept"
+    assert manager.get(job.id).state["message"] == ("stopped at your request while starting; the best epoch so "
+                                                    "far was kept")
     assert manager.model_folder(job.id) == job.artifacts
 
 
@@ -149,6 +151,28 @@ def test_job_ids_from_urls_are_validated() -> None:
             store.get(bad)
     with pytest.raises(JobError, match="no job 20250101-120000-a1b2c3"):
         store.get("20250101-120000-a1b2c3")
+
+
+def test_a_job_folder_is_read_into_typed_fields() -> None:
+    """config.json stays as written; its training settings and dataset are read into a TrainConfig and a
+    JobDataset. Settings that no longer parse (a model since removed) leave ``train`` None, and running
+    the job says why; a damaged dataset gives empty fields."""
+    from playground.finetune.config import TrainingError
+    from playground.finetune.jobs.store import JobDataset
+    from playground.finetune.jobs.submit import job_config
+
+    store = JobStore()
+    written = job_config(TINY, "digits", ["0", "1"], 12)
+    job = store.get(store.create(dict(written, owner=A, owner_name="Ada")).id)
+    assert job.train == TINY and job.dataset == JobDataset("digits", ("0", "1"), 12)
+    assert (job.owner, job.owner_name) == (A, "Ada") and job.created is not None
+    assert json.loads(job.config_file.read_text())["dataset"] == written["dataset"]  # the on-disk format
+    old = store.get(store.create({"train": dict(TINY.to_dict(), model="gone"), "dataset": "?"}).id)
+    assert old.train is None and old.dataset == JobDataset()
+    with pytest.raises(TrainingError, match="unknown model 'gone'"):
+        old.train_config()
+    with pytest.raises(TrainingError, match="this job has no training settings"):
+        store.get(store.create({}).id).train_config()
 
 
 def test_process_identity() -> None:
@@ -184,7 +208,7 @@ def test_spawned_job_runs_to_done_with_progress_and_artifacts(tiny: Dataset) -> 
     assert f"--model job:{job.id}`" in readme and ".artifacts.tmp" not in readme
     results = manager.store.results(job.id)
     assert len(results["confusion"]) == 2 and results["val_images"] == 2
-    from playground.models.registry import load_model
+    from playground.catalog import load_model
 
     assert load_model(f"job:{job.id}").categories == ["0", "1"]
     # What it measured is remembered for the next estimate of these settings, with its fixed seconds.
@@ -241,7 +265,7 @@ def test_a_cancelled_job_keeps_its_best_epoch_as_a_usable_model(tiny: Dataset) -
                                     f"{job.progress['step']} of {job.progress['steps_per_epoch']}; kept the model of "
                                     f"epoch {best['epoch']} (the best so far: validation accuracy "
                                     f"{best['val_accuracy']:.1%})")
-    from playground.models.registry import load_model
+    from playground.catalog import load_model
 
     assert load_model(f"job:{job.id}").categories == ["0", "1"]  # what the Predict page loads
     assert manager.model_folder(job.id) == job.artifacts  # and what the download zips
@@ -267,7 +291,7 @@ def test_orphaned_worker_stops_itself(tiny: Dataset) -> None:
     """A worker whose parent (the server) is gone stops at its next check and says so."""
     store = JobStore()
     from playground.finetune.data import link_dataset
-    from playground.finetune.jobs.worker import job_config
+    from playground.finetune.jobs.submit import job_config
 
     job = store.create(job_config(SLOW, tiny.name, tiny.classes, len(tiny.items)),
                        lambda created: link_dataset(tiny, created.data_dir))

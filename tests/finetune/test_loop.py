@@ -13,7 +13,7 @@ from playground.finetune.eta import Costs
 from playground.finetune.loop import Stopped
 from playground.images import load_image
 from playground.models import registry as zoo
-from tests.finetune_data import TINY
+from tests.support.finetune_data import TINY
 
 
 def test_digits_head_reaches_solid_accuracy() -> None:
@@ -141,7 +141,7 @@ def test_a_run_stopped_before_any_epoch_keeps_nothing(tiny: Dataset) -> None:
 
 
 def test_labels_are_checked_before_any_model_work(tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(training, "load_model", lambda *a: pytest.fail("model loaded before labels were checked"))
+    monkeypatch.setattr(training, "load_zoo_model", lambda *a: pytest.fail("model loaded before labels were checked"))
     broken = Dataset(tiny.root, "x", tiny.classes, tiny.items + [DatasetItem(tiny.items[0].path, 7), DatasetItem(tiny.items[0].path, 7)])
     with pytest.raises(DatasetError, match=r"label outside the 3 classes"):
         training.train(TrainConfig(**TINY), broken)

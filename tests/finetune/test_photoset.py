@@ -15,7 +15,7 @@ from playground.finetune.archive import from_zip
 from playground.finetune.data import INDEX_FILE, DatasetError, link_dataset, load_dataset, stratified_split
 from playground.finetune.photoset import PHOTOSET_NAME, PhotoSet, PhotoSetError, check_class_name
 from playground.housekeeping import RetentionPolicy, apply_retention
-from tests.finetune_data import make_zip, png_bytes
+from tests.support.finetune_data import make_zip, png_bytes
 
 
 def jpeg_bytes(value: int, size: tuple[int, int] = (16, 12)) -> bytes:

@@ -20,14 +20,14 @@ from playground.cli import main
 from playground.errors import PlaygroundError
 from playground.finetune.config import TrainConfig
 from playground.finetune.data import Dataset
-from playground.finetune.jobs import runner as runners
+from playground.finetune.jobs import runners
 from playground.finetune.jobs.manager import JobManager
 from playground.finetune.jobs.runner import LocalRunner
 from playground.finetune.jobs.store import Job
-from playground.finetune.jobs.worker import submit_finetune
+from playground.finetune.jobs.submit import submit_finetune
 from tests.conftest import REPO
-from tests.finetune_data import TINY
-from tests.process_support import processes_marked
+from tests.support.finetune_data import TINY
+from tests.support.process_support import processes_marked
 
 ray = pytest.importorskip("ray")
 
@@ -96,7 +96,7 @@ def test_a_ray_job_gives_the_local_runners_result(manager: JobManager, tiny: Dat
     assert "Ray task on node" in on_ray.log_file.read_text()
 
     # The Predict page's model, and `predict --model` on the Ray job's output.
-    from playground.models.registry import load_model
+    from playground.catalog import load_model
 
     assert load_model(f"job:{on_ray.id}").categories == ["0", "1", "2"]
     image = tiny.path(tiny.items[0])
@@ -133,7 +133,7 @@ def test_a_cancelled_ray_job_keeps_its_best_epoch(manager: JobManager, tiny: Dat
     assert job.status == "cancelled", job.state
     results = manager.store.results(job.id)
     assert results["kept_epoch"] >= 1 and f"kept the model of epoch {results['kept_epoch']}" in job.state["message"]
-    from playground.models.registry import load_model
+    from playground.catalog import load_model
 
     assert load_model(f"job:{job.id}").categories == ["0", "1", "2"]
 
@@ -161,8 +161,7 @@ def test_slots_come_from_the_cluster(cluster: None, monkeypatch: pytest.MonkeyPa
 
 def test_gpu_requests() -> None:
     def ask(strategy: str, device: str = "auto", gpus: float = 4.0) -> float:
-        config = {"train": TrainConfig(strategy=strategy, device=device).to_dict()}
-        return ray_runner.job_resources(config, gpus)["num_gpus"]
+        return ray_runner.job_resources(TrainConfig(strategy=strategy, device=device), gpus)["num_gpus"]
 
     assert ask("head") == ray_runner.HEAD_GPU_FRACTION == 0.25
     assert ask("last-block") == ask("full") == 1.0

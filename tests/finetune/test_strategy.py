@@ -9,11 +9,11 @@ from playground.finetune import strategy as strategies
 from playground.finetune.config import TrainConfig
 from playground.finetune.data import Dataset
 from playground.models import registry as zoo
-from tests.finetune_data import TINY
+from tests.support.finetune_data import TINY
 
 
 def test_strategies_freeze_and_train_the_right_parameters(tiny: Dataset) -> None:
-    pretrained = zoo.load_model("efficientnet_lite0").model.state_dict()
+    pretrained = zoo.load_zoo_model("efficientnet_lite0").model.state_dict()
     changed = {}
     for strategy in ("head", "last-block"):
         result = training.train(TrainConfig(**TINY, strategy=strategy, cache_features=False), tiny)
@@ -44,7 +44,7 @@ def test_parameter_groups_use_their_learning_rates() -> None:
 def test_batchnorm_keeps_pretrained_statistics_while_its_affine_trains(tiny: Dataset, strategy: str) -> None:
     # Small-data fine-tuning normalises with the pretrained running statistics: in train mode
     # BatchNorm would use batch statistics that validation (running statistics) never sees.
-    before = {k: v.clone() for k, v in zoo.load_model("efficientnet_lite0").model.state_dict().items()}
+    before = {k: v.clone() for k, v in zoo.load_zoo_model("efficientnet_lite0").model.state_dict().items()}
     result = training.train(TrainConfig(**TINY, strategy=strategy), tiny)
     after = result.model.state_dict()
     bn_stats = [k for k in after if k.endswith(("running_mean", "running_var"))]

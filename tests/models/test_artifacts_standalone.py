@@ -8,7 +8,6 @@ import functools
 import importlib.util
 import io
 import json
-import os
 import re
 import shutil
 import sys
@@ -21,8 +20,10 @@ import pytest
 import torch
 from PIL import Image
 
+from playground.catalog import finetuned_dir, load_model
 from playground.cli import main
 from playground.finetune.config import TrainConfig
+from playground.finetune.jobs import worker
 from playground.finetune.jobs.store import JobStore
 from playground.finetune.loop import TrainResult
 from playground.images import load_image
@@ -31,15 +32,14 @@ from playground.models.finetuned import (
     EXAMPLE_FILE,
     MODEL_FILE,
     README_FILE,
-    finetuned_dir,
     save_finetuned,
     write_readme,
 )
 from playground.models.inference import predict
 from playground.models.preprocess import Preprocess
-from playground.models.registry import MODELS, load_model, replace_head
-from tests.job_support import job_settings
-from tests.standalone_support import BlockedBatch, Ran, Run, parse_top
+from playground.models.registry import MODELS, replace_head
+from tests.support.job_support import job_settings
+from tests.support.standalone_support import BlockedBatch, Ran, Run, parse_top
 
 CLASSES = ["apple", "pear: green", "plum"]  # ": " in a name: the output is split at the last one
 TOP = 3
@@ -148,8 +148,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
         saved = {arch: save_finetuned(_result(arch), tmp / arch / "saved") for arch in FAMILIES}
         alone = {arch: _copy_alone(saved[arch], tmp / arch / "elsewhere") for arch in FAMILIES}
         job = JobStore().create(job_settings())
-        save_finetuned(_result("efficientnet_lite0"), job.artifacts_scratch)  # as the worker does
-        os.replace(job.artifacts_scratch, job.artifacts)
+        worker._save(job, _result("efficientnet_lite0"))  # what the worker does with a finished run
     job_alone = _copy_alone(job.artifacts, tmp / "unzipped")
     bad_image = tmp / "notes.jpg"
     bad_image.write_text("not an image")
@@ -291,7 +290,7 @@ def test_a_job_readme_names_only_what_exists_and_its_job(exported: Exported, mon
 def test_a_folder_outside_a_job_names_no_job_and_a_copy_is_rewritten(tmp_path: Path) -> None:
     store = JobStore()
     job = store.create(job_settings())
-    save_finetuned(_result("mobilenet_v2"), job.artifacts)
+    save_finetuned(_result("mobilenet_v2"), job.artifacts, job_ref=f"job:{job.id}")
     assert f"job:{job.id}" in (job.artifacts / README_FILE).read_text()
     elsewhere = tmp_path / "20250101-model"
     shutil.copytree(job.artifacts, elsewhere)
@@ -301,6 +300,15 @@ def test_a_folder_outside_a_job_names_no_job_and_a_copy_is_rewritten(tmp_path: P
     assert "3 classes: apple, pear: green, plum. Validation accuracy 100.0% on 3 images" in text
     plain = (save_finetuned(_result("efficientnet_lite0"), tmp_path / "out") / README_FILE).read_text()
     assert "job:" not in plain and "torchvision" not in plain
+
+
+def test_a_job_in_another_store_names_no_job(tmp_path: Path) -> None:
+    """A job run in a store that is not this playground's (the CLI's Ray run uses a scratch one): its
+    job:<id> would lead elsewhere, so the worker's README names none."""
+    job = JobStore(tmp_path / "scratch").create(job_settings())
+    worker._save(job, _result("efficientnet_lite0"))
+    text = (job.artifacts / README_FILE).read_text()
+    assert "job:" not in text and (job.artifacts / "model.safetensors").is_file()
 
 
 def _import_exported(folder: Path, name: str) -> types.ModuleType:

@@ -7,6 +7,7 @@ import torchvision
 from torch import nn
 
 from playground.arch.measure import analyze_architecture
+from playground.catalog import load_model
 from playground.models.compare import (
     ARCH_ANALYSIS,
     LATENCY_RUNS,
@@ -16,9 +17,8 @@ from playground.models.compare import (
     count_macs,
     model_cost,
 )
-from playground.models.registry import load_model
 from playground.samples import load_sample
-from tests.model_data import write_finetuned
+from tests.support.model_data import write_finetuned
 
 
 def test_hook_count_matches_the_architectures_analysis_on_mobilenet_v2() -> None:

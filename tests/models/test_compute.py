@@ -6,8 +6,9 @@ import threading
 import pytest
 import torch
 
+from playground.catalog import load_model
 from playground.models.compute import ComputeThread
-from playground.models.registry import DEFAULT_MODEL, load_model
+from playground.models.registry import DEFAULT_MODEL
 from playground.models.serving import Serving
 
 

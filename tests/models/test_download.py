@@ -14,8 +14,9 @@ import pytest
 import torch
 import torchvision
 
+from playground.catalog import load_model, model_status
 from playground.models import registry as zoo
-from playground.models.registry import download_weights, load_model, model_status
+from playground.models.registry import download_weights
 from playground.models.weights import DownloadError, ModelUnavailable, TorchHubWeights
 
 

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from playground.catalog import load_model
 from playground.models.efficientnet_lite import (
     LITE0_STAGES,
     Conv2dSame,
@@ -18,7 +19,7 @@ from playground.models.efficientnet_lite import (
     lite_stages,
 )
 from playground.models.preprocess import Preprocess
-from playground.models.registry import DEFAULT_MODEL, load_model
+from playground.models.registry import DEFAULT_MODEL
 from playground.samples import load_sample
 
 

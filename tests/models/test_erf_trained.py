@@ -6,10 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
+from playground.catalog import load_model
 from playground.errors import PlaygroundError
 from playground.models.erf_trained import init_model, trained_vs_init
 from playground.models.inference import LayerError, capture_activation
-from playground.models.registry import DEFAULT_MODEL, LoadedModel, load_model
+from playground.models.registry import DEFAULT_MODEL, LoadedModel
 from playground.models.unit_fields import _BOX, draw_unit, layer_field, layer_fields, model_input, unit_gradient
 from playground.samples import load_sample
 

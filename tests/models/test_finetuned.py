@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from playground.catalog import load_model
 from playground.finetune import loop as training
 from playground.finetune.config import TrainConfig
 from playground.images import load_image
-from playground.models import registry as zoo
 from playground.models.finetuned import save_finetuned
-from tests.finetune_data import TINY, tiny_digits
+from tests.support.finetune_data import TINY, tiny_digits
 
 
 def test_saved_model_loads_back_and_the_example_runs(tmp_path: Path,
@@ -22,7 +22,7 @@ def test_saved_model_loads_back_and_the_example_runs(tmp_path: Path,
     tiny = tiny_digits(tmp_path / "tiny", classes=3, per_class=10)
     result = training.train(TrainConfig(**TINY), tiny)
     out = save_finetuned(result, tmp_path / "model")
-    loaded = zoo.load_model(out)  # the Predict page's loader
+    loaded = load_model(out)  # the Predict page's loader
     assert loaded.categories == tiny.classes and loaded.preprocess == result.preprocess
     x = torch.stack([result.preprocess(load_image(tiny.path(it))) for it in tiny.items[:4]])  # (4, 3, 32, 32)
     with torch.no_grad():

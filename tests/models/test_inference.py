@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from playground.catalog import load_model
 from playground.models.inference import (
     LayerError,
     capture_activation,
@@ -17,7 +18,7 @@ from playground.models.inference import (
     layer_names,
     predict,
 )
-from playground.models.registry import DEFAULT_MODEL, MODELS, LoadedModel, load_model
+from playground.models.registry import DEFAULT_MODEL, MODELS, LoadedModel
 from playground.samples import load_sample
 
 

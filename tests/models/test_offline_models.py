@@ -6,15 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
+from playground.catalog import load_model, model_status
 from playground.finetune.config import TrainConfig
 from playground.finetune.loop import train
 from playground.models.inference import grad_cam
 from playground.models.preprocess import Preprocess
-from playground.models.registry import MODELS, LoadedModel, load_model, model_status
+from playground.models.registry import MODELS, LoadedModel
 from playground.models.weights import PACKAGE
 from playground.samples import load_sample
-from tests.finetune_data import TINY, tiny_digits
-from tests.model_data import CAT_CLASSES
+from tests.support.finetune_data import TINY, tiny_digits
+from tests.support.model_data import CAT_CLASSES
 
 OFFLINE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2")
 # Parameters of each architecture at 1000 classes (the checkpoints' own tensors, counted).

@@ -12,10 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
+from playground.catalog import load_model
 from playground.models import inference
 from playground.models.batching import Batcher
 from playground.models.compute import ComputeThread
-from playground.models.registry import DEFAULT_MODEL, LoadedModel, load_model
+from playground.models.registry import DEFAULT_MODEL, LoadedModel
 from playground.models.serving import (
     ImageView,
     ResultCache,

@@ -12,7 +12,7 @@ from torch import nn
 from playground.spec.keys import MAX_CHANNELS, MAX_SPEC_SIDE
 from playground.spec.layers import LAYER_TYPES
 from playground.spec.parse import MAX_LAYERS, Spec, SpecError, parse_spec, parse_spec_prefix
-from tests.strategies import DESIGN_EXAMPLE as FULL
+from tests.support.strategies import DESIGN_EXAMPLE as FULL
 
 
 def one(layer: dict, input_shape: list[int] | None = None) -> dict:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from playground.spec.parse import SpecError, parse_spec
-from tests.strategies import layer_dicts, one_torch_thread  # noqa: F401 (autouse fixture)
+from tests.support.strategies import layer_dicts, one_torch_thread  # noqa: F401 (autouse fixture)
 
 # --- validity oracle: our verdict == PyTorch's -------------------------------------------------------
 

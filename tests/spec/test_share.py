@@ -9,7 +9,7 @@ import pytest
 
 from playground.spec.parse import SpecError, parse_spec
 from playground.spec.share import decode_share, encode_share
-from tests.strategies import DESIGN_EXAMPLE as FULL
+from tests.support.strategies import DESIGN_EXAMPLE as FULL
 
 
 def test_share_round_trip_is_compact_and_url_safe() -> None:

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 __all__ = ["run_page", "metrics", "assert_clean"]
 
-PAGES = Path(__file__).resolve().parent.parent / "app_pages"
+PAGES = Path(__file__).resolve().parents[2] / "app_pages"
 
 
 def run_page(name: str, timeout: float = 180, **query: str) -> AppTest:

@@ -8,7 +8,7 @@ from pathlib import Path
 from playground.classroom import new_owner_secret, owner_id
 from playground.finetune.config import TrainConfig
 from playground.finetune.jobs.store import JobStore
-from playground.finetune.jobs.worker import job_config
+from playground.finetune.jobs.submit import job_config
 
 __all__ = ["A_ID", "A_SECRET", "B_ID", "B_SECRET", "LINK_NAME", "PASSCODE", "FakeRunner", "done_job",
            "job_settings"]

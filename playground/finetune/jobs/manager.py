@@ -1,9 +1,9 @@
 """The job manager: queues fine-tuning jobs, runs them through a runner, watches the workers.
 
 Job folders live in :class:`~playground.finetune.jobs.store.JobStore`; a
-:class:`~playground.finetune.jobs.runner.Runner` executes them (local worker
-processes by default). :class:`JobManager` enforces the concurrency limit, the
-per-owner limit (a class setting) and a bound on the whole queue, starts jobs
+:class:`~playground.finetune.jobs.runner.Runner` executes them (local worker processes by
+default; :mod:`~playground.finetune.jobs.runners` picks one). :class:`JobManager` enforces the
+concurrency limit, the per-owner limit (a class setting) and a bound on the whole queue, starts jobs
 fairly across owners (:mod:`~playground.finetune.jobs.schedule`), lets only a
 job's owner or the teacher cancel, delete or download it (a
 :class:`~playground.classroom.Viewer` says who asks), notices dead workers, and
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import builtins  # JobManager.list shadows the builtin in the class body's annotations
 import os
-import signal
 import threading
 import time
 import traceback
@@ -23,10 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from playground.classroom import Viewer, load_settings
-from playground.config import home_dir
-from playground.finetune.jobs.runner import Runner, alive, make_runner, process_identity
+from playground.finetune.jobs.outcome import (
+    CANCELLED_QUEUED_MESSAGE,
+    INTERRUPTED_MESSAGE,
+    cancel_message,
+    exit_reason,
+    start_failure,
+)
+from playground.finetune.jobs.runner import Runner, alive, process_identity
+from playground.finetune.jobs.runners import make_runner
 from playground.finetune.jobs.schedule import Queued, fair_order
-from playground.finetune.jobs.store import INTERRUPTED_MESSAGE, Job, JobError, JobStore
+from playground.finetune.jobs.store import Job, JobError, JobStore
+from playground.paths import home_dir
 
 __all__ = [
     "JobManager",
@@ -57,20 +64,6 @@ def default_concurrency() -> tuple[int, list[int | None]]:
     if gpus:
         return gpus, list(range(gpus))
     return 1, [None]
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is None:
-        return "the worker process ended without reporting a result"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        oom = -code == signal.SIGKILL  # what the kernel sends when memory runs out
-        hint = " (often: the machine ran out of memory; try a smaller batch or image size)" if oom else ""
-        return f"the worker process was killed by {name}{hint}"
-    return f"the worker process exited with status {code} without reporting a result; see worker.log"
 
 
 # --------------------------------------------------------------------------- the manager
@@ -113,6 +106,9 @@ class JobManager:
             count = max(1, max_concurrent)
             devices = [devices[i % len(devices)] for i in range(count)]
         self._slots = [_Slot(d) for d in devices[:count]]
+        share_cpu = getattr(self.runner, "share_cpu", None)  # local workers split the cores among the slots
+        if share_cpu is not None:
+            share_cpu(len(self._slots))
         # A fixed per-owner limit, or None: the class setting on disk (read at each submit).
         self.per_owner = per_owner if per_owner is not None else per_session  # per_session: the older name
         self.queue_limit = queue_limit
@@ -139,8 +135,7 @@ class JobManager:
         for job in sorted(self.store.list(), key=lambda j: j.state.get("created", 0)):
             started = job.state.get("started")
             if isinstance(started, int | float):
-                owner = job.config.get("owner")
-                self._last_started[owner] = max(self._last_started.get(owner, started), started)
+                self._last_started[job.owner] = max(self._last_started.get(job.owner, started), started)
             if job.status == "queued":
                 self._enqueue(job)
             elif job.status == "running":
@@ -153,10 +148,8 @@ class JobManager:
     # -- public API
 
     def _enqueue(self, job: Job) -> None:
-        owner = job.config.get("owner")
         created = job.state.get("created")
-        self._queue[job.id] = Queued(job.id, owner if isinstance(owner, str) else None,
-                                     float(created) if isinstance(created, int | float) else 0.0)
+        self._queue[job.id] = Queued(job.id, job.owner, float(created) if isinstance(created, int | float) else 0.0)
 
     def owner_limit(self) -> int:
         """Jobs one owner may have queued or running: fixed for this manager, else the class setting."""
@@ -164,7 +157,7 @@ class JobManager:
 
     def submit(self, config: dict[str, Any], *, owner: str | None = None, owner_name: str | None = None,
                session: str | None = None, prepare: Callable[[Job], object] | None = None) -> Job:
-        """Queue a job (``config`` as :func:`playground.finetune.jobs.worker.run_job` reads it).
+        """Queue a job (``config`` as :func:`playground.finetune.jobs.submit.job_config` makes it).
 
         ``owner`` is the starter's owner id (:func:`playground.classroom.owner_id`; ``session`` is its
         older name), ``owner_name`` the name they chose for the teacher's list. ``prepare(job)`` runs
@@ -207,7 +200,7 @@ class JobManager:
             self._authorize(job, by, "cancel")
             if job.status == "queued":
                 self._queue.pop(job_id, None)
-                self.store.finish(job_id, "cancelled", "cancelled before it started")
+                self.store.finish(job_id, "cancelled", CANCELLED_QUEUED_MESSAGE)
             elif job.status == "running":
                 self.store.request_cancel(job_id)
                 for slot in self._slots:
@@ -269,12 +262,10 @@ class JobManager:
                 for slot in self._slots:
                     if slot.job_id == job_id:
                         slot.job_id, slot.cancel_at = None, None
-                if self.store.cancel_requested(job_id):
-                    kept = self.store.folder(job_id).artifacts.is_dir()
-                    self.store.finish(job_id, "cancelled", "stopped at your request; " + (
-                        "the best epoch so far was kept" if kept else "no model was saved"))
+                if self.store.cancel_requested(job_id):  # ended without recording it: say where it stopped
+                    self.store.finish(job_id, "cancelled", self._cancelled(job_id))
                 else:
-                    self.store.finish(job_id, "failed", _exit_reason(code))
+                    self.store.finish(job_id, "failed", exit_reason(code))
                 self._remember_timing(job_id)
             for slot in self._slots:
                 if slot.job_id and slot.cancel_at and time.time() - slot.cancel_at > CANCEL_GRACE_SECONDS:
@@ -282,6 +273,15 @@ class JobManager:
             for slot in self._slots:
                 if slot.job_id is None:
                     self._start_next(slot)
+
+    def _cancelled(self, job_id: str) -> str:
+        """The message of a cancelled job whose worker ended without recording it (e.g. terminated)."""
+        try:
+            progress = self.store.get(job_id).progress
+        except JobError:
+            progress = {}
+        return cancel_message(progress, self.store.results(job_id),
+                              model_kept=self.store.folder(job_id).artifacts.is_dir())
 
     def _remember_timing(self, job_id: str) -> None:
         """What an ended job measured, into this machine's calibration: the per-image costs of its
@@ -321,7 +321,7 @@ class JobManager:
             try:
                 worker = self.runner.start(job.dir, slot.device)
             except Exception as exc:  # e.g. out of processes or memory
-                self.store.finish(job_id, "failed", f"could not start a worker process: {exc}")
+                self.store.finish(job_id, "failed", start_failure(exc))
                 continue
             self.store.update(job_id, worker=worker)
             slot.job_id = job_id

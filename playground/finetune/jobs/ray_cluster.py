@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.errors import PlaygroundError
-from playground.finetune.jobs.ray_task import describe_error
+from playground.finetune.jobs.outcome import describe_error
 
 __all__ = ["RayUnavailable", "import_ray", "init_ray", "start_reaper"]
 

@@ -7,7 +7,7 @@ filesystem assumed), and at every poll drains the relay actor the tasks report t
 metrics lines and progress into each job's own folder, so live curves, cancel, results and the
 Predict page work unchanged. A cancel flag is relayed to the task within a poll or two; a task
 that ignores it is killed with ``ray.cancel(force=True)``. A dead worker, node or cluster ends
-the job as failed or interrupted, with the reason.
+the job as failed or interrupted, with the reason (worded by :mod:`~playground.finetune.jobs.outcome`).
 
 Resources: a job asks for :data:`~playground.finetune.jobs.ray_task.CPUS_PER_JOB` CPU and, on a
 cluster with GPUs, a whole GPU (last-block, full) or :data:`HEAD_GPU_FRACTION` of one (head), so
@@ -29,18 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playground.finetune.jobs.ray_cluster import RayUnavailable, import_ray, init_ray, start_reaper
-from playground.finetune.jobs.ray_task import (
-    CPUS_PER_JOB,
-    RPC_SECONDS,
-    Relay,
+from playground.finetune.config import TrainConfig
+from playground.finetune.jobs.outcome import (
+    INTERRUPTED_MESSAGE,
+    cancel_message,
     describe_error,
-    pack_inputs,
-    run_task,
-    unpack_outputs,
+    ray_failure,
+    ray_lost,
 )
-from playground.finetune.jobs.store import INTERRUPTED_MESSAGE, JobStore
-from playground.finetune.jobs.worker import cancel_message
+from playground.finetune.jobs.ray_cluster import RayUnavailable, import_ray, init_ray, start_reaper
+from playground.finetune.jobs.ray_task import CPUS_PER_JOB, RPC_SECONDS, Relay, pack_inputs, run_task, unpack_outputs
+from playground.finetune.jobs.store import JobStore
 
 __all__ = [
     "RayRunner",
@@ -73,12 +72,12 @@ def runtime_env() -> dict[str, Any]:
     return {"py_modules": [str(_PACKAGE_DIR)], "excludes": list(_EXCLUDES)}
 
 
-def job_resources(config: dict[str, Any], cluster_gpus: float, cpus: float = CPUS_PER_JOB) -> dict[str, float]:
-    """What a job asks Ray for: CPUs, and on a cluster with GPUs a GPU or (head jobs) a share of one."""
-    train = config.get("train", {})
+def job_resources(train: TrainConfig | None, cluster_gpus: float, cpus: float = CPUS_PER_JOB) -> dict[str, float]:
+    """What a job with settings ``train`` asks Ray for: CPUs, and on a cluster with GPUs a GPU or (head jobs)
+    a share of one. A job without usable settings (None) asks for a whole GPU; it fails on its worker."""
     gpus = 0.0
-    if cluster_gpus > 0 and train.get("device", "auto") != "cpu":
-        gpus = HEAD_GPU_FRACTION if train.get("strategy") == "head" else 1.0
+    if cluster_gpus > 0 and (train is None or train.device != "cpu"):
+        gpus = HEAD_GPU_FRACTION if train is not None and train.strategy == "head" else 1.0
     return {"num_cpus": cpus, "num_gpus": gpus}
 
 # --------------------------------------------------------------------------- the driver side
@@ -100,19 +99,6 @@ class _RayJob:
     def id(self) -> str:
         return self.dir.name
 
-
-# Ray's error class name -> (final state, reason shown on the page), most specific first.
-_FAILURES = {
-    "OutOfMemoryError": ("failed", "Ray's memory monitor killed the job's worker: its node ran out of memory; "
-                                   "try a smaller batch or image size"),
-    "WorkerCrashedError": ("failed", "the Ray worker process running this job died (killed, or crashed; "
-                                     "often: its node ran out of memory); no model was saved"),
-    "NodeDiedError": ("interrupted", "the Ray node running this job left the cluster; start the job again"),
-    "LocalRayletDiedError": ("interrupted", "this server's Ray node stopped; start the job again"),
-    "ObjectLostError": ("interrupted", "the job's result was lost with its Ray node; start the job again"),
-    "RuntimeEnvSetupError": ("failed", "the Ray cluster could not install the playground code for this job"),
-    "TaskCancelledError": ("interrupted", "the Ray task was cancelled outside the playground; start it again"),
-}
 
 
 class RayRunner:
@@ -173,7 +159,7 @@ class RayRunner:
         """Submit the job in ``job_dir`` as a Ray task (``device`` is ignored: Ray assigns GPUs)."""
         store, job_id = JobStore.of(job_dir)
         job = store.get(job_id)
-        ask = job_resources(job.config, self.resources()["GPU"], self.cpus_per_job)
+        ask = job_resources(job.train, self.resources()["GPU"], self.cpus_per_job)
         with self._lock:
             task = self._task.options(max_retries=0, name=f"playground-job-{job_id}", **ask)
             ref = task.remote(job_id, pack_inputs(job), self._relay_actor())
@@ -308,18 +294,11 @@ class RayRunner:
         """(final state, reason) for a task that raised instead of returning."""
         if job.store.cancel_requested(job.id) and (job.forced or type(exc).__name__ == "TaskCancelledError"):
             return "cancelled", cancel_message(job.store.get(job.id).progress)
-        for cls in type(exc).__mro__:
-            if cls.__name__ in _FAILURES:
-                status, reason = _FAILURES[cls.__name__]
-                return status, f"{reason} ({describe_error(exc)})" if cls.__name__ == "RuntimeEnvSetupError" else reason
-        cause = getattr(exc, "cause", None)  # RayTaskError: an exception escaped the task itself
-        hint = ("; every Ray node needs the packages of requirements.txt (torch, torchvision, pillow, numpy, "
-                "safetensors, the weights package)") if isinstance(cause, ImportError) else ""
-        return "failed", f"the job failed on its Ray worker: {describe_error(cause or exc)}{hint}"
+        return ray_failure(exc)
 
     def _lost(self, exc: Exception) -> dict[str, int | None]:
         """The cluster (or the relay) stopped answering: every job this runner ran is over."""
-        reason = f"lost contact with the Ray cluster ({describe_error(exc)}); start the job again"
+        reason = ray_lost(exc)
         ended: dict[str, int | None] = {}
         for job in self._jobs.values():
             job.store.finish(job.id, "interrupted", reason, only_from=frozenset({"running"}))

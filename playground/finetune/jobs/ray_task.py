@@ -14,7 +14,6 @@ No ray or torch at import time.
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import tarfile
@@ -26,10 +25,10 @@ from typing import Any
 
 from playground._fileio import write_json_atomic
 from playground.errors import PlaygroundError
-from playground.finetune.jobs.store import Job, JobStore
+from playground.finetune.jobs.outcome import RAY_TASK_LOST_MESSAGE, describe_error, done_message
+from playground.finetune.jobs.store import Job, JobStore, read_json
 
-__all__ = ["Relay", "run_task", "pack_inputs", "unpack_outputs", "describe_error", "read_json",
-           "CPUS_PER_JOB", "PUSH_SECONDS", "RPC_SECONDS"]
+__all__ = ["Relay", "run_task", "pack_inputs", "unpack_outputs", "CPUS_PER_JOB", "PUSH_SECONDS", "RPC_SECONDS"]
 
 CPUS_PER_JOB = 1  # Ray's default for a task; the task trains with that many torch threads
 PUSH_SECONDS = 0.25  # how often a task sends its new progress (and hears of a cancel)
@@ -37,12 +36,6 @@ RPC_SECONDS = 30.0  # a relay call slower than this means the cluster (or the se
 _INPUTS = ("config.json", "data")  # what a job folder's task needs
 _RESULTS = "results.json"
 _ARTIFACTS = "artifacts"
-
-
-def describe_error(exc: BaseException) -> str:
-    """An error as one line: its type and the first line of its message."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- packing
@@ -182,9 +175,15 @@ def run_task(job_id: str, inputs: bytes, relay: Any) -> dict[str, Any]:
               f"{threads} CPU thread(s)\n"
         import torch
 
+        from playground.finetune.device import gpu_memory_fraction, limit_gpu_memory
         from playground.finetune.loop import Stopped
 
         torch.set_num_threads(threads)
+        # A head job gets a share of a GPU (HEAD_GPU_FRACTION): it may allocate that share of its memory
+        # and no more, so one job cannot take the memory the others sharing the GPU count on.
+        share = gpu_memory_fraction(float(ctx.get_assigned_resources().get("GPU", 0)))
+        if limit_gpu_memory(share):  # Ray made the assigned GPU this process's only one: index 0
+            log += f"GPU memory capped at {share:.0%} (the job's share of the GPU)\n"
         streamer.start()
         outcome: dict[str, Any]
         try:
@@ -196,24 +195,15 @@ def run_task(job_id: str, inputs: bytes, relay: Any) -> dict[str, Any]:
                 if job.artifacts.is_dir():  # the best epoch so far, kept as the job's model
                     outcome["outputs"] = _tar(job.dir, (_ARTIFACTS, _RESULTS))
             else:
-                outcome = {"status": "interrupted",
-                           "message": "the Ray task lost contact with the server; start the job again"}
+                outcome = {"status": "interrupted", "message": RAY_TASK_LOST_MESSAGE}
         except PlaygroundError as exc:
             outcome = {"status": "failed", "message": str(exc)}
         except Exception as exc:
             log += traceback.format_exc()
             outcome = {"status": "failed", "message": describe_error(exc)}
         else:
-            outcome = {"status": "done", "message": f"validation accuracy {metrics['val_accuracy']:.1%}",
+            outcome = {"status": "done", "message": done_message(metrics),
                        "outputs": _tar(job.dir, (_ARTIFACTS, _RESULTS))}
         finally:
             streamer.finish()
         return dict(outcome, log=log)
-
-
-def read_json(path: Path) -> Any:
-    """A JSON file's content, or None while it is missing or being replaced."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None

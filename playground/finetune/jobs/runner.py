@@ -1,9 +1,11 @@
-"""Runners: what executes a job folder somewhere. The local default spawns worker processes.
+"""The runner interface, and the local runner: each job in a freshly spawned worker process.
 
 A job is a pure function of its folder (:func:`playground.finetune.jobs.worker.run_job`),
 so the runner that executes it is replaceable: :class:`LocalRunner` runs local
 worker processes (fresh interpreters, never forks of the server); a cluster
-runner (e.g. Ray) implements the same :class:`Runner` methods. No torch here.
+runner (:class:`~playground.finetune.jobs.ray_runner.RayRunner`) implements the same
+:class:`Runner` methods, and :mod:`~playground.finetune.jobs.runners` picks one.
+:func:`process_identity` names a process for its whole life (the manager uses it too). No torch here.
 """
 from __future__ import annotations
 
@@ -14,18 +16,15 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
+from playground.finetune.device import worker_threads
 from playground.finetune.jobs.store import JobStore
 
-__all__ = ["Runner", "LocalRunner", "WORKER_MODULE", "SHUTDOWN_WAIT_SECONDS", "RUNNERS", "RUNNER_ENV",
-           "LOCAL_DESCRIPTION", "process_identity", "alive", "runner_name", "make_runner", "describe_runner"]
+__all__ = ["Runner", "LocalRunner", "WORKER_MODULE", "SHUTDOWN_WAIT_SECONDS", "process_identity", "alive"]
 
 WORKER_MODULE = "playground.finetune.jobs.worker"  # run as ``python -m``
 # On shutdown, how long a terminated worker gets to record "interrupted" before it is killed.
 SHUTDOWN_WAIT_SECONDS = 10.0
 _PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding playground/
-RUNNER_ENV = "PLAYGROUND_RUNNER"  # local (default) or ray; RAY_ADDRESS then names the cluster
-RUNNERS = ("local", "ray")
-LOCAL_DESCRIPTION = "local worker processes on this machine"
 _START_TIME_FIELD = 19  # /proc/<pid>/stat field 22 (start time), counted after the command name
 
 
@@ -97,14 +96,22 @@ class LocalRunner:
 
     def __init__(self) -> None:
         self._procs: dict[str, subprocess.Popen] = {}
+        self.concurrent = 1  # workers running at once (the manager's slots): they share the CPU cores
         atexit.register(self.shutdown)
+
+    def share_cpu(self, workers: int) -> None:
+        """``workers`` jobs run at once: each worker gets its share of the cores as PyTorch threads
+        (N GPU workers each starting a thread per core would oversubscribe the CPU that feeds them)."""
+        self.concurrent = max(1, workers)
 
     def start(self, job_dir: Path, device: int | None) -> str:
         """Spawn the worker for ``job_dir``, its output appended to the job's log."""
         store, job_id = JobStore.of(job_dir)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
-        cmd = [sys.executable, "-m", WORKER_MODULE, str(job_dir), "--parent", str(os.getpid())]
+        threads = worker_threads(os.cpu_count() or 1, self.concurrent)
+        cmd = [sys.executable, "-m", WORKER_MODULE, str(job_dir), "--parent", str(os.getpid()),
+               "--threads", str(threads)]
         if device is not None:
             cmd += ["--device", str(device)]
         with open(store.folder(job_id).log_file, "ab") as log:
@@ -139,28 +146,3 @@ class LocalRunner:
                 proc.wait(timeout=SHUTDOWN_WAIT_SECONDS)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-def runner_name(name: str | None = None) -> str:
-    """The runner asked for: ``name``, else ``PLAYGROUND_RUNNER``, else "local"; PlaygroundError if unknown."""
-    from playground.errors import PlaygroundError
-
-    chosen = (name or os.environ.get(RUNNER_ENV) or "local").strip().lower()
-    if chosen not in RUNNERS:
-        raise PlaygroundError(f"{RUNNER_ENV}={chosen!r} is not a runner; use one of: {', '.join(RUNNERS)}")
-    return chosen
-
-
-def make_runner(name: str | None = None) -> Runner:
-    """A new runner: local worker processes, or Ray tasks (see :func:`runner_name`)."""
-    if runner_name(name) == "ray":
-        from playground.finetune.jobs.ray_runner import RayRunner
-
-        return RayRunner()
-    return LocalRunner()
-
-
-def describe_runner(runner: Runner) -> str:
-    """One line saying where jobs run (a Ray runner adds its cluster's CPUs and GPUs)."""
-    describe = getattr(runner, "describe", None)
-    return describe() if describe is not None else LOCAL_DESCRIPTION

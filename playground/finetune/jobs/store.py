@@ -3,7 +3,8 @@
 A job folder (``<home>/jobs/<job_id>/``) holds everything about one job, and
 this module is the only one that names the paths inside it:
 
-- ``config.json``   what to run (training settings, dataset name, owner id and display name); never changes
+- ``config.json``   what to run (training settings, dataset name, owner id and display name); never changes;
+                    read into a :class:`Job`'s typed fields (:class:`TrainConfig`, :class:`JobDataset`)
 - ``state.json``    queued | running | done | failed | cancelled | interrupted, latest progress
                     (rewritten atomically: temporary file + os.replace)
 - ``metrics.jsonl`` one line per training batch and per epoch
@@ -13,7 +14,7 @@ this module is the only one that names the paths inside it:
 - ``artifacts/``    the fine-tuned model folder (see playground.models.finetuned)
 - ``cancel``        present once a cancel was requested; the worker checks it every batch
 
-No processes and no torch here.
+No processes here, and no torch at import time.
 """
 from __future__ import annotations
 
@@ -24,14 +25,15 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from playground._fileio import write_json_atomic
-from playground.config import home_dir
 from playground.errors import PlaygroundError
+from playground.finetune.config import TrainConfig, TrainingError
+from playground.paths import home_dir
 
 __all__ = [
     "STATES",
@@ -39,10 +41,11 @@ __all__ = [
     "FINAL_STATES",
     "JOB_ID",
     "JOBS_FOLDER",
-    "INTERRUPTED_MESSAGE",
     "JobError",
+    "JobDataset",
     "Job",
     "JobStore",
+    "read_json",
 ]
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
@@ -53,7 +56,6 @@ FINAL_STATES = frozenset(STATES) - ACTIVE_STATES
 JOB_ID = re.compile(r"^[0-9a-z][0-9a-z-]{0,21}$")
 JOBS_FOLDER = "jobs"  # under the data directory
 _ID_EXAMPLE = "20250101-120000-a1b2c3"
-INTERRUPTED_MESSAGE = "the server stopped while this job was running; start it again"
 
 
 class JobError(PlaygroundError):
@@ -68,21 +70,90 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A JSON file's content, or None while it is missing, being replaced, or damaged."""
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 
 
+@dataclass(frozen=True)
+class JobDataset:
+    """What a job trains on, as its config.json names it (the images are in the job's data/ folder)."""
+
+    name: str | None = None
+    classes: tuple[str, ...] = ()
+    images: int | None = None  # how many, validation included
+
+    @classmethod
+    def from_dict(cls, data: object) -> JobDataset:
+        """config.json's ``dataset``; a missing or damaged one gives empty fields, never an error."""
+        if not isinstance(data, dict):
+            return cls()
+        name, classes, images = data.get("name"), data.get("classes"), data.get("images")
+        return cls(name if isinstance(name, str) else None,
+                   tuple(c for c in classes if isinstance(c, str)) if isinstance(classes, list) else (),
+                   images if isinstance(images, int) and not isinstance(images, bool) else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What config.json holds under ``dataset``."""
+        return {"name": self.name, "classes": list(self.classes), "images": self.images}
+
+
+def _read_train(data: object) -> TrainConfig | None:
+    """config.json's ``train`` as a TrainConfig; None when there is none or it does not parse."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return TrainConfig.from_dict(data)
+    except TrainingError:
+        return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 @dataclass
 class Job:
-    """A job as read from disk: its config, its latest state, and the paths in its folder."""
+    """A job as read from disk: its config, its latest state, and the paths in its folder.
+
+    The config's fields are read into typed attributes when the job is built: :attr:`train`,
+    :attr:`dataset`, :attr:`owner`, :attr:`owner_name`, :attr:`created`. ``config`` stays the
+    file's content, as written.
+    """
 
     id: str
     dir: Path
     config: dict[str, Any]
     state: dict[str, Any]
+    # What to run; None for a job without training settings, or with ones that no longer parse
+    # (e.g. a model since removed): :meth:`train_config` then says why.
+    train: TrainConfig | None = field(init=False)
+    dataset: JobDataset = field(init=False)
+    owner: str | None = field(init=False)  # the starter's owner id (playground.classroom.owner_id)
+    owner_name: str | None = field(init=False)  # the name they chose for the teacher's list
+    created: datetime | None = field(init=False)  # when the folder was made (UTC)
+
+    def __post_init__(self) -> None:
+        config: dict[str, Any] = self.config if isinstance(self.config, dict) else {}  # damaged: no fields
+        self.train = _read_train(config.get("train"))
+        self.dataset = JobDataset.from_dict(config.get("dataset"))
+        self.owner, self.owner_name = _text(config.get("owner")), _text(config.get("owner_name"))
+        try:
+            self.created = datetime.fromisoformat(config.get("created", ""))
+        except (TypeError, ValueError):
+            self.created = None
+
+    def train_config(self) -> TrainConfig:
+        """The settings to run: :attr:`train`; TrainingError, saying why, when there are none that can be used."""
+        if self.train is not None:
+            return self.train
+        data = self.config.get("train") if isinstance(self.config, dict) else None
+        if not isinstance(data, dict):
+            raise TrainingError("this job has no training settings")
+        return TrainConfig.from_dict(data)  # raises, naming the bad setting
 
     @property
     def status(self) -> str:
@@ -196,10 +267,10 @@ class JobStore:
     def get(self, job_id: str) -> Job:
         """Read one job; JobError when it does not exist."""
         job = self.folder(job_id)
-        config = _read_json(job.config_file)
+        config = read_json(job.config_file)
         if config is None:
             raise JobError(f"no job {job_id} in {self.root}; it may have been deleted")
-        state = _read_json(job.state_file) or {
+        state = read_json(job.state_file) or {
             "state": "failed", "message": "the job folder is incomplete (no readable state.json)"}
         return Job(job_id, job.dir, config, state)
 
@@ -219,7 +290,7 @@ class JobStore:
                 job = self.get(job_id)
             except JobError:
                 continue
-            if owner is None or job.config.get("owner") == owner:
+            if owner is None or job.owner == owner:
                 jobs.append(job)
         return jobs
 
@@ -230,14 +301,14 @@ class JobStore:
     def update(self, job_id: str, **changes: Any) -> dict[str, Any]:
         """Merge ``changes`` into state.json (atomically) and return the new state."""
         path = self.folder(job_id).state_file
-        state = _read_json(path) or {}
+        state = read_json(path) or {}
         state.update(changes, updated=_now())
         write_json_atomic(path, state)
         return state
 
     def finish(self, job_id: str, status: str, message: str, *, only_from: frozenset[str] = ACTIVE_STATES) -> bool:
         """Move a job to a final state unless it already left ``only_from``; True if it moved."""
-        state = _read_json(self.folder(job_id).state_file) or {}
+        state = read_json(self.folder(job_id).state_file) or {}
         if state.get("state") not in only_from:
             return False
         self.update(job_id, state=status, message=message, finished=_now())
@@ -267,7 +338,7 @@ class JobStore:
 
     def results(self, job_id: str) -> dict[str, Any] | None:
         """results.json of a finished job, or None."""
-        return _read_json(self.folder(job_id).results_file)
+        return read_json(self.folder(job_id).results_file)
 
     def artifact_dirs(self) -> builtins.list[Path]:
         """The artifacts/ folder of every job that has one."""

@@ -1,5 +1,5 @@
-"""Streamlit pieces of the Architectures page: the catalogue table, one model's panel, CNN vs ViT
-(their figures are in :mod:`playground.ui.arch_figures`)."""
+"""The Architectures page's three panels: the catalogue table, one model's panel, CNN vs ViT
+(their figures are in :mod:`playground.ui.architectures.figures`)."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -19,24 +19,21 @@ from playground.arch.measure import (
 )
 from playground.arch.report import ArchReport
 from playground.concepts import designer_url
-from playground.ui.arch_figures import error_bubbles, per_pixel_curve, resolution_curve
+from playground.ui.architectures import METRIC_KEY, MODEL_KEY, OTHER_KEY, SIDE_KEY, SOURCE_KEY
+from playground.ui.architectures.figures import error_bubbles, per_pixel_curve, resolution_curve
 from playground.ui.replay import arrow_table, replayed
 from playground.ui.text import show_error
 
-__all__ = [
-    "render_catalogue", "render_model", "render_cnn_vs_vit", "MISSING", "VIT_SIDES",
-    "BASE_SIDE", "METRIC_KEY", "SOURCE_KEY", "MODEL_KEY", "OTHER_KEY", "SIDE_KEY", "TAB_KEY", "TABS", "CATALOGUE_TAB",
-    "MODEL_TAB", "VIT_TAB", "CATALOGUE_KEYS",
-    "MODEL_KEYS",
-]
+__all__ = ["render_catalogue", "render_model", "render_cnn_vs_vit", "MISSING", "VIT_SIDES", "BASE_SIDE",
+           "PANEL_WIDGETS"]
 
 BASE_SIDE = 224  # the input side every model is compared at (ImageNet's usual crop)
-METRIC_KEY, SOURCE_KEY = "arch_metric", "arch_source"  # widget keys, error plots: top-5/top-1, paper/torchvision
-MODEL_KEY, OTHER_KEY, SIDE_KEY = "arch_model", "arch_other", "arch_side"  # One model: pick, free name, side
-TAB_KEY = "arch_tab"  # which of the three tabs is open; its value is one of TABS
-TABS = (CATALOGUE_TAB, MODEL_TAB, VIT_TAB) = (":material/table_chart: Catalogue", ":material/search: One model",
-                                              ":material/compare_arrows: CNN vs ViT")
-CATALOGUE_KEYS, MODEL_KEYS = (METRIC_KEY, SOURCE_KEY), (MODEL_KEY, OTHER_KEY, SIDE_KEY)  # widgets per tab
+# The widgets of the catalogue and the one-model panel and their defaults, in tab order: kept while the
+# tab is closed (playground.ui.tabs.lazy_tabs); the widgets take their defaults from here.
+PANEL_WIDGETS: tuple[dict[str, object], ...] = (
+    {METRIC_KEY: "Top-5", SOURCE_KEY: "Paper"},
+    {MODEL_KEY: "resnet50", OTHER_KEY: "resnet34", SIDE_KEY: BASE_SIDE},
+)
 
 # Square input sides for the CNN-vs-ViT sweep: multiples of 16 (ViT-B/16's patch), 224 to 1024.
 VIT_SIDES = tuple(range(224, 1025, 80))
@@ -137,9 +134,8 @@ def _render_table() -> None:
 def _error_choice() -> tuple[str, str]:
     """The error (top-5/top-1) and source (paper/torchvision) the plots show, as the user picks them."""
     c1, c2 = st.columns(2)
-    metric = c1.segmented_control("Error", ["Top-5", "Top-1"], default="Top-5", key=METRIC_KEY) or "Top-5"
-    source = c2.segmented_control("Source", ["Paper", "torchvision weights"], default="Paper",
-                                  key=SOURCE_KEY) or "Paper"
+    metric = c1.segmented_control("Error", ["Top-5", "Top-1"], key=METRIC_KEY) or "Top-5"
+    source = c2.segmented_control("Source", ["Paper", "torchvision weights"], key=SOURCE_KEY) or "Paper"
     return metric, source
 
 
@@ -237,14 +233,14 @@ _OTHER = "other"  # the selectbox entry for any torchvision classifier outside t
 def _pick_model() -> tuple[str, int]:
     keys = [*LANDMARKS, _OTHER]
     c1, c2 = st.columns([2, 1])
-    key = c1.selectbox("Model", keys, index=keys.index("resnet50"), key=MODEL_KEY,
+    key = c1.selectbox("Model", keys, key=MODEL_KEY,
                        format_func=lambda k: LANDMARKS[k].title if k in LANDMARKS else "Another torchvision model…")
     if key == _OTHER:
-        key = c1.text_input("torchvision model name", "resnet34", key=OTHER_KEY,
+        key = c1.text_input("torchvision model name", key=OTHER_KEY,
                             help="Any name from torchvision.models.list_models(), e.g. densenet121, swin_t, "
                                  "regnet_y_400mf, inception_v3 (built without weights).").strip()
-    side = int(c2.number_input("Input side (pixels)", min_value=32, max_value=2048, value=BASE_SIDE, step=16,
-                               key=SIDE_KEY, help="Square input; ViT needs a multiple of 16."))
+    side = int(c2.number_input("Input side (pixels)", min_value=32, max_value=2048, step=16, key=SIDE_KEY,
+                               help="Square input; ViT needs a multiple of 16."))
     return key, side
 
 

@@ -15,12 +15,12 @@ from playground.models.erf_trained import trained_vs_init
 from playground.models.registry import DEFAULT_MODEL
 from playground.models.serving import encode_image, serving
 from playground.models.unit_fields import draw_unit, layer_fields
-from playground.ui.predict import get_model
+from playground.ui.concepts import TRAINED_ERF_LAYER_KEY
+from playground.ui.model_cache import get_model
 from playground.ui.text import show_error
 
-__all__ = ["render_trained_erf", "TRAINED_ERF_LAYER_KEY", "DEFAULT_TRAINED_ERF_LAYER"]
+__all__ = ["render_trained_erf", "DEFAULT_TRAINED_ERF_LAYER"]
 
-TRAINED_ERF_LAYER_KEY = "cc_erf_trained_layer"  # the layer picker's widget key
 DEFAULT_TRAINED_ERF_LAYER = "_blocks.5"  # 83 px field on a 14×14 map: all of it on the photo, clearly structured
 
 
@@ -53,10 +53,10 @@ def render_trained_erf(photo: Image.Image, digest: str) -> None:
     except PlaygroundError as exc:
         show_error(exc, icon=":material/error:")
         return
-    if st.session_state.get(TRAINED_ERF_LAYER_KEY) not in layers:
-        st.session_state.pop(TRAINED_ERF_LAYER_KEY, None)
-    default = DEFAULT_TRAINED_ERF_LAYER if DEFAULT_TRAINED_ERF_LAYER in layers else layers[len(layers) // 2]
-    layer = str(st.select_slider("Layer", layers, value=default, key=TRAINED_ERF_LAYER_KEY))
+    if st.session_state.get(TRAINED_ERF_LAYER_KEY) not in layers:  # kept by the page's tabs, with its default
+        default = DEFAULT_TRAINED_ERF_LAYER if DEFAULT_TRAINED_ERF_LAYER in layers else layers[len(layers) // 2]
+        st.session_state[TRAINED_ERF_LAYER_KEY] = default
+    layer = str(st.select_slider("Layer", layers, key=TRAINED_ERF_LAYER_KEY))
     try:
         m = _measure(DEFAULT_MODEL, layer, digest, photo)
     except PlaygroundError as exc:

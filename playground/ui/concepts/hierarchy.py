@@ -1,5 +1,5 @@
 """Concepts, the feature-hierarchy lesson: what the layers of a real pretrained CNN respond to, and the
-effective field of one of its layers trained vs at init (:mod:`playground.ui.concepts_erf_trained`)."""
+effective field of one of its layers trained vs at init (:mod:`playground.ui.concepts.erf_trained`)."""
 from __future__ import annotations
 
 import streamlit as st
@@ -10,8 +10,9 @@ from playground.errors import PlaygroundError
 from playground.models.inference import layer_names
 from playground.models.registry import DEFAULT_MODEL
 from playground.models.serving import ImageView, serving
-from playground.ui.concepts_erf_trained import render_trained_erf
-from playground.ui.predict import get_model, show_image
+from playground.ui.concepts.erf_trained import render_trained_erf
+from playground.ui.model_cache import get_model
+from playground.ui.pictures import show_image
 from playground.ui.replay import replayed
 from playground.ui.text import show_error
 

@@ -1,4 +1,4 @@
-"""Streamlit pieces of the Concepts page: one render function per lesson.
+"""The Concepts page's lessons: one render function per lesson, and the widgets each one keeps.
 
 Every number shown comes from :mod:`playground.concepts` (which asks the designer's analysis), and
 every lesson ends with a link that opens the designer on the same stack. The Plotly figures
@@ -18,49 +18,50 @@ from playground import concepts as C
 from playground._format import format_dims
 from playground.design.analysis import Report
 from playground.design.rfview import fit_photo
-from playground.ui.concept_figures import (
+from playground.ui.concepts import (
+    DW_IN_KEY,
+    DW_K_KEY,
+    DW_OUT_KEY,
+    ERF_DEPTH_KEY,
+    ERF_KIND_KEY,
+    KERNEL_PRESET_KEY,
+    PAD_KERNEL_KEY,
+    PAD_SIZE_KEY,
+    RF_DEPTH_KEY,
+    RF_DILATION_KEY,
+    RF_STRIDE_KEY,
+    SKIP_DEPTH_KEY,
+    TRAINED_ERF_LAYER_KEY,
+)
+from playground.ui.concepts.erf_trained import DEFAULT_TRAINED_ERF_LAYER
+from playground.ui.concepts.figures import (
     apply_conv,
     apply_maxpool,
     conv_as_dense,
-    dense_matrix,
-    gradient_lines,
     gray_photo,
-    image_map,
     memo_dense_matrix,
     memo_gradient_lines,
     memo_image_map,
     rf_picture,
 )
-from playground.ui.concept_hierarchy import render_hierarchy
-from playground.ui.concepts_erf_trained import TRAINED_ERF_LAYER_KEY
-from playground.ui.predict import show_image
+from playground.ui.pictures import show_image
 from playground.ui.replay import replayed
 
-__all__ = ["render_convolution", "render_padding_stride", "render_receptive_field", "render_dwsep",
-           "render_skip", "render_hierarchy", "shape_text", "image_map", "dense_matrix", "gradient_lines",
-           "KERNEL_PRESET_KEY", "PAD_SIZE_KEY", "PAD_KERNEL_KEY", "RF_DEPTH_KEY", "RF_STRIDE_KEY",
-           "DW_OUT_KEY", "SKIP_DEPTH_KEY", "ERF_DEPTH_KEY", "ERF_KIND_KEY", "render_effective_field", "LESSON_KEYS",
-           "LESSON_TABS", "TAB_KEY", "RF_DILATION_KEY", "DW_IN_KEY", "DW_K_KEY"]
+__all__ = ["render_convolution", "render_padding_stride", "render_receptive_field", "render_effective_field",
+           "render_dwsep", "render_skip", "shape_text", "LESSON_WIDGETS", "KERNEL_EDITS"]
 
-# Widget keys (session-state names) of the lessons' controls
-KERNEL_PRESET_KEY = "cc_kernel_preset"                 # convolution: the 3×3 kernel preset
-PAD_SIZE_KEY, PAD_KERNEL_KEY = "cc_pad_size", "cc_pad_k"  # padding: input side, kernel size
-RF_DEPTH_KEY, RF_STRIDE_KEY = "cc_rf_n", "cc_rf_stride"  # receptive field: stacked convs, first stride
-DW_OUT_KEY = "cc_dw_out"                               # depthwise separable: output channels
-SKIP_DEPTH_KEY = "cc_skip_depth"                       # skip connections: number of layers
-RF_DILATION_KEY = "cc_rf_dilation"                     # receptive field: dilation of every conv
-ERF_DEPTH_KEY, ERF_KIND_KEY = "cc_erf_n", "cc_erf_kind"  # effective field: depth, kind of stack
-DW_IN_KEY, DW_K_KEY = "cc_dw_in", "cc_dw_k"            # depthwise separable: input channels, kernel size
-TAB_KEY = "cc_tab"  # which lesson is open; its value is one of LESSON_TABS
-LESSON_TABS = (":material/blur_on: Convolution", ":material/crop_free: Padding & stride",
-               ":material/center_focus_strong: Receptive field", ":material/blur_circular: Effective field",
-               ":material/call_split: Depthwise separable", ":material/alt_route: Skip connections",
-               ":material/layers: Feature hierarchy")
 KERNEL_EDITS = "cc_kernel_edits"  # not a widget: the edited 3×3 grid per preset, kept while its tab is closed
-# The widget keys of each lesson, in tab order: kept while the lesson's tab is closed (see ui/tabs.py).
-LESSON_KEYS: tuple[tuple[str, ...], ...] = (
-    (KERNEL_PRESET_KEY,), (PAD_SIZE_KEY, PAD_KERNEL_KEY), (RF_DEPTH_KEY, RF_STRIDE_KEY, RF_DILATION_KEY),
-    (ERF_DEPTH_KEY, ERF_KIND_KEY), (DW_IN_KEY, DW_OUT_KEY, DW_K_KEY), (SKIP_DEPTH_KEY,), (TRAINED_ERF_LAYER_KEY,))
+# The widgets of each lesson and their defaults, in tab order: kept while the lesson's tab is closed
+# (playground.ui.tabs.lazy_tabs); the widgets take their defaults from here, not from their own arguments.
+LESSON_WIDGETS: tuple[dict[str, object], ...] = (
+    {KERNEL_PRESET_KEY: "Sobel x (vertical edges)"},
+    {PAD_SIZE_KEY: 32, PAD_KERNEL_KEY: 3},
+    {RF_DEPTH_KEY: 3, RF_STRIDE_KEY: 1, RF_DILATION_KEY: 1},
+    {ERF_DEPTH_KEY: 8, ERF_KIND_KEY: C.ERF_KINDS[0]},
+    {DW_IN_KEY: 128, DW_OUT_KEY: 128, DW_K_KEY: 3},
+    {SKIP_DEPTH_KEY: 30},
+    {TRAINED_ERF_LAYER_KEY: DEFAULT_TRAINED_ERF_LAYER},
+)
 
 _DESIGN = ":material/architecture:"
 
@@ -88,8 +89,7 @@ def _designer_pair(*links: Link) -> None:
 
 def _kernel_editor() -> np.ndarray:
     """Preset picker plus an editable 3×3 grid; the grid resets when the preset changes."""
-    preset = st.selectbox("Kernel preset", list(C.KERNELS), index=list(C.KERNELS).index("Sobel x (vertical edges)"),
-                          key=KERNEL_PRESET_KEY)
+    preset = st.selectbox("Kernel preset", list(C.KERNELS), key=KERNEL_PRESET_KEY)
     edits = st.session_state.setdefault(KERNEL_EDITS, {})
     # The edited grid, not the preset's, so an edit survives the tab being closed (the editor's own
     # state does not); its identity is the key and the shape, so the edits in progress stay too.
@@ -165,8 +165,8 @@ def render_padding_stride(photo: Image.Image, digest: str) -> None:
     """Valid vs same padding, then stride-2 conv vs 2×2 max-pool on the same photo."""
     st.subheader("Valid vs same padding")
     c1, c2 = st.columns(2)
-    size = c1.slider("Input side", 8, 64, 32, key=PAD_SIZE_KEY)
-    k = c2.select_slider("Kernel size", [1, 3, 5, 7], value=3, key=PAD_KERNEL_KEY)
+    size = c1.slider("Input side", 8, 64, key=PAD_SIZE_KEY)
+    k = c2.select_slider("Kernel size", [1, 3, 5, 7], key=PAD_KERNEL_KEY)
     kernel = st.session_state.get("cc_kernel", np.array(C.KERNELS["Sobel x (vertical edges)"]))
     _designer_pair(*_padding(digest, int(size), int(k), photo))
     st.subheader("Stride-2 convolution vs 2×2 max-pooling")
@@ -225,10 +225,9 @@ def _stride(digest: str, kernel_values: tuple[float, ...], _photo: Image.Image) 
 def render_receptive_field(photo: Image.Image, digest: str) -> None:
     """N stacked 3×3 convs: field per layer (2N+1 with stride 1), and what stride and dilation change."""
     c1, c2, c3 = st.columns(3)
-    n = c1.slider("Stacked 3×3 convs (N)", 1, 10, 3, key=RF_DEPTH_KEY)
-    stride = c2.segmented_control("Stride of the first conv", [1, 2], default=1, required=True, key=RF_STRIDE_KEY)
-    dilation = c3.segmented_control("Dilation of every conv", [1, 2, 3], default=1, required=True,
-                                    key=RF_DILATION_KEY)
+    n = c1.slider("Stacked 3×3 convs (N)", 1, 10, key=RF_DEPTH_KEY)
+    stride = c2.segmented_control("Stride of the first conv", [1, 2], required=True, key=RF_STRIDE_KEY)
+    dilation = c3.segmented_control("Dilation of every conv", [1, 2, 3], required=True, key=RF_DILATION_KEY)
     n, stride, dilation = int(n), int(stride or 1), int(dilation or 1)
     _rf_metric(n, stride, dilation)
     left, right = st.columns([1, 1])
@@ -288,8 +287,8 @@ def _erf_row(depth: int, kind: str) -> dict[str, Any]:
 def render_effective_field() -> None:
     """Theoretical vs effective field over depth: linear vs roughly square-root growth."""
     c1, c2 = st.columns([2, 3])
-    n = c1.slider("Depth (3×3 convs)", 2, _ERF_MAX_DEPTH, 8, step=2, key=ERF_DEPTH_KEY)
-    kind = c2.segmented_control("Stack", list(C.ERF_KINDS), default=C.ERF_KINDS[0], required=True, key=ERF_KIND_KEY)
+    n = c1.slider("Depth (3×3 convs)", 2, _ERF_MAX_DEPTH, step=2, key=ERF_DEPTH_KEY)
+    kind = c2.segmented_control("Stack", list(C.ERF_KINDS), required=True, key=ERF_KIND_KEY)
     _designer("Open this stack in the designer", _effective_field(int(n), str(kind or C.ERF_KINDS[0])), "cc_link_erf")
 
 
@@ -320,9 +319,9 @@ def _effective_field(n: int, kind: str) -> dict[str, Any]:
 def render_dwsep() -> None:
     """Regular vs depthwise-separable convolution, parameters and MACs for chosen channel counts."""
     c1, c2, c3 = st.columns(3)
-    c_in = int(c1.number_input("Input channels", 1, 2048, 128, key=DW_IN_KEY))
-    c_out = int(c2.number_input("Output channels", 1, 2048, 128, key=DW_OUT_KEY))
-    k = int(c3.select_slider("Kernel size", [1, 3, 5, 7], value=3, key=DW_K_KEY))
+    c_in = int(c1.number_input("Input channels", 1, 2048, key=DW_IN_KEY))
+    c_out = int(c2.number_input("Output channels", 1, 2048, key=DW_OUT_KEY))
+    k = int(c3.select_slider("Kernel size", [1, 3, 5, 7], key=DW_K_KEY))
     _designer_pair(*_dwsep(c_in, c_out, k))
 
 
@@ -354,7 +353,7 @@ def _flows(depth: int) -> tuple[C.GradientFlow, C.GradientFlow]:
 
 def render_skip() -> None:
     """Gradient reaching each layer of a deep stack, with and without ``x + F(x)``."""
-    _designer_pair(*_skip(int(st.slider("Layers", 5, 60, 30, key=SKIP_DEPTH_KEY))))
+    _designer_pair(*_skip(int(st.slider("Layers", 5, 60, key=SKIP_DEPTH_KEY))))
 
 
 @replayed

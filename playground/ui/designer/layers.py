@@ -22,8 +22,8 @@ from playground.design.presets import PRESETS
 from playground.design.view import DesignView
 from playground.spec.parse import SpecError, parse_layer
 from playground.ui.designer import session as ss
-from playground.ui.tabs import keep_widget_values
 from playground.ui.text import md_text
+from playground.ui.widget_state import keep, remember
 
 __all__ = ["render_toolbar", "render_input", "render_layers", "render_editor", "render_add_bar", "row_key",
            "MOVE_UP", "MOVE_DOWN", "COPY", "REMOVE", "ABOVE", "BELOW", "ADD_TYPE_KEY", "ADD_KEY", "PRESET_KEY",
@@ -258,8 +258,9 @@ def render_toolbar(d: Design) -> None:
     with st.expander("Import a design: a torchvision architecture, or pasted JSON", icon=":material/input:",
                      key=IMPORT_KEY, on_change="rerun") as box:
         if not box.open:
-            keep_widget_values([PASTE_KEY])
+            keep([PASTE_KEY])  # the text of the last run, before this run drops it
             return
+        remember({PASTE_KEY: ""})
         st.selectbox("torchvision architecture", list(ss.ARCHITECTURES), index=None,
                      format_func=ss.ARCHITECTURES.__getitem__, placeholder="Choose one to load…", key=ARCH_KEY,
                      on_change=ss.on_architecture, args=(ARCH_KEY,),
@@ -269,3 +270,4 @@ def render_toolbar(d: Design) -> None:
                                  '"kernel_size": 3}]}')
         st.button("Load pasted JSON", icon=":material/upload:", key=PASTE_LOAD_KEY, on_click=ss.on_paste,
                   args=(PASTE_KEY,))
+        keep([PASTE_KEY])

@@ -13,6 +13,7 @@ import streamlit as st
 from playground._format import human_bytes
 from playground.design.memory import OPTIMIZER_STATES, MemoryEstimate, available_memory, memory_estimate
 from playground.errors import PlaygroundError
+from playground.finetune import memory as finetune_memory
 
 __all__ = ["BATCH_KEY", "PRECISION_KEY", "OPTIMIZER_KEY", "render_memory", "render_estimate", "fits_message",
            "model_memory", "BATCH_CHOICES"]
@@ -32,8 +33,8 @@ def _spec_memory(spec_json: str, batch: int, optimizer: str, precision: str) -> 
 @st.cache_data(show_spinner="Measuring the training graph...", max_entries=256)
 def _model_memory(model: str, strategy: str, batch: int, image_size: int, classes: int) -> dict[str, Any] | str:
     try:
-        return memory_estimate(model, batch, strategy, input_shape=(3, image_size, image_size),
-                               num_classes=classes).to_dict()
+        return finetune_memory.memory_estimate(model, batch, strategy, input_shape=(3, image_size, image_size),
+                                               num_classes=classes).to_dict()
     except PlaygroundError as exc:
         return str(exc)
 
@@ -44,13 +45,18 @@ def model_memory(model: str, strategy: str, batch: int, image_size: int, classes
 
 
 def fits_message(training_bytes: int, device: str = "cpu") -> str | None:
-    """A warning when ``training_bytes`` exceed the device's free memory now (None when it fits or is unknown)."""
+    """A warning when ``training_bytes`` exceed the device's free memory now (None when it fits or is unknown).
+
+    Not for a GPU: which GPU a job gets is settled when it starts, and reading one here would create a
+    CUDA context in the server beside the jobs. The job checks its own GPU (its out-of-memory message
+    says how much was free there)."""
+    if device.startswith("cuda"):
+        return None
     free = available_memory(device)
     if free is None or training_bytes <= free:
         return None
-    where = "GPU" if device.startswith("cuda") else "this machine"
-    return (f"Training needs about {human_bytes(training_bytes)}, more than the {human_bytes(free)} free on {where} "
-            "now: use a smaller batch size or image size, or a cheaper strategy.")
+    return (f"Training needs about {human_bytes(training_bytes)}, more than the {human_bytes(free)} free on this "
+            "machine now: use a smaller batch size or image size, or a cheaper strategy.")
 
 
 def render_estimate(data: dict[str, Any], device: str = "cpu") -> None:

@@ -17,7 +17,7 @@ __all__ = [
 DATA = "ft_data"  # namespace of the data picker's widgets
 FORM = "ft"  # namespace of the settings widgets
 START_BUTTON, NEW_BUTTON = "ft_start", "ft_new"
-# Widgets of a namespace, as parts of their keys (playground.ui.common.widget_key).
+# Widgets of a namespace, as parts of their keys (playground.ui.widget_state.widget_key).
 DATA_SOURCE, DATA_UPLOAD = "source", "upload"
 EPOCHS, IMAGE_SIZE = "epochs", "image_size"
 

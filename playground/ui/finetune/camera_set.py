@@ -21,16 +21,16 @@ from PIL import Image, ImageDraw
 from playground.finetune.data import Dataset, DatasetError
 from playground.finetune.photoset import MAX_CLASSES, MAX_PHOTO_BYTES, MIN_PER_CLASS, PhotoSet, PhotoSetError
 from playground.images import UPLOAD_TYPES, ImageError
-from playground.ui.camera import CAMERA_NEEDS_HTTPS, secure_context
-from playground.ui.common import widget_key
-from playground.ui.finetune.data import thumbnail, thumbnail_strip
+from playground.ui.finetune.thumbnails import thumbnail, thumbnail_strip
 from playground.ui.owner import current_owner
+from playground.ui.photo_input import CAMERA_NEEDS_HTTPS, secure_context
 from playground.ui.text import md_text, show_error
+from playground.ui.widget_state import widget_key
 
 __all__ = ["photo_set_picker", "class_key", "camera_key", "files_key", "NEW_CLASS", "ADD_CLASS", "TARGET", "VIA",
            "CAMERA_FILE", "STRIP_PHOTOS"]
 
-# Widgets of the builder, as parts of their keys (playground.ui.common.widget_key)
+# Widgets of the builder, as parts of their keys (playground.ui.widget_state.widget_key)
 NEW_CLASS, ADD_CLASS, TARGET, VIA = "new_class", "add_class", "target", "via"
 _ROUND, _NOTES = "photo_round", "photo_notes"  # not widgets: the input widgets' generation, the last action's notes
 CAMERA_FILE = "camera.jpg"  # how messages name a shot (st.camera_input always gives a JPEG)

@@ -10,19 +10,19 @@ from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
-from PIL import Image
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from playground.finetune.archive import stage_upload
 from playground.finetune.data import BUNDLED, Dataset, DatasetError, bundled, load_dataset
-from playground.images import ImageError, load_image
-from playground.ui.common import widget_key
+from playground.images import ImageError
 from playground.ui.finetune import DATA_SOURCE, DATA_UPLOAD
-from playground.ui.finetune.form import keep, remember
+from playground.ui.finetune.camera_set import photo_set_picker
+from playground.ui.finetune.thumbnails import thumbnail, thumbnail_strip
 from playground.ui.replay import replayed
 from playground.ui.text import md_text, plotly_text, show_error
+from playground.ui.widget_state import keep, remember, widget_key
 
-__all__ = ["dataset_picker", "dataset_summary", "sample_grid", "thumbnail", "shows_own_photos"]
+__all__ = ["dataset_picker", "dataset_summary", "sample_grid", "shows_own_photos"]
 
 
 def shows_own_photos(key: str) -> bool:
@@ -37,34 +37,6 @@ _SOURCES = {"bundled": ":material/inventory_2: Bundled dataset", "upload": ":mat
 def _bundled(name: str, home: str) -> Dataset:
     """The bundled set, written to disk once per data directory (``home`` keys the cache)."""
     return bundled(name)
-
-
-@st.cache_data(show_spinner=False, max_entries=2000)
-def thumbnail(path: str, size: int = 96, name: str | None = None) -> Image.Image:
-    """A small copy of a dataset image for grids, decoded through playground.images (cached).
-
-    ``name`` is how an ImageError refers to the file (the dataset-relative path, not the server's)."""
-    img = load_image(path, name=name or "image", draft_size=(size, size))
-    img.thumbnail((size, size))
-    return img
-
-
-_TILE, _GAP = 64, 4  # pixels: one photo's square in a strip, and the gap between photos
-_SAMPLE_TILE = 48  # pixels: one sample's square in the sample grid (four to a class, two by two)
-
-
-def thumbnail_strip(tiles: list[Image.Image], side: int = _TILE, per_row: int | None = None) -> Image.Image:
-    """Thumbnails in one image, each centred in a ``side``×``side`` square (white between):
-    side by side, or ``per_row`` to a row (a small block)."""
-    per_row = per_row or max(1, len(tiles))
-    rows = -(-len(tiles) // per_row)
-    strip = Image.new("RGB", (min(len(tiles), per_row) * (side + _GAP) - _GAP, rows * (side + _GAP) - _GAP), "white")
-    for i, tile in enumerate(tiles):
-        small = tile.convert("RGB")
-        small.thumbnail((side, side))
-        x, y = (i % per_row) * (side + _GAP), (i // per_row) * (side + _GAP)
-        strip.paste(small, (x + (side - small.width) // 2, y + (side - small.height) // 2))
-    return strip
 
 
 def _staged(key: str, file: UploadedFile) -> Dataset:
@@ -94,7 +66,7 @@ def _staged(key: str, file: UploadedFile) -> Dataset:
 
 def dataset_picker(key: str) -> Dataset | None:
     """The data source widgets; returns the checked dataset, or None (with the reason shown)."""
-    from playground.config import home_dir
+    from playground.paths import home_dir
 
     source_key = widget_key(key, DATA_SOURCE)
     kept: dict[str, object] = {source_key: "bundled", f"{key}_bundled": next(iter(BUNDLED))}
@@ -108,8 +80,6 @@ def dataset_picker(key: str) -> Dataset | None:
         st.caption(BUNDLED[name].description)
         return _bundled(name, str(home_dir()))
     if source == "photos":
-        from playground.ui.finetune.camera_set import photo_set_picker  # it draws with this module's thumbnails
-
         return photo_set_picker(key)
     file = st.file_uploader(
         "Zip of class folders", type=["zip"], key=widget_key(key, DATA_UPLOAD),
@@ -172,6 +142,9 @@ def _summary(key: tuple[Any, ...], _ds: Dataset) -> bool:
     if key[-1]:  # a set made on this page already shows its photos, class by class, above
         sample_grid(ds)
     return True
+
+
+_SAMPLE_TILE = 48  # pixels: one sample's square in the sample grid (four to a class, two by two)
 
 
 def sample_grid(ds: Dataset, per_class: int = 4, max_classes: int = 12) -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import streamlit as st
@@ -18,11 +17,11 @@ from playground.finetune.estimate import estimate
 from playground.finetune.runtime import suggested_image_size
 from playground.finetune.strategy import count_parameters
 from playground.models.registry import DEFAULT_MODEL, MODELS, zoo_status
-from playground.ui.common import widget_key
 from playground.ui.finetune import EPOCHS, IMAGE_SIZE
 from playground.ui.text import show_error
+from playground.ui.widget_state import keep, remember, widget_key
 
-__all__ = ["settings_form", "estimate_panel", "remember", "keep"]
+__all__ = ["settings_form", "estimate_panel"]
 # The settings drawn as number inputs: (setting, widget part, label, help).
 _NUMBERS = (
     ("epochs", EPOCHS, "Epochs", None),
@@ -30,24 +29,6 @@ _NUMBERS = (
     ("image_size", IMAGE_SIZE, "Image size (px)",
      "Images are resized and centre-cropped to this square, as at prediction time."),
 )
-
-
-def remember(defaults: dict[str, object]) -> None:
-    """Give widgets their values from session state, surviving reruns where they are not drawn.
-
-    Streamlit drops a widget's state when a run does not draw it (e.g. while a
-    job is shown); a shadow copy brings the user's last values back.
-    """
-    for key, default in defaults.items():
-        if key not in st.session_state:
-            st.session_state[key] = st.session_state.get(f"{key}__kept", default)
-
-
-def keep(keys: Iterable[str]) -> None:
-    """Save the shadow copies :func:`remember` restores from."""
-    for key in keys:
-        if key in st.session_state:
-            st.session_state[f"{key}__kept"] = st.session_state[key]
 
 
 def _lr_slider(key: str, label: str, help: str, disabled: bool = False) -> float:
@@ -115,7 +96,9 @@ def settings_form(key: str, ds: Dataset) -> TrainConfig | None:
 # Where the per-image costs come from, said after the estimate's parts.
 _SOURCE_NOTES = {"run": " (as measured by the last job with these settings here)",
                  "probe": " (from a few steps timed here)",
-                 "probe, corrected": " (from a few steps timed here, corrected by earlier jobs)"}
+                 "probe, corrected": " (from a few steps timed here, corrected by earlier jobs)",
+                 "server cpu": " (an upper bound: timed on the server's CPU, which leaves the GPU to the jobs; a "
+                               "finished GPU job's own figures replace it)"}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -142,7 +125,8 @@ def estimate_panel(cfg: TrainConfig, ds: Dataset) -> bool:
     c1, c2 = st.columns(2)
     c1.metric("Trainable parameters", f"{trainable:,}", help=f"of {total:,} in the model ({trainable / total:.1%})",
               border=True)
-    c2.metric("Estimated time", f"~{format_duration(est['seconds'])}", border=True,
+    bound = "≤ " if est["source"] == "server cpu" else "~"  # a GPU job timed on the server's CPU: at most that
+    c2.metric("Estimated time", f"{bound}{format_duration(est['seconds'])}", border=True,
               help=f"The whole job, start to finish, from {est['method']}. Once it runs, the job page "
                    "counts the time left down from its own measured steps.")
     how = ("backbone features computed once, then only the head trains" if cfg.uses_feature_cache

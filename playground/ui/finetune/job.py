@@ -5,14 +5,14 @@ tab or a restarted server shows the same thing. The manager object lives in
 ``st.cache_resource`` only as a handle to :func:`playground.finetune.jobs.manager.get_manager`.
 A job belongs to the browser that started it (:mod:`playground.ui.owner`): others who open
 its link get a read-only view (or none, per the class settings); only its owner and the
-teacher see Cancel, the download, the images and "Run again".
+teacher see Cancel, the download, the images and "Run again". :func:`job_row` is a job's line in
+every job list (the Teacher page's too).
 """
 from __future__ import annotations
 
 import io
 import zipfile
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import plotly.graph_objects as go
@@ -21,23 +21,23 @@ from plotly.subplots import make_subplots
 from streamlit.errors import StreamlitPageNotFoundError
 
 from playground._format import format_duration
+from playground.catalog import JOB_PREFIX
 from playground.classroom import ClassSettings, Viewer, load_settings
-from playground.config import home_dir
 from playground.errors import PlaygroundError
-from playground.finetune.config import TrainConfig
 from playground.finetune.data import load_dataset
 from playground.finetune.jobs.manager import JobManager, get_manager
 from playground.finetune.jobs.store import Job
-from playground.finetune.jobs.worker import submit_finetune
-from playground.models.finetuned import EXAMPLE_FILE, JOB_PREFIX
+from playground.finetune.jobs.submit import submit_finetune
+from playground.models.finetuned import EXAMPLE_FILE
+from playground.paths import home_dir
 from playground.ui.finetune import open_key
-from playground.ui.finetune.data import thumbnail
 from playground.ui.finetune.live import live_view
+from playground.ui.finetune.thumbnails import thumbnail
 from playground.ui.owner import display_name, viewer
 from playground.ui.text import md_text, plotly_text, show_error
 
-__all__ = ["manager", "job_viewer", "job_view", "job_list", "curves_figure", "confusion_figure", "artifacts_zip",
-           "STATUS_ICONS"]
+__all__ = ["manager", "job_viewer", "job_view", "job_list", "job_row", "curves_figure", "confusion_figure",
+           "artifacts_zip", "STATUS_ICONS"]
 
 STATUS_ICONS = {
     "queued": ":material/schedule:",
@@ -69,10 +69,10 @@ def job_viewer(job_id: str | None) -> Viewer:
 
     def owner_of_link() -> str | None:
         try:
-            owner = manager().get(job_id).config.get("owner") if job_id else None
+            owner = manager().get(job_id).owner if job_id else None
         except PlaygroundError:
             return None  # a bad ?job= is reported by job_view
-        return owner if isinstance(owner, str) and owner else None
+        return owner or None
 
     return viewer(adopt=owner_of_link)
 
@@ -144,12 +144,13 @@ def artifacts_zip(job: Job, by: Viewer | None = None) -> bytes:
 
 
 def _settings_line(job: Job) -> str:
-    t, d = job.config.get("train", {}), job.config.get("dataset", {})
-    return (f"**{md_text(d.get('name', '?'))}** ({d.get('images', '?')} images, {len(d.get('classes', []))} classes) · "
-            f"{md_text(t.get('model'))} · {md_text(t.get('strategy'))} · {t.get('epochs')} epoch(s) · "
-            f"batch {t.get('batch_size')} · "
-            f"{t.get('image_size')} px · lr {t.get('lr_head'):.0e}/{t.get('lr_backbone'):.0e}"
-            f"{' · augmentation' if t.get('augment') else ''}")
+    d, t = job.dataset, job.train
+    data = (f"**{md_text(d.name if d.name is not None else '?')}** "
+            f"({d.images if d.images is not None else '?'} images, {len(d.classes)} classes)")
+    if t is None:  # no usable training settings (see Job.train)
+        return data
+    return (f"{data} · {md_text(t.model)} · {md_text(t.strategy)} · {t.epochs} epoch(s) · batch {t.batch_size} · "
+            f"{t.image_size} px · lr {t.lr_head:.0e}/{t.lr_backbone:.0e}{' · augmentation' if t.augment else ''}")
 
 
 def _live(job_id: str, who: Viewer) -> None:
@@ -175,7 +176,7 @@ def _predict_link(job_id: str) -> None:
 
 def _results(job: Job, who: Viewer) -> None:
     results = manager().store.results(job.id) or {}
-    classes = job.config.get("dataset", {}).get("classes", [])
+    classes = list(job.dataset.classes)
     kept, stopped = results.get("kept_epoch"), results.get("stopped") or {}
     if kept:
         st.info(f"The kept model is epoch {kept} of {stopped.get('epochs', '?')}: the best validation accuracy "
@@ -239,7 +240,7 @@ def _run_again(job: Job, who: Viewer) -> None:
         return  # it would train on a classmate's images
     if st.button("Run again with the same settings", icon=":material/replay:", key=f"ft_again_{job.id}"):
         try:
-            new = submit_finetune(manager(), load_dataset(job.data_dir), TrainConfig.from_dict(job.config["train"]),
+            new = submit_finetune(manager(), load_dataset(job.data_dir), job.train_config(),
                                   owner=who.owner, owner_name=display_name())
         except PlaygroundError as exc:
             show_error(exc, icon=":material/error:")
@@ -293,15 +294,23 @@ def job_view(job_id: str, who: Viewer) -> None:
 # --------------------------------------------------------------------------- lists
 
 
+def job_row(job: Job, *, owner: str | None = None, epochs: bool = False) -> str:
+    """A job's line in a job list, as markdown (every user string shown as text): status icon, id,
+    when it was created (local time), dataset, model / strategy. ``owner``: the owner's label (markdown
+    already) to put first, in bold; ``epochs``: add the number of epochs (the Teacher page's list)."""
+    t = job.train
+    when = job.created.astimezone().strftime("%d %b %H:%M") if job.created else ""
+    who = f"**{owner}** · " if owner is not None else ""
+    row = (f"{STATUS_ICONS.get(job.status, '')} {who}`{job.id}` · {when} · {md_text(job.dataset.name)} · "
+           f"{md_text(t.model if t else None)} / {md_text(t.strategy if t else None)}")
+    return row + (f" · {t.epochs if t else None} epoch(s)" if epochs else "")
+
+
 def _rows(jobs: list[Job], key_of: Callable[[str], str], current: str | None) -> None:
     for job in jobs[:_LISTED_JOBS]:
         note = job.state.get("message", "")
-        d, t = job.config.get("dataset", {}), job.config.get("train", {})
-        created = job.config.get("created", "")
-        when = datetime.fromisoformat(created).astimezone().strftime("%d %b %H:%M") if created else ""
         c1, c2, c3 = st.columns([5, 4, 1], vertical_alignment="center")
-        c1.markdown(f"{STATUS_ICONS.get(job.status, '')} `{job.id}` · {when} · {md_text(d.get('name'))} · "
-                    f"{md_text(t.get('model'))} / {md_text(t.get('strategy'))}")
+        c1.markdown(job_row(job))
         c2.caption(md_text(note))
         if c3.button("Open", key=key_of(job.id), disabled=job.id == current):
             st.query_params["job"] = job.id

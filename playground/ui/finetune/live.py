@@ -43,8 +43,7 @@ def time_left(job: Job, now: float | None = None) -> str:
 
 def _phases(job: Job) -> None:
     """The run's phases in order, the current one in bold, the finished ones ticked."""
-    t = job.config.get("train", {})
-    cached = t.get("strategy") == "head" and not t.get("augment") and t.get("cache_features", True)
+    cached = job.train is not None and job.train.uses_feature_cache
     names = ["loading model", "decoding images"] + (["extracting features"] if cached else []) + ["training"]
     current = job.progress.get("phase")
     at = names.index(current) if current in names else -1

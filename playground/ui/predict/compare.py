@@ -18,16 +18,18 @@ from playground.models.compare import Latency, ModelCost, check_comparable, meas
 from playground.models.inference import Prediction
 from playground.models.registry import MODELS, LoadedModel
 from playground.models.serving import serving
-from playground.ui.camera import from_camera
-from playground.ui.common import photo_input, widget_key
-from playground.ui.model_weights import weights_downloader
-from playground.ui.predict import get_model, show_image, show_photo, top_k_chart
+from playground.ui.model_cache import get_model
+from playground.ui.photo_input import from_camera, photo_input
+from playground.ui.pictures import show_image, show_photo
+from playground.ui.predict.model_weights import weights_downloader
+from playground.ui.predict.results import top_k_chart
 from playground.ui.text import show_error
+from playground.ui.widget_state import widget_key
 
 __all__ = ["compare_toggle", "render_compare", "compare_chart", "COMPARE_TOGGLE", "COMPARE_MODELS",
            "COMPARE_CLASS", "DEFAULT_COMPARE", "MAX_COMPARE"]
 
-# This module's widgets, as parts of their keys (playground.ui.common.widget_key)
+# This module's widgets, as parts of their keys (playground.ui.widget_state.widget_key)
 COMPARE_TOGGLE, COMPARE_MODELS, COMPARE_CLASS = "compare", "compare_models", "compare_class"
 DEFAULT_COMPARE = ("efficientnet_lite0", "efficientnet_lite2")  # same family, two sizes: the cost of scale
 MAX_COMPARE = 4  # columns that still fit a laptop screen; also bounds one click's work on the server

@@ -24,13 +24,13 @@ from playground.models.registry import LoadedModel
 from playground.models.serving import ImageView, encode_image, image_digest, serving
 from playground.models.unit_fields import LayerField, draw_unit, layer_field, layer_output, model_input, unit_gradient
 from playground.ui.cell_click import MAX_CLICK_CELLS, add_cell_markers, apply_click
-from playground.ui.common import widget_key
 from playground.ui.text import md_text
+from playground.ui.widget_state import widget_key
 
 __all__ = ["render_feature_field", "field_caption", "map_chart_key", "unit_slider_key", "FIELD_CHANNEL",
            "FIELD_ERF", "MAP_SIDE"]
 
-FIELD_CHANNEL, FIELD_ERF = "ff_channel", "ff_erf"  # parts of widget keys (playground.ui.common.widget_key)
+FIELD_CHANNEL, FIELD_ERF = "ff_channel", "ff_erf"  # parts of widget keys (playground.ui.widget_state.widget_key)
 MAP_SIDE = 336  # display pixels of the clickable map's longer side (about; whole pixels per unit)
 _APPLIED = "ff_click_applied"  # the last click already copied into the sliders (not a widget)
 

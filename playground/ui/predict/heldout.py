@@ -20,21 +20,20 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
+from playground.catalog import JOB_PREFIX
 from playground.classroom import Viewer
 from playground.errors import PlaygroundError
-from playground.finetune.config import TrainConfig
 from playground.finetune.data import INDEX_FILE, load_dataset, stratified_split
 from playground.finetune.jobs.store import JobStore
 from playground.images import load_image
-from playground.models.finetuned import JOB_PREFIX
 from playground.models.inference import Prediction
-from playground.ui.common import widget_key
 from playground.ui.text import md_text
+from playground.ui.widget_state import widget_key
 
 __all__ = ["HeldOut", "HeldOutPick", "HeldOutUnavailable", "heldout_set", "heldout_picker", "show_verdict",
            "HELDOUT_TOGGLE", "HELDOUT_IMAGE", "HELDOUT_WIDTH", "NOT_YOURS"]
 
-# This module's widgets, as parts of their keys (playground.ui.common.widget_key)
+# This module's widgets, as parts of their keys (playground.ui.widget_state.widget_key)
 HELDOUT_TOGGLE, HELDOUT_IMAGE = "heldout", "heldout_image"
 HELDOUT_WIDTH = 224  # pixels: a validation image as shown (about what the model sees; digits are 32 px files)
 NOT_YOURS = ("Only the student who started this fine-tune (and the teacher) can try its validation images: "
@@ -78,7 +77,7 @@ def heldout_set(ref: str, home: str | Path | None = None) -> HeldOut:
         raise HeldOutUnavailable(f"{ref} is not a fine-tuning job's model, so it has no held-out images here")
     try:
         job = JobStore(home).get(ref[len(JOB_PREFIX):])
-        cfg = TrainConfig.from_dict(job.config.get("train") or {})
+        cfg = job.train_config()
         dataset = load_dataset(job.data_dir)
         split = stratified_split(dataset, cfg.val_fraction, cfg.seed)  # the call playground.finetune.runtime makes
     except PlaygroundError as exc:

@@ -18,17 +18,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
-from playground.config import home_dir
+from playground.catalog import JOB_PREFIX
 from playground.errors import PlaygroundError
 from playground.finetune.jobs.store import JobStore
-from playground.models.finetuned import JOB_PREFIX, META_FILE
+from playground.models.finetuned import META_FILE
+from playground.paths import home_dir
 from playground.ui.text import md_text
 
 __all__ = ["FinetuneInfo", "finetune_info", "finetune_infos", "finetune_label", "knows_note", "show_knows",
            "browser_timezone",
            "KNOWN_DATASETS", "INFO_TTL_S"]
 
-INFO_TTL_S = 10.0  # as the model list (playground.ui.predict.MODEL_LIST_TTL_S): a new fine-tune shows within it
+INFO_TTL_S = 10.0  # as the model list (playground.ui.predict.models.MODEL_LIST_TTL_S): a new fine-tune shows within it
 SEP = " · "
 _SHORT_ID = 6  # characters of a job id shown: the random tail of 20250101-120000-a1b2c3
 # What a bundled dataset's model has seen, in the words a student needs (keyed by playground.finetune.data.BUNDLED).
@@ -92,21 +93,17 @@ def finetune_info(ref: str, home: str | Path | None = None) -> FinetuneInfo | No
         return None
     meta = _json(job.artifacts / META_FILE)
     metrics = _dict(meta.get("metrics"))
-    data = _dict(job.config.get("dataset"))
     classes = meta.get("classes")
     if not isinstance(classes, list):
-        classes = data.get("classes")
-    classes = classes if isinstance(classes, list) else []
-    images = _num(data.get("images"))
+        classes = list(job.dataset.classes)
     val_images = _num(metrics.get("val_images"))
-    name = data.get("name")
     return FinetuneInfo(
-        ref=ref, job_id=job_id, dataset=name if isinstance(name, str) and name else None,
+        ref=ref, job_id=job_id, dataset=job.dataset.name or None,
         architecture=meta.get("architecture") if isinstance(meta.get("architecture"), str) else None,
         strategy=meta.get("strategy") if isinstance(meta.get("strategy"), str) else None,
         val_accuracy=_num(metrics.get("val_accuracy")), created=_created(meta.get("created")),
         classes=tuple(str(c) for c in classes if isinstance(c, str)),
-        images=int(images) if images is not None else None,
+        images=job.dataset.images,
         val_images=int(val_images) if val_images is not None else None,
     )
 

@@ -12,8 +12,9 @@ import streamlit as st
 
 from playground.errors import PlaygroundError
 from playground.models.registry import MODELS, download_weights, hub_weights
-from playground.ui.common import widget_key
+from playground.ui.predict.models import model_rows, refresh_model_list
 from playground.ui.text import md_text, show_error
+from playground.ui.widget_state import widget_key
 
 __all__ = ["weights_downloader", "missing_downloadable", "DOWNLOAD"]
 
@@ -25,15 +26,11 @@ def missing_downloadable() -> list[str]:
     """Zoo models that are unavailable here but can be fetched from torchvision: read off the Predict
     page's model list, which is kept a few seconds for all sessions, so no run checks every model's
     weights again."""
-    from playground.ui.predict import model_rows  # the page module (it does not import this one)
-
     return [r.name for r in model_rows() if not r.available and hub_weights(r.name) is not None]
 
 
 def _refresh_model_lists() -> None:
     """The Predict page keeps its model list for a few seconds; a new file should show at once."""
-    from playground.ui.predict import refresh_model_list
-
     refresh_model_list()
 
 

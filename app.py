@@ -2,15 +2,21 @@
 import streamlit as st
 
 from playground.housekeeping import run_housekeeping
+from playground.serverstart import start_server
 from playground.ui.finetune.job import manager
 from playground.ui.owner import classroom_mode, current_owner, is_teacher, write_cookies
 from playground.ui.sidebar import render_sidebar
 from playground.ui.teacher import TEACHER_PAGE, teacher_sidebar
+from playground.ui.text import md_text
 
 st.set_page_config(page_title="CNN Playground", page_icon="🧠", layout="wide")
 
-# The job manager starts with the server (one per process, held by st.cache_resource), so jobs
-# queued before a restart run again without anyone opening the Fine-tune page.
+# Once per process (`python -m playground serve` did it before the port opened; `streamlit run` has no
+# earlier hook): open-file limit, this data folder's server lock, the job manager (queued jobs start).
+_refused = start_server(class_mode=classroom_mode())
+if _refused:  # another server serves this data folder: say so on every page rather than run jobs twice
+    st.error(md_text(_refused), icon=":material/block:")
+    st.stop()
 manager()
 run_housekeeping()  # old uploads and finished jobs go: at most every few minutes, on its own thread
 
@@ -22,6 +28,7 @@ PAGES = [
     st.Page("app_pages/architectures.py", title="Architectures", icon=":material/account_tree:",
             url_path="architectures"),
     st.Page("app_pages/concepts.py", title="Concepts", icon=":material/school:", url_path="concepts"),
+    st.Page("app_pages/assignment.py", title="Assignments", icon=":material/assignment:", url_path="assignment"),
 ]
 if classroom_mode():  # /teacher always answers (with the passcode form); only the teacher sees it listed
     PAGES.append(st.Page(TEACHER_PAGE, title="Teacher", icon=":material/admin_panel_settings:", url_path="teacher",

@@ -9,7 +9,14 @@ from playground.ui.designer.plots import field_figure, render_plots
 from playground.ui.designer.results import render_summary, render_table
 from playground.ui.designer.rf import render_receptive_field
 from playground.ui.designer.savings import render_savings
-from playground.ui.designer.share import render_export, render_share, render_upload, teacher_flags, visible_panels
+from playground.ui.designer.share import (
+    panel_notes,
+    render_export,
+    render_share,
+    render_upload,
+    teacher_flags,
+    visible_panels,
+)
 from playground.ui.tabs import lazy_tabs
 from playground.ui.text import md_text
 
@@ -43,6 +50,8 @@ with edit_col:
 with summary_col:
     render_summary(view, selected=ss.selected_indices(), hidden=flags.hide)
     st.caption(f":material/south: Below the layer list: {' · '.join(labels)}.")
+    for note in panel_notes(flags):  # a tab that went with another hidden quantity says why
+        st.caption(f":material/visibility_off: {note}")
 
 # The results span the full width below, so the nine-column layer table, the plots and the
 # savings list are readable without sideways scrolling.

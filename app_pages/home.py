@@ -1,6 +1,8 @@
 """Home: what the playground does and where to start."""
 import streamlit as st
 
+from playground.ui.assignments.student_view import render_open_list
+
 # (page file, label, icon, what you do there): the cards, in the order a newcomer would visit them
 CARDS = [
     ("app_pages/concepts.py", "Concepts", ":material/school:",
@@ -31,3 +33,5 @@ for i, (page, label, icon, blurb) in enumerate(CARDS):
     with columns[i % 2].container(border=True):
         st.page_link(page, label=f"**{label}**", icon=icon)
         st.caption(blurb)
+
+render_open_list(heading=True)  # the teacher's open assignments, when there are any

@@ -42,6 +42,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+import classroom_assign as ca  # noqa: E402
 import classroom_client as cc  # noqa: E402
 import classroom_floor as cf  # noqa: E402
 import classroom_upload as cu  # noqa: E402
@@ -77,6 +78,7 @@ class Page:
     url_path: str
     query: Callable[[int], str] = lambda _i: ""
     upload: bool = False  # each student uploads their own photo first (classroom_upload)
+    submit: bool = False  # the class clicks Submit on an assignment together (classroom_assign)
 
 
 def _vgg16_query(_index: int) -> str:
@@ -102,6 +104,7 @@ def page_table(predict_samples: bool = False, predict_uploads: bool = False) -> 
         "Architectures": Page("Architectures", "architectures"),
         "Concepts": Page("Concepts", "concepts"),
         "Fine-tune": Page("Fine-tune", "finetune"),
+        ca.PAGE: Page(ca.PAGE, "assignment", ca.query, submit=True),
     } | ({UPLOAD_PAGE: Page(UPLOAD_PAGE, "predict", upload=True)} if predict_uploads else {})
 
 
@@ -154,12 +157,15 @@ async def _one_student(port: int, page: Page, index: int, reruns: int,
                        deadline: Deadline) -> list[cc.RunResult]:
     """Connect, view the page (or, on an upload page, upload photo ``index`` and run the prediction),
     rerun it ``reruns`` times, close. Failures become unfinished runs."""
-    session = (cu.UploadSession if page.upload else cc.BrowserSession)(port, page.url_path, page.query(index))
+    kind = cu.UploadSession if page.upload else ca.SubmitSession if page.submit else cc.BrowserSession
+    session = kind(port, page.url_path, page.query(index))
     results: list[cc.RunResult] = []
     try:
         await session.connect()
         if isinstance(session, cu.UploadSession):
             results.append(await cu.first_prediction(session, index, lambda: deadline.left(RUN_TIMEOUT_S)))
+        elif isinstance(session, ca.SubmitSession):  # the first result is the Submit click's run
+            results.append(await ca.first_submit(session, lambda: deadline.left(RUN_TIMEOUT_S)))
         while len(results) < 1 + reruns and (not results or results[-1].finished):
             # (after an unfinished run, its late messages would be read as the next run's)
             results.append(await session.run_page(deadline.left(RUN_TIMEOUT_S)))
@@ -179,11 +185,15 @@ async def measure_page(server: cc.Server, page: Page, opts: BenchOptions, deadli
     if page.upload:  # made before the clock starts: the client's JPEG encoding is no server cost
         for i in range(opts.sessions + 1):
             cu.student_photo(i)
+    if page.submit:
+        ca.expect(1)  # the warm-up tab clicks alone
     if opts.warmup:
         # One view first, so the phase measures a class on a warm server, not the imports
         # (torch, the model) that only the very first student pays; that cost is reported apart.
         # Index `sessions`: a photo (or sample) of no measured student, whose result is not cached yet.
         row["warmup_s"] = (await _one_student(server.port, page, opts.sessions, 0, deadline))[0].wall_s
+    if page.submit:
+        ca.expect(opts.sessions)  # then the whole class clicks Submit in the same instant
     cpu0, rss0 = cc.server_cpu_seconds(server.pid), cc.server_rss_mib(server.pid)
     t0 = time.perf_counter()
     per_student = await asyncio.gather(*(_one_student(server.port, page, i, opts.reruns, deadline)
@@ -206,6 +216,8 @@ async def measure_page(server: cc.Server, page: Page, opts: BenchOptions, deadli
                              ({"page not found"} if any(r.page_not_found for r in runs) else set()))
     if page.upload:
         _upload_stats(row, [student[0] for student in per_student], runs)
+    if page.submit:
+        ca.verify(row)
     return row
 
 
@@ -298,6 +310,8 @@ def _run_servers(tmp: Path, opts: BenchOptions, pages: dict[str, Page], deadline
         (blank_dir / "app.py").write_text(cf.FLOOR_SCRIPT)
         cc.copy_config(REPO, blank_dir)  # same config as the app, so the floor is comparable
         out["blank"] = _measure_floor(blank_dir, env, tmp, opts, deadline, [Page(BLANK_PAGE, "")])[0]
+    if ca.PAGE in opts.pages:
+        ca.prepare(env, REPO)  # the teacher's open assignment, in the data folder the server will use
     server, out["startup_s"] = _start(REPO / "app.py", REPO, env, tmp / "app.log", opts, deadline)
     try:
         out["rss_idle_mib"] = cc.server_rss_mib(server.pid)

@@ -26,14 +26,20 @@ if TYPE_CHECKING:  # the same names, for type checkers: at run time they load la
     from playground.design.analysis import LayerReport, Report, analyze, analyze_prefix
     from playground.design.build import build_model, to_pytorch_code
     from playground.design.erf import ERFResult, effective_receptive_field
+    from playground.design.expand import expand_block
+    from playground.design.from_torchvision import TORCHVISION_DESIGNS, torchvision_spec
     from playground.design.memory import MemoryEstimate
+    from playground.design.onnx_export import to_onnx
     from playground.design.presets import PRESETS
     from playground.design.rfview import draw_receptive_field
     from playground.errors import PlaygroundError
     from playground.finetune.archive import from_zip
     from playground.finetune.config import STRATEGIES, TrainConfig, TrainingError
     from playground.finetune.data import Dataset, DatasetError, bundled, from_folder, stratified_split
+    from playground.finetune.design_config import DesignConfig
     from playground.finetune.estimate import estimate
+    from playground.finetune.head import check_head
+    from playground.finetune.jobs.design_jobs import submit_design
     from playground.finetune.jobs.manager import JobManager, get_manager
     from playground.finetune.jobs.store import JobError
     from playground.finetune.jobs.submit import submit_finetune
@@ -41,6 +47,7 @@ if TYPE_CHECKING:  # the same names, for type checkers: at run time they load la
     from playground.finetune.loop import train
     from playground.finetune.memory import memory_by_strategy, memory_estimate
     from playground.finetune.photoset import PhotoSet
+    from playground.finetune.scratch import train_design
     from playground.images import ImageError, load_image
     from playground.models.efficientnet_lite import efficientnet_lite0
     from playground.models.erf_trained import TrainedERF, trained_vs_init
@@ -70,6 +77,10 @@ _EXPORTS: dict[str, str] = {
     "LayerReport": "playground.design.analysis",
     "build_model": "playground.design.build",
     "to_pytorch_code": "playground.design.build",
+    "to_onnx": "playground.design.onnx_export",
+    "expand_block": "playground.design.expand",
+    "torchvision_spec": "playground.design.from_torchvision",
+    "TORCHVISION_DESIGNS": "playground.design.from_torchvision",
     "PRESETS": "playground.design.presets",
     "advise": "playground.design.advice",
     "replace_with_dwsep": "playground.design.advice",
@@ -110,6 +121,11 @@ _EXPORTS: dict[str, str] = {
     "TrainConfig": "playground.finetune.config",
     "TrainingError": "playground.finetune.config",
     "train": "playground.finetune.loop",
+    # training a design from scratch (the same result object, job system and model folder as fine-tuning)
+    "train_design": "playground.finetune.scratch",
+    "DesignConfig": "playground.finetune.design_config",
+    "check_head": "playground.finetune.head",
+    "submit_design": "playground.finetune.jobs.design_jobs",
     "estimate": "playground.finetune.estimate",
     "save_finetuned": "playground.models.finetuned",
     "STRATEGIES": "playground.finetune.config",

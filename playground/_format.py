@@ -6,9 +6,11 @@ quantity reads the same everywhere (``11.7M`` parameters, ``3×5`` kernels,
 """
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
-__all__ = ["human", "human_bytes", "format_pair", "format_shape", "format_dims", "format_floats", "format_duration"]
+__all__ = ["human", "human_bytes", "format_pair", "format_shape", "format_dims", "format_floats", "format_duration",
+           "visible", "BIDI_CONTROLS"]
 
 _SI = (("", 1.0), ("K", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12))
 _BYTES = ((" B", 1.0), (" kB", 1e3), (" MB", 1e6), (" GB", 1e9), (" TB", 1e12))
@@ -75,3 +77,25 @@ def format_duration(seconds: float | None) -> str:
     if whole >= 3600:
         return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
     return f"{whole // 60}m {whole % 60:02d}s" if whole >= 60 else f"{whole} s"
+
+
+# Characters that reorder the text around them: a name holding U+202E shows "gpj.exe" as "exe.jpg".
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def visible(text: object) -> str:
+    """A user-supplied name as it may be printed to a terminal or written into a file: control
+    characters escaped (``\\x1b``, ``\\n``: no terminal escape sequence runs, no new line starts a
+    markdown heading) and bidirectional overrides shown as ``<U+202E>`` instead of reordering the line.
+    Everything else, accents and other scripts included, is left as it is."""
+    out = []
+    for ch in str(text):
+        if ch in BIDI_CONTROLS:
+            out.append(f"<U+{ord(ch):04X}>")
+        elif ch == "\\":
+            out.append("\\\\")  # so an escaped name cannot be mistaken for a real one that spells "\\x1b"
+        elif unicodedata.category(ch) in ("Cc", "Cf") or ch in "\u2028\u2029":
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)

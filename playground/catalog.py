@@ -10,6 +10,7 @@ used now (:func:`model_status`). Below it, only the job worker names a ``job:<id
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -29,7 +30,11 @@ __all__ = [
     "finetuned_dir",
     "finetuned_dirs",
     "finetuned_status",
+    "note_model_use",
 ]
+
+_USE_NOTED: dict[str, float] = {}  # job id -> when this process last touched its last_used file
+_NOTE_EVERY_S = 60.0  # a page run may use a model many times a second: touch the file at most this often
 
 # --------------------------------------------------------------------------- fine-tuned folders
 
@@ -62,6 +67,22 @@ def finetuned_status(ref: str | Path) -> ModelStatus:
     return folder_status(folder, label)
 
 
+def note_model_use(ref: str | Path) -> None:
+    """Record that a ``job:<id>`` model was just used (its job's ``last_used`` file is touched), so
+    retention counts "unused" from its last use on Predict, not from when its job finished."""
+    job_id = job_id_of(str(ref))
+    now = time.monotonic()
+    if job_id is None or now - _USE_NOTED.get(job_id, -_NOTE_EVERY_S) < _NOTE_EVERY_S:
+        return
+    _USE_NOTED[job_id] = now
+    try:
+        job = JobStore().folder(job_id)
+        if job.dir.is_dir():
+            job.last_used_file.touch()
+    except (JobError, OSError):
+        pass  # a bad id is refused where the model is loaded; a read-only folder only loses the date
+
+
 # --------------------------------------------------------------------------- any model
 
 
@@ -81,6 +102,7 @@ def load_model(name_or_dir: str | Path, *, device: str | torch.device = "cpu") -
             "(see `python -m playground models`)"
         )
     loaded = load_finetuned(folder, ref)
+    note_model_use(ref)
     loaded.model.to(device)
     return loaded
 

@@ -5,8 +5,9 @@ A hosted playground serves a class from one box. Each browser gets a random
 only the secret's SHA-256 (:func:`owner_id`), never the secret, so a job link
 shared with the class proves nothing about who owns it. The teacher unlocks
 control of every job and the class settings with a passcode
-(``st.secrets["class_passcode"]`` or ``PLAYGROUND_CLASS_PASSCODE``); with no
-passcode the install is single-user and everything is allowed, as before.
+(``st.secrets["class_passcode"]`` or ``PLAYGROUND_CLASS_PASSCODE``; checking it and the
+teacher's sessions are :mod:`playground.teacher_access`'s); with no passcode the install is
+single-user and everything is allowed, as before.
 
 Class settings (per-student job limit, caps on epochs and image size, whether
 students see each other's jobs, retention) live in ``<home>/class_settings.json``,
@@ -17,14 +18,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import hmac
 import os
 import re
 import secrets
-import threading
-import time
 import unicodedata
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,9 +50,9 @@ __all__ = [
     "owner_id",
     "clean_display_name",
     "class_passcode",
-    "check_passcode",
-    "teacher_token",
-    "check_teacher_token",
+    "class_mode",
+    "note_secrets_passcode",
+    "SINGLE_USER",
     "load_settings",
     "save_settings",
     "effective_limits",
@@ -71,10 +68,6 @@ COOKIE_MAX_AGE_SECONDS = 400 * 24 * 3600  # the longest Max-Age browsers keep (C
 DISPLAY_NAME_MAX = 40
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{32,128}$")  # what secrets.token_urlsafe(32) makes (43 characters)
 _SECRET_BYTES = 32
-_TEACHER_TOKEN_CONTEXT = b"cnn-playground teacher v1"
-# A wrong passcode this many times within the window locks the form for everyone for the rest of it:
-# 30 guesses an hour is no way to find a passcode, and a class never types it that often.
-MAX_FAILED_ATTEMPTS, ATTEMPT_WINDOW_SECONDS = 10, 300.0
 
 
 class ClassroomError(PlaygroundError):
@@ -146,60 +139,17 @@ def class_passcode(secret_value: object = None) -> str | None:
     return None
 
 
-class _Attempts:
-    """Failed passcode attempts in this server process, to stop guessing (shared by every session)."""
-
-    def __init__(self) -> None:
-        self._failed: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def _trim(self, now: float) -> None:
-        while self._failed and now - self._failed[0] > ATTEMPT_WINDOW_SECONDS:
-            self._failed.popleft()
-
-    def locked_for(self) -> float:
-        """Seconds until the form accepts a passcode again (0 when it does now)."""
-        with self._lock:
-            now = time.monotonic()
-            self._trim(now)
-            if len(self._failed) < MAX_FAILED_ATTEMPTS:
-                return 0.0
-            return max(0.0, ATTEMPT_WINDOW_SECONDS - (now - self._failed[0]))
-
-    def failed(self) -> None:
-        with self._lock:
-            self._failed.append(time.monotonic())
+_SECRETS_PASSCODE: list[bool] = [False]  # set by the server when st.secrets holds a passcode (see below)
 
 
-_ATTEMPTS = _Attempts()
+def note_secrets_passcode(present: bool) -> None:
+    """Tell the library that ``st.secrets`` holds a class passcode (the environment it reads itself)."""
+    _SECRETS_PASSCODE[0] = present
 
 
-def check_passcode(given: str, expected: str | None) -> bool:
-    """Whether ``given`` is the class passcode (constant-time). Raises ClassroomError while locked
-    after too many wrong attempts, or when no passcode is set."""
-    if expected is None:
-        raise ClassroomError(f"no class passcode is set: put class_passcode in .streamlit/secrets.toml "
-                             f"or set {PASSCODE_ENV}, then restart the app")
-    wait = _ATTEMPTS.locked_for()
-    if wait:
-        raise ClassroomError(f"too many wrong passcodes; try again in {wait:.0f} s")
-    ok = hmac.compare_digest(given.strip().encode(), expected.encode())
-    if not ok:
-        _ATTEMPTS.failed()
-    return ok
-
-
-def teacher_token(passcode: str) -> str:
-    """What the teacher's browser keeps so a reload stays unlocked: an HMAC of a fixed text under the
-    passcode (changing the passcode logs every teacher browser out; the passcode itself is never stored)."""
-    return hmac.new(passcode.encode(), _TEACHER_TOKEN_CONTEXT, hashlib.sha256).hexdigest()
-
-
-def check_teacher_token(token: object, passcode: str | None) -> bool:
-    """Whether ``token`` (a cookie) was made by :func:`teacher_token` under the current passcode."""
-    if passcode is None or not isinstance(token, str):
-        return False
-    return hmac.compare_digest(token.encode(), teacher_token(passcode).encode())
+def class_mode() -> bool:
+    """Whether this server hosts a class: a passcode in the environment or (as noted) in st.secrets."""
+    return _SECRETS_PASSCODE[0] or class_passcode(None) is not None
 
 
 # --------------------------------------------------------------------------- class settings
@@ -207,21 +157,33 @@ def check_teacher_token(token: object, passcode: str | None) -> bool:
 # What the teacher may set each number to.
 SETTING_RANGES: dict[str, Range] = {
     "job_limit": Range(1, 10, whole=True),
+    "address_limit": Range(1, 100, whole=True),
     "max_epochs": LIMITS["epochs"],
     "max_image_size": LIMITS["image_size"],
+    "max_job_minutes": Range(1, 24 * 60, whole=True),
+    "disk_quota_mb": Range(10, 1_000_000, whole=True),
     "retention_days": Range(1, 365, whole=True),
 }
-_LABELS = {"job_limit": "jobs per student", "max_epochs": "maximum epochs",
-           "max_image_size": "maximum image size", "retention_days": "retention (days)"}
+_LABELS = {"job_limit": "jobs per student", "address_limit": "jobs per computer", "max_epochs": "maximum epochs",
+           "max_image_size": "maximum image size", "max_job_minutes": "minutes per job",
+           "disk_quota_mb": "disk per student (MB)", "retention_days": "retention (days)"}
 
 
 @dataclass(frozen=True)
 class ClassSettings:
-    """What the teacher decides for the class; the defaults are a single-user install's behaviour."""
+    """What the teacher decides for the class. The defaults are a class's until the teacher saves
+    others; a single-user install uses :data:`SINGLE_USER` (no caps but LIMITS, no time limit)."""
 
     job_limit: int = 2  # queued or running per student (per browser)
-    max_epochs: int = int(LIMITS["epochs"].hi)
-    max_image_size: int = int(LIMITS["image_size"].hi)
+    # Queued or running per client address, whatever cookies it sends: dropping the cookie makes a new
+    # "student", not a new computer. Above job_limit so two students sharing a lab PC (or a NAT) fit.
+    address_limit: int = 4
+    # Conservative caps: 30 epochs at 320 px is minutes to an hour on one CPU worker for a class
+    # dataset; LIMITS' 500 epochs at 640 px was estimated at 271 h.
+    max_epochs: int = 30
+    max_image_size: int = 320
+    max_job_minutes: int = 45  # a lesson: the manager stops a job that runs longer (and says why)
+    disk_quota_mb: int = 2000  # the job folders one student (or one address) may hold
     students_see_others: bool = True  # a job link opened by a classmate shows a read-only view
     retention_days: int = 14  # days unused before finished jobs and uploads go (playground.housekeeping's default)
 
@@ -244,6 +206,12 @@ class ClassSettings:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+# A single-user install: everything LIMITS allows, and a "time limit" no job reaches.
+SINGLE_USER = ClassSettings(job_limit=2, address_limit=100, max_epochs=int(LIMITS["epochs"].hi),
+                            max_image_size=int(LIMITS["image_size"].hi), max_job_minutes=24 * 60,
+                            disk_quota_mb=1_000_000)
+
+
 def _settings_path(home: str | Path | None) -> Path:
     return Path(home or home_dir()) / SETTINGS_FILE
 
@@ -254,16 +222,18 @@ def saved_settings(home: str | Path | None = None) -> ClassSettings | None:
 
 
 def load_settings(home: str | Path | None = None) -> ClassSettings:
-    """The class settings on disk; the defaults when there are none. A field that is unreadable
-    (a hand-edited file) falls back to its default rather than locking the class out."""
+    """The class settings on disk; when there are none, a class's defaults (:func:`class_mode`) or
+    :data:`SINGLE_USER`. A field that is unreadable (a hand-edited file) falls back to its default
+    rather than locking the class out."""
     import json
 
+    defaults = ClassSettings() if class_mode() else SINGLE_USER
     try:
         data = json.loads(_settings_path(home).read_text())
     except (OSError, ValueError):
-        return ClassSettings()
+        return defaults
     if not isinstance(data, dict):
-        return ClassSettings()
+        return defaults
     good: dict[str, Any] = {}
     for key, value in data.items():
         try:
@@ -271,7 +241,8 @@ def load_settings(home: str | Path | None = None) -> ClassSettings:
         except (ClassroomError, TypeError):
             continue
         good[key] = value
-    return ClassSettings.from_dict(good)
+    return dataclasses.replace(defaults, **{k: v for k, v in good.items()
+                                            if k in {f.name for f in dataclasses.fields(ClassSettings)}})
 
 
 def save_settings(settings: ClassSettings, home: str | Path | None = None) -> None:
@@ -282,7 +253,7 @@ def save_settings(settings: ClassSettings, home: str | Path | None = None) -> No
 def effective_limits(settings: ClassSettings | None = None) -> dict[str, Range]:
     """The training settings' ranges with the class caps applied on top of
     :data:`playground.finetune.config.LIMITS` (which stays the one statement of what can work)."""
-    settings = settings or ClassSettings()
+    settings = settings or load_settings()
     limits = dict(LIMITS)
     for name, cap in (("epochs", settings.max_epochs), ("image_size", settings.max_image_size)):
         limits[name] = limits[name]._replace(hi=min(limits[name].hi, cap))
@@ -293,7 +264,8 @@ def check_caps(train: TrainConfig, settings: ClassSettings) -> None:
     """Raise ClassroomError when a job's training settings exceed the class caps."""
     for name, limits in effective_limits(settings).items():
         value = getattr(train, name)
-        if name in ("epochs", "image_size") and value not in limits:
+        # Caps are maxima: a design's input may be smaller than any fine-tuning size (playground.finetune.scratch).
+        if name in ("epochs", "image_size") and value not in limits and value > limits.lo:
             label = name.replace("_", " ")
             raise ClassroomError(f"{label} {value!r} is over this class's limit: the teacher allows "
                                  f"{limits.describe()}; choose a smaller value")

@@ -5,10 +5,15 @@ and model under ``jobs/<id>``; nothing else ever removes them. :func:`apply_rete
 :class:`RetentionPolicy`:
 
 1. anything not used for ``max_age_days`` goes (an upload's age counts from when it was last staged,
-   a job's from its last state change);
+   a job's from its last state change or the last use of its model on Predict, whichever is later);
 2. then, while the two folders together hold more than ``max_total_bytes``, the least recently used
-   go first;
-3. stagings left by an interrupted extraction (``uploads/.<hash>-*``) go once they are stale.
+   *uploads* go first. Jobs never go to make room: a job is one student's work (a kept model among
+   it), and deleting a classmate's to fit someone's upload is not the sweep's call. Instead a new
+   upload is refused while the folder is full (:func:`check_room`, with the figures), and each
+   student's jobs have a disk quota (:mod:`playground.finetune.jobs.limits`);
+3. stagings left by an interrupted extraction (``uploads/.<hash>-*``) go once they are stale, and so do
+   the temporary files a failed write left in a finished job's folder (``.state.json.*.tmp`` after a
+   full disk, ``.artifacts.tmp/``): :func:`remove_leftovers`.
 
 A queued or running job is never removed (its state is read through the job store), nor a job folder
 still being created, nor anything else in the data directory (bundled datasets, class settings).
@@ -30,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from playground._format import human_bytes
 from playground.classroom import saved_settings
 from playground.errors import PlaygroundError
 from playground.finetune.archive import STAGING_PREFIX
@@ -43,6 +49,10 @@ __all__ = [
     "HousekeepingReport",
     "apply_retention",
     "run_housekeeping",
+    "policy_in_force",
+    "remove_leftovers",
+    "RetentionError",
+    "check_room",
     "RETENTION_DAYS_ENV",
     "MAX_DATA_GB_ENV",
     "DEFAULT_RETENTION_DAYS",
@@ -167,7 +177,7 @@ def apply_retention(
             reason = "interrupted staging"
         elif age_days > policy.max_age_days:
             reason = f"unused for {age_days:.1f} days (limit {policy.max_age_days:g})"
-        elif total > policy.max_total_bytes:
+        elif total > policy.max_total_bytes and entry.kind == "upload":  # never a job (see the module doc)
             reason = f"uploads and jobs over the {policy.max_total_bytes / _GB:g} GB limit"
         else:
             continue
@@ -208,6 +218,7 @@ def _entries(home: Path, now: float) -> Iterator[_Entry]:
             yield _Entry("job", path.name, path, newest, size, removable=now - newest > STALE_SECONDS)
             continue
         used = _number(job.state.get("finished")) or _number(job.state.get("updated")) or _mtime(job.state_file)
+        used = max(used, _mtime(job.last_used_file))  # its model used on Predict since (catalog.note_model_use)
         yield _Entry("job", path.name, path, used, size, removable=not job.active)
 
 
@@ -273,17 +284,63 @@ def run_housekeeping(*, home: str | Path | None = None, wait: bool = False,
     return _sweep(root)
 
 
-def _sweep(root: Path) -> HousekeepingReport | None:
+def policy_in_force(home: str | Path | None = None) -> tuple[RetentionPolicy, str]:
+    """The policy the sweep applies now, and where its age limit comes from (for the Teacher page):
+    the teacher's saved retention wins over the environment; a bad environment value gives the defaults."""
+    root = Path(home) if home is not None else home_dir()
     try:
-        policy = RetentionPolicy.from_env()
+        policy, source = RetentionPolicy.from_env(), f"{RETENTION_DAYS_ENV} or its default"
     except RetentionError as exc:
         log.warning("%s", exc)
-        policy = RetentionPolicy()
-    # The teacher's retention (Teacher page, saved in the data dir) wins over the environment's default.
+        policy, source = RetentionPolicy(), f"the default: {exc}"
     settings = saved_settings(root)
     if settings is not None:
         policy = RetentionPolicy(max_age_days=float(settings.retention_days), max_total_bytes=policy.max_total_bytes)
+        source = "the class setting saved on this page"
+    return policy, source
+
+
+def check_room(home: str | Path | None = None, policy: RetentionPolicy | None = None) -> None:
+    """Raise RetentionError, with the figures, when ``uploads/`` and ``jobs/`` already hold the most
+    the policy allows: an upload is refused rather than making room out of classmates' jobs."""
+    root = Path(home) if home is not None else home_dir()
+    policy = policy or policy_in_force(root)[0]
+    used = sum(_usage(path)[0] for folder in (UPLOADS_FOLDER, JOBS_FOLDER) for path in _folders(root / folder))
+    if used >= policy.max_total_bytes:
+        raise RetentionError(f"the server's data folder is full: uploads and jobs hold {human_bytes(used)} of "
+                             f"{human_bytes(policy.max_total_bytes)} ({MAX_DATA_GB_ENV}); ask the teacher to delete "
+                             "old jobs before uploading, or pick a dataset already on the server")
+
+
+def remove_leftovers(home: str | Path | None = None) -> list[Path]:
+    """Remove the temporary files and folders that failed writes left in finished jobs' folders (an
+    active job may be writing them now); returns what was removed."""
+    store = JobStore(home)
+    removed: list[Path] = []
+    for job_id in list(store.ids()):
+        try:
+            job = store.get(job_id)
+        except JobError:
+            continue
+        if job.active:
+            continue
+        for path in sorted({job.artifacts_scratch, *job.dir.glob(".*.tmp")}):  # .artifacts.tmp matches both
+            if not path.exists():
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            if not path.exists():
+                removed.append(path)
+    return removed
+
+
+def _sweep(root: Path) -> HousekeepingReport | None:
+    policy, _source = policy_in_force(root)
     try:
+        for path in remove_leftovers(root):
+            log.info("housekeeping removed a leftover temporary file %s", path)
         return apply_retention(root, policy)
     except OSError as exc:  # a vanished or unreadable data directory: try again next time
         log.warning("housekeeping failed: %s", exc)

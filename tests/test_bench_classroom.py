@@ -14,6 +14,8 @@ from types import ModuleType
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real app servers driven by the classroom benchmark
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 QUICK_SESSIONS = 5
 QUICK_PAGE = "Home"

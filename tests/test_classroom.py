@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from playground import classroom as cr
+from playground import teacher_access as ta
 from playground.classroom import ClassroomError, ClassSettings, Viewer
 from playground.finetune.config import LIMITS, TrainConfig
 
@@ -37,29 +39,63 @@ def test_passcode_sources_and_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(cr.PASSCODE_ENV, " from-env ")
     assert cr.class_passcode(None) == "from-env"
     assert cr.class_passcode("from-secrets") == "from-secrets"  # st.secrets wins over the environment
-    monkeypatch.setattr(cr, "_ATTEMPTS", cr._Attempts())
-    assert cr.check_passcode("from-env", "from-env") and not cr.check_passcode("nope", "from-env")
+    monkeypatch.setattr(ta, "_BACKOFF", ta._Backoff())
+    assert ta.check_passcode("from-env", "from-env") and not ta.check_passcode("nope", "from-env")
     with pytest.raises(ClassroomError, match="no class passcode is set"):
-        cr.check_passcode("x", None)
+        ta.check_passcode("x", None)
 
 
-def test_wrong_passcodes_lock_the_form(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cr, "_ATTEMPTS", cr._Attempts())
-    for _ in range(cr.MAX_FAILED_ATTEMPTS):
-        assert not cr.check_passcode("guess", "secret")
-    with pytest.raises(ClassroomError, match=r"too many wrong passcodes; try again in \d+ s"):
-        cr.check_passcode("secret", "secret")  # even the right one, until the window passes
+def test_wrong_passcodes_slow_down_only_whoever_types_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of wrong passcodes (one browser, or many from one address) never locks the teacher out."""
+    monkeypatch.setattr(ta, "_BACKOFF", ta._Backoff())
+    student = ta.Client("s1", "10.0.0.7")
+    for _ in range(ta.FREE_TRIES):
+        assert not ta.check_passcode("guess", "secret", student)
+    with pytest.raises(ClassroomError, match=r"too many wrong passcodes from this browser; try again in \d+ s"):
+        ta.check_passcode("secret", "secret", student)  # even the right one, while this client waits
+    with pytest.raises(ClassroomError, match="too many wrong passcodes"):  # a new session, same address
+        ta.check_passcode("secret", "secret", ta.Client("s2", "10.0.0.7"))
+    assert ta.check_passcode("secret", "secret", ta.Client("teacher", "10.0.0.9"))  # another computer gets in
+    for i in range(50):  # many sessions from the server's own machine: never an address lock there
+        assert not ta.check_passcode("guess", "secret", ta.Client(f"local{i}", None))
+    assert ta.check_passcode("secret", "secret", ta.Client("teacher-local", None))
 
 
-def test_teacher_token_follows_the_passcode() -> None:
-    token = cr.teacher_token("pw")
-    assert "pw" not in token and cr.check_teacher_token(token, "pw")
-    assert not cr.check_teacher_token(token, "new passcode")  # changing the passcode logs teachers out
-    assert not cr.check_teacher_token(None, "pw") and not cr.check_teacher_token(token, None)
+def test_the_reset_code_gets_in_once_whatever_the_backoff(monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(ta, "_BACKOFF", ta._Backoff())
+    monkeypatch.setattr(ta, "_RESET", [])
+    teacher = ta.Client("t", "10.0.0.7")
+    for _ in range(ta.FREE_TRIES):
+        ta.check_passcode("guess", "secret", teacher)
+    with caplog.at_level("WARNING", logger="playground.teacher_access"):
+        code = ta.reset_code()
+    assert code in caplog.text  # the server's log shows it
+    assert ta.check_passcode(code, "secret", teacher)
+    assert ta.reset_code() != code  # used once: a new one is made (and logged)
+    with pytest.raises(ClassroomError, match="too many wrong passcodes"):
+        ta.check_passcode(code, "secret", teacher)
 
 
-def test_settings_round_trip_atomically(tmp_path: Path) -> None:
-    assert cr.load_settings(tmp_path) == ClassSettings()  # no file: a single-user install's defaults
+def test_teacher_sessions_are_server_side_revocable_and_expire(tmp_path: Path) -> None:
+    a, b = ta.new_teacher_session("pw", tmp_path), ta.new_teacher_session("pw", tmp_path)
+    assert a != b and "pw" not in a  # random per browser, nothing derived from the passcode
+    assert ta.check_teacher_session(a, "pw", tmp_path) and ta.check_teacher_session(b, "pw", tmp_path)
+    ta.end_teacher_session(a, tmp_path)  # Lock
+    assert not ta.check_teacher_session(a, "pw", tmp_path) and ta.check_teacher_session(b, "pw", tmp_path)
+    assert not ta.check_teacher_session(b, "new passcode", tmp_path)  # a new passcode voids every session
+    later = time.time() + ta.SESSION_SECONDS + 1
+    assert not ta.check_teacher_session(b, "pw", tmp_path, now=later)
+    assert not ta.check_teacher_session(None, "pw", tmp_path) and not ta.check_teacher_session(b, None, tmp_path)
+    assert not ta.check_teacher_session(cr.new_owner_secret(), "pw", tmp_path)  # a made-up cookie
+
+
+def test_settings_round_trip_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(cr.PASSCODE_ENV, raising=False)
+    assert cr.load_settings(tmp_path) == cr.SINGLE_USER  # no file, no class: LIMITS, no time limit
+    monkeypatch.setenv(cr.PASSCODE_ENV, "pw")
+    assert cr.load_settings(tmp_path) == ClassSettings()  # no file in a class: the conservative defaults
+    assert (ClassSettings().max_epochs, ClassSettings().max_image_size, ClassSettings().max_job_minutes) == (30, 320, 45)
     chosen = ClassSettings(job_limit=1, max_epochs=3, max_image_size=96, students_see_others=False, retention_days=7)
     cr.save_settings(chosen, tmp_path)
     assert cr.load_settings(tmp_path) == chosen
@@ -67,7 +103,8 @@ def test_settings_round_trip_atomically(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [cr.SETTINGS_FILE]  # no temporary file left behind
 
 
-def test_bad_settings_are_refused_and_a_bad_file_falls_back(tmp_path: Path) -> None:
+def test_bad_settings_are_refused_and_a_bad_file_falls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cr.PASSCODE_ENV, "pw")
     with pytest.raises(ClassroomError, match=r"jobs per student must be a whole number from 1 to 10 \(got 0\)"):
         ClassSettings(job_limit=0)
     with pytest.raises(ClassroomError, match="maximum epochs must be"):
@@ -78,7 +115,8 @@ def test_bad_settings_are_refused_and_a_bad_file_falls_back(tmp_path: Path) -> N
     assert cr.load_settings(tmp_path) == ClassSettings()
 
 
-def test_class_caps_narrow_the_fine_tune_bounds() -> None:
+def test_class_caps_narrow_the_fine_tune_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(cr.PASSCODE_ENV, raising=False)
     assert cr.effective_limits() == LIMITS  # no caps: exactly playground.finetune.config's ranges
     caps = ClassSettings(max_epochs=3, max_image_size=96)
     limits = cr.effective_limits(caps)

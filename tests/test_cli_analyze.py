@@ -17,7 +17,18 @@ SPEC = {"name": "cli demo", "input": [3, 32, 32], "layers": [
     {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}, {"type": "avgpool2d", "kernel_size": 2},
     {"type": "dwsep", "out_channels": 16}, {"type": "residual", "out_channels": 16, "stride": 2},
     {"type": "bottleneck", "out_channels": 32}, {"type": "leaky_relu"}, {"type": "gelu"}, {"type": "silu"},
-    {"type": "relu6"}, {"type": "sigmoid"}, {"type": "tanh"}, {"type": "global_avgpool"}, {"type": "flatten"},
+    {"type": "relu6"}, {"type": "sigmoid"}, {"type": "tanh"},
+    # graph designs: the new layer types, the named blocks and a branch
+    {"type": "layernorm2d"}, {"type": "groupnorm", "num_groups": 4}, {"type": "hardswish"}, {"type": "hardsigmoid"},
+    {"type": "identity"}, {"type": "layer_scale"}, {"type": "drop_path"}, {"type": "channel_shuffle", "groups": 2},
+    {"type": "inverted_residual", "out_channels": 32, "se": True}, {"type": "mbconv", "out_channels": 32},
+    {"type": "fused_mbconv", "out_channels": 32}, {"type": "se", "squeeze_channels": 8},
+    {"type": "inception", "ch1x1": 8, "ch3x3red": 8, "ch3x3": 8, "ch5x5red": 8, "ch5x5": 8, "pool_proj": 8},
+    {"type": "convnext_block"}, {"type": "dense_layer", "growth_rate": 8},
+    {"type": "branch", "merge": "add", "paths": [[{"type": "conv2d", "out_channels": 40, "kernel_size": 1}], []]},
+    {"type": "conv_transpose2d", "out_channels": 16, "kernel_size": 2, "stride": 2},
+    {"type": "upsample", "scale_factor": 2}, {"type": "adaptive_avgpool2d", "output_size": 4},
+    {"type": "global_avgpool"}, {"type": "flatten"},
     {"type": "dropout", "p": 0.1}, {"type": "linear", "out_features": 10}]}
 
 

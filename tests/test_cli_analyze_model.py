@@ -56,3 +56,19 @@ def test_too_small_input_is_one_line_naming_the_layer_without_traceback() -> Non
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith("error: alexnet cannot take a 3×32×32 input: layer features.12: ")
     assert "Output size is too small" in done.stderr and "try a larger image" in done.stderr
+
+
+def test_a_torchvision_model_as_its_exact_design(tmp_path: Path) -> None:
+    saved = tmp_path / "effnet.json"
+    done = _cli("--model", "efficientnet_b0", "--design", "--save-spec", str(saved), "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["total_params"] == 5_288_548 and data["total_macs"] == analyze_architecture(
+        "efficientnet_b0").conv_linear_macs
+    assert [layer["type"] for layer in data["layers"]].count("mbconv") == 16
+    spec = json.loads(saved.read_text())
+    assert spec["name"] == "EfficientNet-B0" and spec["input"] == [3, 224, 224]
+    table = _cli("--model", "googlenet", "--design", "--input", "3,128,128")
+    assert table.returncode == 0 and "inception 256" in table.stdout and "(3, 128, 128)" in table.stdout
+    refused = _cli("--model", "vit_b_16", "--design")
+    assert refused.returncode == 2 and refused.stderr.startswith("error: vit_b_16: self-attention")

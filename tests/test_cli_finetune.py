@@ -15,6 +15,8 @@ from tests.conftest import REPO
 from tests.support.finetune_data import make_zip, png_bytes, tiny_digits
 from tests.support.standalone_support import parse_top, run_blocked
 
+pytestmark = pytest.mark.slow  # real training in CLI processes
+
 
 def test_finetune_a_zip_then_predict_with_the_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ds = tiny_digits(tmp_path / "digits", classes=2, per_class=8)
@@ -54,7 +56,7 @@ def test_finetune_a_zip_then_predict_with_the_result(tmp_path: Path, capsys: pyt
 
 @pytest.mark.parametrize("args, message", [
     (["finetune", "{tmp}/photo.zip"], "error: 'photo.zip' is not a readable zip file"),
-    (["finetune", "{tmp}/missing"], "error: '{tmp}/missing' is neither a file, a folder nor a bundled dataset (digits)"),
+    (["finetune", "{tmp}/missing"], "error: '{tmp}/missing' is neither a file, a folder nor a bundled dataset (digits, shapes"),
     (["finetune", "{tmp}/one"], "error: 'one' has 1 class folder(s); a classifier needs at least 2"),
     (["finetune", "digits", "--model", "vgg99"], "error: unknown model 'vgg99'; choose one of: efficientnet_lite0"),
     (["finetune", "digits", "--epochs", "0"], "argument --epochs: must be from 1 to 500"),

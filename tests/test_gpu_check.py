@@ -22,6 +22,7 @@ def _load() -> ModuleType:
     return module
 
 
+@pytest.mark.slow  # a fresh process running the GPU check
 def test_without_cuda_it_says_what_it_skipped_and_exits_0(tmp_path: Path) -> None:
     # An empty CUDA_VISIBLE_DEVICES hides any GPU, so this checks the CUDA-absent path everywhere.
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", PLAYGROUND_HOME=str(tmp_path))

@@ -64,17 +64,51 @@ def test_old_uploads_and_finished_jobs_go_active_jobs_stay(tmp_path: Path) -> No
     assert report.freed_bytes >= 2000
 
 
-def test_over_the_size_limit_the_least_recently_used_go_first(tmp_path: Path) -> None:
+def test_over_the_size_limit_uploads_go_but_never_anyones_jobs(tmp_path: Path) -> None:
+    """Retention keeps other owners' jobs: over the size limit only uploads (each job has its own copy
+    of its data) go, least recently used first; the next upload is refused instead, with the figures."""
     store = JobStore(tmp_path)
     _upload(tmp_path, "c" * 20, 5, size=4000)
-    oldest_job = _job(store, "done", 9, size=4000)
+    classmate = _job(store, "done", 9, size=4000)  # a finished job with a kept model: someone's work
+    (store.folder(classmate).artifacts).mkdir()
     newest = _upload(tmp_path, "d" * 20, 1, size=4000)
     running = _job(store, "running", 10, size=4000)  # the oldest of all, and never removed
-    report = apply_retention(tmp_path, RetentionPolicy(max_age_days=14, max_total_bytes=9000), now=NOW)
-    assert _names(report) == [oldest_job, "c" * 20]  # oldest first, until under 9000 bytes
-    assert all("over the" in r.reason for r in report.removed)
-    assert newest.exists() and store.get(running).active
-    assert report.kept_bytes == sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file()) <= 9000
+    report = apply_retention(tmp_path, RetentionPolicy(max_age_days=14, max_total_bytes=8000), now=NOW)
+    assert _names(report) == ["c" * 20, "d" * 20]  # uploads only, least recently used first
+    assert all("over the" in r.reason for r in report.removed) and not newest.exists()
+    assert store.get(classmate).status == "done" and store.get(running).active
+    assert report.kept_bytes > 8000  # still over: the sweep does not make room out of jobs...
+    with pytest.raises(hk.RetentionError, match=r"the server's data folder is full: uploads and jobs hold 8\.\d+ kB "
+                                                r"of 8 kB \(PLAYGROUND_MAX_DATA_GB\); ask the teacher"):
+        hk.check_room(tmp_path, RetentionPolicy(max_total_bytes=8000))  # ...an upload is refused instead
+    hk.check_room(tmp_path, RetentionPolicy())  # room under the default 20 GB
+
+
+def test_leftover_temporary_files_of_finished_jobs_go(tmp_path: Path) -> None:
+    """A full disk leaves 0-byte .tmp files and a half-written model folder; the sweep removes them, but
+    never from an active job (it may be writing them right now)."""
+    store = JobStore(tmp_path)
+    failed, running = _job(store, "failed", 1), _job(store, "running", 1)
+    for job_id in (failed, running):
+        (store.folder(job_id).dir / ".state.json.1.2.tmp").write_bytes(b"")
+        (store.folder(job_id).artifacts_scratch / "x").mkdir(parents=True)
+    removed = hk.remove_leftovers(tmp_path)
+    assert sorted(p.name for p in removed) == [".artifacts.tmp", ".state.json.1.2.tmp"]
+    assert all(p.parent.name == failed for p in removed)
+    assert store.folder(running).artifacts_scratch.exists()
+    assert hk.remove_leftovers(tmp_path) == []
+
+
+def test_unused_counts_from_the_last_use_of_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model used on Predict seconds ago is not "unused" because its job finished 15 days ago."""
+    from playground import catalog
+
+    monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path))
+    store = JobStore(tmp_path)
+    used, idle = _job(store, "done", 15), _job(store, "done", 15)
+    catalog.note_model_use(f"job:{used}")  # what loading it for Predict does
+    report = apply_retention(tmp_path, RetentionPolicy(max_age_days=14), now=time.time())
+    assert _names(report) == [idle] and store.get(used).status == "done"
 
 
 def test_dry_run_removes_nothing(tmp_path: Path) -> None:

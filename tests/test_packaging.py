@@ -10,6 +10,7 @@ import pytest
 
 
 @pytest.mark.parametrize("command", [["playground"], [sys.executable, "-m", "playground"]])
+@pytest.mark.slow  # a fresh CLI process loading models
 def test_the_command_line_runs_outside_the_repository(command: list[str], tmp_path: Path) -> None:
     if command == ["playground"] and shutil.which("playground") is None:
         pytest.fail("the `playground` script is missing: install the project with `pip install -e .`")

@@ -97,9 +97,9 @@ def test_open_in_designer_link_carries_the_exact_model(app: AppTest) -> None:
     table = app.dataframe[0].value  # the catalogue's link column: same links, blank where no spec exists
     links = dict(zip(table["Model"], table["Designer"]))
     assert decode_share(links["VGG-16"].split("=", 1)[1]) == designer_spec("vgg16")
-    assert links["ResNet-50"] == urls[0] and table[table["Designer"].isna()]["Model"].tolist() == [
-        "GoogLeNet", "MobileNet-V2", "MobileNet-V3-Large", "EfficientNet-B0", "EfficientNet-B7", "ConvNeXt-Tiny",
-        "ViT-B/16"]
+    # every CNN opens as an exact design (graph designs); only the transformer has no spec
+    assert links["ResNet-50"] == urls[0] and table[table["Designer"].isna()]["Model"].tolist() == ["ViT-B/16"]
+    assert decode_share(links["EfficientNet-B0"].split("=", 1)[1]) == designer_spec("efficientnet_b0")
 
 
 def test_other_models_sources_and_a_bad_size(app: AppTest) -> None:

@@ -21,6 +21,8 @@ from playground.ui.concepts import (
     SKIP_DEPTH_KEY,
     TAB_KEY,
 )
+from playground.ui.concepts.lessons import DESIGNER_PADDING
+from playground.ui.predict.layer_names import layer_label
 from tests.support.apptest_pages import assert_clean, metrics, run_page
 
 
@@ -184,9 +186,35 @@ def test_feature_hierarchy_shows_filters_and_shrinking_maps_of_the_real_model(ap
     photo = load_sample("Coffee cup")
     for layer in (early, middle, late):
         c, h, w = feature_maps(loaded, photo, layer, count=1).shape
-        assert any(c_.startswith(f"`{layer}`: {c} maps of {h}×{w}") for c_ in captions), layer
+        assert any(c_.startswith(f"{layer_label(layer, layer_names(loaded))}: {c} maps of {h}×{w}")
+                   for c_ in captions), layer
+    assert not [c for c in captions if c.startswith(("`", "_"))]  # readable names first, the module path after
     sizes = [feature_maps(loaded, photo, name, count=1).shape for name in (early, middle, late)]
     assert sizes[0][1] > sizes[1][1] > sizes[2][1] and sizes[0][0] < sizes[2][0]  # deeper: smaller, more channels
+
+
+def test_the_hierarchy_caption_follows_the_photo(app: AppTest) -> None:
+    """It spoke of "the cat's face" under the coffee cup: now it names what the model sees in this photo."""
+    open_tab(app, HIERARCHY)
+    assert_clean(app)
+    text = " ".join(c.value for c in app.caption)
+    assert "cat's face" not in text and "**espresso** (its top class here)" in text
+    assert "block" in " ".join(c for img in app.get("image") for c in _captions(img))
+
+
+def test_conv_parameters_say_their_bias_and_the_designers_padding_default_is_said(app: AppTest) -> None:
+    open_tab(app, CONVOLUTION)
+    assert metrics(app)["Conv 3×3 parameters"] == "10"
+    assert any(c.value.startswith("9 weights + 1 bias") for c in app.caption)  # beside the primer's 9
+    open_tab(app, PADDING)
+    assert DESIGNER_PADDING in [c.value for c in app.caption]
+
+
+def test_the_receptive_field_photo_has_sparse_dots_and_says_which(app: AppTest) -> None:
+    open_tab(app, FIELD)
+    assert_clean(app)
+    (caption,) = [c for img in app.get("image") for c in _captions(img) if c.startswith("Field of the centre")]
+    assert "Dots: the centre of every " in caption and "unit in each direction" in caption
 
 
 def _captions(element) -> list[str]:

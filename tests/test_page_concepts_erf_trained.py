@@ -31,7 +31,7 @@ def test_trained_vs_init_shows_the_measured_fields_and_keeps_its_layer() -> None
     captions = [i.caption for img in at.get("image") for i in img.proto.imgs]
     assert "pretrained weights" in captions and "the same layers at init (seed 0)" in captions
     (text,) = [c.value for c in at.caption if "holding 95% of the gradient" in c.value]
-    assert "centre unit (7, 7) of `_blocks.5`" in text and "clipped" not in text
+    assert "centre unit (7, 7) of the block 6 of 16 (module `_blocks.5`)" in text and "clipped" not in text
 
     at.select_slider(key=TRAINED_ERF_LAYER_KEY).set_value("_blocks.10").run()
     assert_clean(at)

@@ -267,7 +267,7 @@ def test_plots_photo_and_export_panels() -> None:
     at = at.run()
     _clean(at)
     (code,) = [c.value for c in at.code if c.language == "python"]
-    assert "class Net(nn.Module)" in code and "98,970 parameters" in code
+    assert "class Net(nn.Sequential)" in code and "98,970 parameters" in code  # same keys as build_model
     upload = at.get("file_uploader")[0]
     bad = b'{"input": [3, 8, 8], "layers": ['
     at = upload.set_value(("mine.json", bad, "application/json")).run()  # type: ignore[union-attr]

@@ -57,3 +57,20 @@ def test_memory_panel_follows_the_batch_slider() -> None:
     four = memory_estimate(spec, 4)
     assert metrics(at)["Saved activations"] == human_bytes(four.activations_bytes)
     assert metrics(at)["Inference peak"] == human_bytes(four.inference_peak_bytes)
+
+
+def test_the_issue_link_with_the_erf_switch_on_is_refused_with_its_figures() -> None:
+    """A short link of one 4096-wide average pool (0 MACs) once took 64 s, a 369 MB message and ~400 MB
+    kept per input size; now the page says what it would cost and what would fit, and measures nothing."""
+    from playground.spec.share import encode_share
+
+    link = encode_share({"input": [1, 4096, 4096], "layers": [{"type": "avgpool2d", "kernel_size": 4096}]})
+    at = run_page("design", timeout=120, spec=link)
+    at.session_state[TAB_KEY] = "Receptive field"
+    at.session_state[ERF_TOGGLE] = True
+    at = at.run()
+    assert not at.exception and not at.error
+    (note,) = [i.value for i in at.info if "effective field" in i.value]
+    assert "4096×4096 input" in note and "over what this tool spends" in note and "smaller input" in note
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert not any(t.startswith("Effective receptive field") for t in titles)

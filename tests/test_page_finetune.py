@@ -357,3 +357,44 @@ def test_a_cancelled_job_with_a_kept_model_shows_it(fake_jobs: JobManager, _play
     assert any("The kept model is epoch 2 of 3" in i.value for i in at.info)
     assert f"predict?model=job%3A{job_id}" in texts(at) and at.get("download_button")
     assert next(m.value for m in at.metric if m.label == "Validation accuracy") == "50.0%"
+
+
+def test_a_running_jobs_row_says_its_epoch_not_how_it_started(fake_jobs: JobManager) -> None:
+    """The row under "Your jobs" said "starting a worker process" for the whole run while the live
+    panel beside it counted epochs."""
+    job = fake_jobs.submit(job_settings(), owner=A_ID)
+    fake_jobs.store.update(job.id, state="running", message="starting a worker process",
+                           progress={"phase": "training", "epoch": 2, "epochs": 5, "step": 1, "steps_per_epoch": 20,
+                                     "global_step": 40, "total_steps": 100, "loss": 0.5, "accuracy": 0.8})
+    at = AppTest.from_file(str(PAGES / "finetune.py"), default_timeout=180)
+    at.session_state[OWNER_SECRET_KEY] = A_SECRET
+    at.run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert md_text("training: epoch 2/5 · 40%") in captions, captions
+    assert not [c for c in captions if "starting a worker process" in c]
+
+    fake_jobs.store.update(job.id, progress={"phase": "extracting features", "phase_done": 64, "phase_total": 1797})
+    at.run()
+    assert md_text("extracting features (64/1,797)") in [c.value for c in at.caption]
+
+
+def test_an_accuracy_from_a_few_validation_images_comes_with_a_caution(fake_jobs: JobManager,
+                                                                       _playground_home: Path) -> None:
+    job_id = done_job(_playground_home, A_ID)  # its results: 4 validation images (the confusion matrix)
+    at = AppTest.from_file(str(PAGES / "finetune.py"), default_timeout=180)
+    at.session_state[OWNER_SECRET_KEY] = A_SECRET
+    at.query_params["job"] = job_id
+    at.run()
+    assert not at.exception
+    (caution,) = [w.value for w in at.warning if "validation image" in w.value]
+    assert "only 4 validation images" in caution and "25 percentage points" in caution
+
+
+def test_the_epochs_box_says_its_limit_in_words(fake_jobs: JobManager, _playground_home: Path) -> None:
+    at = start()
+    assert not at.exception
+    assert any(c.value.startswith("1 to ") and "limit" not in c.value for c in at.caption)
+    save_settings(ClassSettings(max_epochs=5), _playground_home)
+    at = start()
+    assert "1 to 5 (the class's limit)" in [c.value for c in at.caption]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Selectbox
 
 from playground.finetune.config import TrainConfig
 from playground.finetune.data import from_folder, link_dataset, load_dataset
@@ -40,7 +41,14 @@ from tests.support.model_data import CAT_CLASSES, write_finetuned
 
 MODEL, TAB = widget_key(PREDICT, MODEL_PICKER), widget_key(PREDICT, EXPLAIN_TAB)
 UPLOAD = widget_key(PREDICT, PHOTO_UPLOAD)
-SAMPLE, CAM = widget_key(PREDICT, PHOTO_SAMPLE), widget_key(PREDICT, CAM_CLASS)
+SAMPLE = widget_key(PREDICT, PHOTO_SAMPLE)
+
+
+def cam_box(at: AppTest) -> Selectbox:
+    """The Grad-CAM "Class" box of the photo shown now (each model and photo has its own box)."""
+    (box,) = [b for b in at.selectbox if b.label == "Class"]
+    assert box.key.startswith(widget_key(PREDICT, CAM_CLASS))
+    return box
 
 
 def bars(at: AppTest) -> list[str]:
@@ -66,7 +74,7 @@ def test_sample_photo_by_default_with_grad_cam() -> None:
     assert bars(at)[0] == "espresso" and len(bars(at)) == 5
     assert "Top 5" in [h.value for h in at.subheader]
     assert at.selectbox(key=MODEL).value == "efficientnet_lite0"
-    assert at.selectbox(key=widget_key(PREDICT, CAM_CLASS)).value == 967  # the top class is explained first
+    assert cam_box(at).value == 967  # the top class is explained first
     assert any("Grad-CAM" in c.value or "gradient" in c.value for c in at.caption)
 
 
@@ -99,7 +107,8 @@ def test_feature_maps_and_other_tabs_render() -> None:
     at.session_state[TAB] = ":material/layers: Feature maps"
     at.run()
     at.select_slider(key=widget_key(PREDICT, FEATURE_LAYER)).set_value("_head_act").run()
-    assert any("`_head_act` outputs 1280 maps of 7x7" in c.value for c in at.caption)
+    assert any("The last conv block (head) (module `_head_act`) outputs 1280 maps of 7x7" in c.value
+               for c in at.caption)
 
 
 def test_query_param_opens_a_finetuned_job(_playground_home) -> None:
@@ -195,19 +204,67 @@ def test_grad_cam_explains_the_class_in_the_box_after_a_photo_change(_playground
     write_finetuned(_playground_home / "jobs" / "tex" / "artifacts", classes=textures)
     at = start(model="job:tex")
     top_coffee = bars(at)[0]
-    assert cam_caption(at) == top_coffee == textures[at.selectbox(key=CAM).value]
+    assert cam_caption(at) == top_coffee == textures[cam_box(at).value]
     at.selectbox(key=SAMPLE).set_value("Cat (Chelsea)").run()
     top_cat = bars(at)[0]
     at.selectbox(key=SAMPLE).set_value("Coffee cup").run()
     other = next(c for c in textures if c not in (top_coffee, top_cat))  # neither photo's top class
-    at.selectbox(key=CAM).set_value(textures.index(other)).run()
-    assert cam_caption(at) == other == textures[at.selectbox(key=CAM).value]
+    cam_box(at).set_value(textures.index(other)).run()
+    assert cam_caption(at) == other == textures[cam_box(at).value]
 
     at.selectbox(key=SAMPLE).set_value("Cat (Chelsea)").run()  # the picked class is still in the top 3
     assert not at.exception and not at.error
-    box = at.selectbox(key=CAM)
+    box = cam_box(at)
     assert textures[box.value] == cam_caption(at) == top_cat == bars(at)[0]
     assert box.options[box.index].startswith(f"{top_cat} (")  # the box shows the class the map explains
+
+
+def assert_box_follows_the_photo(at: AppTest) -> str:
+    """The class box, the map's caption and the chart's top bar all name this photo's top class."""
+    assert not at.exception and not at.error
+    box, top = cam_box(at), bars(at)[0]
+    assert box.options[box.index].startswith(f"{top} (") and cam_caption(at) == top
+    return top
+
+
+def test_every_way_a_photo_changes_gives_the_class_box_of_the_new_photo() -> None:
+    """The class box once kept "espresso (95.1%)" on the cat while the map named the cat: a class choice
+    belongs to the photo it was made for, whether the next photo is a sample, an upload or a shot."""
+    at = start()
+    assert assert_box_follows_the_photo(at) == "espresso"
+    first = cam_box(at)
+    runner_up = first.options[1].split(" (")[0]
+    at.selectbox(key=first.key).select_index(1).run()  # a class picked by hand, for this photo only
+    assert cam_caption(at) == runner_up and cam_box(at).key == first.key
+
+    at.selectbox(key=SAMPLE).set_value("Cat (Chelsea)").run()  # a sample switch
+    assert assert_box_follows_the_photo(at) in CAT_CLASSES and cam_box(at).key != first.key
+    at.selectbox(key=SAMPLE).set_value("Coffee cup").run()  # back: a fresh box on its top class again
+    assert assert_box_follows_the_photo(at) == "espresso"
+
+    at.segmented_control(key=widget_key(PREDICT, PHOTO_SOURCE)).set_value("upload").run()
+    for photo, top in (("Cat (Chelsea)", CAT_CLASSES), ("Coffee cup", {"espresso"})):  # uploads
+        at.file_uploader(key=UPLOAD).set_value((f"{photo}.png", png_bytes(photo), "image/png"))
+        at.run()
+        assert assert_box_follows_the_photo(at) in top
+
+    at.segmented_control(key=widget_key(PREDICT, PHOTO_SOURCE)).set_value("camera").run()
+    for photo, top in (("Cat (Chelsea)", CAT_CLASSES), ("Coffee cup", {"espresso"})):  # camera shots
+        at.camera_input(key=widget_key(PREDICT, PHOTO_CAMERA)).set_value(("shot.jpg", jpeg_bytes(photo),
+                                                                          "image/jpeg"))
+        at.run()
+        assert assert_box_follows_the_photo(at) in top
+
+
+def test_layers_have_readable_names_with_the_module_path_as_a_detail() -> None:
+    """The pickers listed `_head_act`, `_blocks.8`, `_stem_act`: the model's module paths."""
+    at = start()
+    (layer_box,) = [b for b in at.selectbox if b.label == "Layer"]
+    assert layer_box.value == "_head_act"  # the value is still the module (what the hooks need)
+    labels = layer_box.options
+    assert labels[0] == "stem (first conv) · _stem_act" and labels[-1] == "last conv block (head) · _head_act"
+    assert "block 9 of 16 · _blocks.8" in labels and not [x for x in labels if x.startswith("_")]
+    assert any("the last conv block (head) (module `_head_act`)" in c.value for c in at.caption)
 
 
 def test_chart_labels_are_text_not_plotly_html() -> None:

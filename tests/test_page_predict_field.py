@@ -42,7 +42,7 @@ def test_a_unit_of_the_feature_map_shows_its_field_and_on_request_its_gradient()
     # The default layer, _blocks.2 of EfficientNet-Lite0: a 56×56 map, 19×19 fields 4 px apart
     assert at.select_slider(key=widget_key(PREDICT, FEATURE_LAYER)).value == "_blocks.2"
     text = _field_caption(at)
-    assert text.startswith("Unit (28, 28) of `_blocks.2`, channel ")
+    assert text.startswith("Unit (28, 28) of the block 3 of 16 (module `_blocks.2`), channel ")
     assert "rows 106…124 and columns 106…124 of the 224×224 crop" in text and "a 19×19 field" in text
     (markers,) = _map_markers(at, map_chart_key(PREDICT, "_blocks.2", (56, 56)))
     assert _count(markers["x"]) == 56 * 56  # one clickable marker per unit
@@ -67,7 +67,7 @@ def test_a_deep_layer_field_reaches_past_the_crop_and_another_channel_can_be_pic
     at.select_slider(key=widget_key(PREDICT, FEATURE_LAYER)).set_value("_head_act").run()
     assert_clean(at)
     text = _field_caption(at)
-    assert text.startswith("Unit (3, 3) of `_head_act`") and "a 851×851 field" in text
+    assert text.startswith("Unit (3, 3) of the last conv block (head) (module `_head_act`)") and "a 851×851 field" in text
     assert "Only 7% of it lies on the image" in text  # 224² of 851² pixels
     (channel_box,) = [s for s in at.selectbox if s.label == "Map"]
     second = channel_box.options[1]

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground import classroom as cr
+from playground import teacher_access as ta
 from playground._format import human_bytes
 from playground.finetune.jobs.manager import JobManager
 from playground.ui.finetune import EPOCHS, FORM, IMAGE_SIZE
@@ -34,7 +35,7 @@ B_ID = cr.owner_id(cr.new_owner_secret())
 def classroom(monkeypatch: pytest.MonkeyPatch, fake_jobs: JobManager) -> JobManager:
     """A class (passcode set) whose jobs never really train (see ``fake_jobs``)."""
     monkeypatch.setenv(cr.PASSCODE_ENV, PASSCODE)
-    monkeypatch.setattr(cr, "_ATTEMPTS", cr._Attempts())  # wrong passcodes of other tests do not count here
+    monkeypatch.setattr(ta, "_BACKOFF", ta._Backoff())  # wrong passcodes of other tests do not count here
     return fake_jobs
 
 
@@ -92,7 +93,9 @@ def test_class_settings_are_saved_and_cap_the_fine_tune_form(classroom: JobManag
     done_job(_playground_home, A_ID)  # something in the data folder
     at = teacher()
     jobs_bytes = sum(p.stat().st_size for p in (_playground_home / "jobs").rglob("*") if p.is_file())
-    assert at.dataframe[0].value.to_dict("list") == {"folder": ["jobs"], "size": [human_bytes(jobs_bytes)]}
+    disk = next(f.value for f in at.dataframe if list(f.value.columns) == ["folder", "size"])
+    sizes = dict(zip(disk["folder"], disk["size"], strict=True))  # also the teacher sessions' database...
+    assert sizes["jobs"] == human_bytes(jobs_bytes)
     at.number_input(key="teacher_set_job_limit").set_value(1)
     at.number_input(key="teacher_set_max_epochs").set_value(3)
     at.number_input(key="teacher_set_max_image_size").set_value(56)
@@ -101,7 +104,7 @@ def test_class_settings_are_saved_and_cap_the_fine_tune_form(classroom: JobManag
     assert not at.exception and "Saved" in at.success[0].value
     saved = json.loads((_playground_home / cr.SETTINGS_FILE).read_text())
     assert saved == {"job_limit": 1, "max_epochs": 3, "max_image_size": 56, "students_see_others": False,
-                     "retention_days": 14}
+                     "retention_days": 14, "address_limit": 4, "max_job_minutes": 45, "disk_quota_mb": 2000}
     assert classroom.owner_limit() == 1
 
     form = run_page("finetune")  # a student's form now offers at most the caps

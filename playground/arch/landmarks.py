@@ -5,9 +5,9 @@ the year and key idea, the depth as the paper counts it, and ImageNet results *a
 them*, with the evaluation protocol spelled out (single model or ensemble, which split, which crops).
 Where a paper reports only top-1, top-5 stays ``None``: nothing here is estimated.
 
-``designer_spec(key)`` gives, for the models the designer's layer spec can express (AlexNet, VGG,
-ResNet, MobileNet-V1), a spec with exactly the reference parameter count, to open through a share link
-(AlexNet and MobileNet-V1 are the designer's own presets).
+``designer_spec(key)`` gives, for every model the designer's layer spec can express (all the CNNs; not
+the transformers), a spec with exactly the reference parameter count and MACs, to open through a share
+link (AlexNet and MobileNet-V1 are the designer's own presets).
 """
 from __future__ import annotations
 
@@ -134,9 +134,16 @@ _DESIGNER_SPECS: dict[str, Callable[[], dict[str, Any]]] = {
 
 
 def designer_spec(key: str) -> dict[str, Any] | None:
-    """The designer spec for a catalogue model, or None when the spec cannot express it."""
+    """The designer spec for a catalogue or torchvision model, or None when the spec cannot express it
+    (the transformers). Every torchvision CNN comes in exactly (same parameters and MACs), through
+    :func:`playground.design.from_torchvision.torchvision_spec`, at the input size its weights were
+    evaluated at; the generators above give the classic stacks at 224×224."""
     make = _DESIGNER_SPECS.get(key)
-    return make() if make else None
+    if make:
+        return make()
+    from playground.design.from_torchvision import TORCHVISION_DESIGNS, torchvision_spec
+
+    return torchvision_spec(key) if key in TORCHVISION_DESIGNS else None
 
 
 # --------------------------------------------------------------------------- the catalogue

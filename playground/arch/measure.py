@@ -10,9 +10,11 @@ from walking the graph once:
   linear layers ``in·out`` per output row, attention's projections as linear layers, and the
   activation-by-activation products of attention (``QKᵀ`` and ``AV``) counted separately as
   ``attention_macs``. Normalisation, activations, pooling and additions count 0;
-- **receptive field** per node with the Distill formulas (Araujo, Norris & Sim, 2019). Where branches
-  meet (a residual ``add``, an Inception ``cat``) the field is the largest of the branches, and the
-  merge is flagged *misaligned* when the branches' jump or start differ;
+- **receptive field** per node with the Distill formulas (Araujo, Norris & Sim, 2019), kept exact per
+  unit through transposed convs, upsampling and pixel shuffles (:mod:`playground.arch.grid`). Where
+  branches meet (a residual ``add``, an Inception or U-Net ``cat``) the field is the largest of the
+  branches, and the merge is flagged *misaligned* when the branches' jump or start differ;
+- **squeeze-and-excitation gates**: each multiply of a C×H×W map by a C×1×1 weight pooled from it;
 - **depth**: conv and linear layers on the longest path through the graph (so ResNet-50 is 50).
 
 Entry point: :func:`analyze_architecture` (a catalogue or torchvision name), or :func:`analyze_module`
@@ -166,7 +168,8 @@ def _report(model: Any, name: str, shape: tuple[int, int, int], layers: list[Arc
         model=name,
         input_shape=shape,
         layers=tuple(layers),
-        total_params=sum(p.numel() for p in model.parameters()),
+        total_params=sum(p.numel() for p in model.parameters()),  # parameters() yields a shared one once
+        trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
         conv_macs=walk.macs["conv"],
         linear_macs=walk.macs["linear"],
         attention_macs=walk.macs["attention"],
@@ -181,6 +184,7 @@ def _report(model: Any, name: str, shape: tuple[int, int, int], layers: list[Arc
         global_context=walk.found.global_context(),
         notes=tuple(caveats(walk.found, unused, last)),
         stages=group_stages(layers),
+        se_gates=len(walk.found.gated),
     )
 
 

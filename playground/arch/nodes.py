@@ -1,8 +1,9 @@
 """What the graph walk knows about each node: its receptive-field state, and a handler's input and output.
 
-Each node gets a *state*: a :class:`Field` (where H and W sit in the tensor, and the Distill
-recurrences' field, jump and start per axis), :data:`GLOBAL` once the spatial layout is gone (pooled,
-flattened, tokens), :data:`ATTENDED` once attention has mixed positions, or None for constants.
+Each node gets a *state*: a :class:`Field` (where H and W sit in the tensor, and per axis the exact
+field of every unit, a :class:`~playground.arch.grid.Grid`, which gives the Distill field, jump and
+start), :data:`GLOBAL` once the spatial layout is gone (pooled, flattened, tokens), :data:`ATTENDED`
+once attention has mixed positions, or None for constants.
 A handler (:mod:`playground.arch.ops`) sees a :class:`NodeInput` and returns a :class:`Step`;
 :class:`Walk` is what one pass over the graph accumulates (:mod:`playground.arch.graph`).
 """
@@ -12,9 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from playground.arch.grid import PIXELS, Grid, window
 from playground.arch.report import Findings, FloatPair
-from playground.design.receptive_field import window_field
-from playground.spec.window import Window
 
 __all__ = [
     "Field",
@@ -36,12 +36,29 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Field:
-    """Spatial bookkeeping of one tensor: where H and W are, and the Distill r/j/start per axis."""
+    """Spatial bookkeeping of one tensor: where H and W are, and each axis's exact field (:class:`Grid`)."""
 
     axes: tuple[int, int]
-    rf: FloatPair
-    jump: FloatPair
-    start: FloatPair
+    grids: tuple[Grid, Grid]  # (along H, along W)
+
+    @property
+    def rf(self) -> FloatPair:
+        """The largest field over the units, (h, w) in input pixels."""
+        return (self.grids[0].rf, self.grids[1].rf)
+
+    @property
+    def jump(self) -> FloatPair:
+        """Input pixels between neighbouring units (fractional after an upsample)."""
+        return (self.grids[0].jump, self.grids[1].jump)
+
+    @property
+    def start(self) -> FloatPair:
+        """Centre of the top-left unit's field, in input pixel coordinates (Distill's start)."""
+        return (self.grids[0].start, self.grids[1].start)
+
+    def moved(self, axes: tuple[int, int]) -> Field:
+        """The same field with H and W at other tensor axes (a permute or a reshape that keeps pixels)."""
+        return Field(axes, self.grids)
 
 
 GLOBAL = "global"  # derived from the image but with no spatial layout left (pooled, flattened, tokens)
@@ -49,7 +66,7 @@ ATTENDED = "attended"  # mixed by attention: each unit may see far beyond any co
 State = Field | str | None  # None: a constant (parameter) or not a tensor
 
 # The image itself, (N, C, H, W): each pixel sees itself, one pixel apart, pixel 0 at coordinate 0.
-INPUT_FIELD = Field((2, 3), (1.0, 1.0), (1.0, 1.0), (0.0, 0.0))
+INPUT_FIELD = Field((2, 3), (PIXELS, PIXELS))
 
 
 def as_pair(value: Any) -> tuple[int, int]:
@@ -59,8 +76,9 @@ def as_pair(value: Any) -> tuple[int, int]:
     return (int(value), int(value))
 
 
-def apply_window(state: Field, kernel: Any, stride: Any, padding: Any, dilation: Any) -> Field:
-    """Apply one sliding window (conv or pool) to a field: the Distill recurrences per axis."""
+def apply_window(state: Field, kernel: Any, stride: Any, padding: Any, dilation: Any) -> Field | None:
+    """Apply one sliding window (conv or pool) to a field, per axis; for a plain chain of windows these are
+    the Distill recurrences. None when the field can no longer be tracked (see :func:`grid.pull`)."""
     k, s, d = as_pair(kernel), as_pair(stride), as_pair(dilation)
     if padding == "same":
         p_left = ((d[0] * (k[0] - 1)) // 2, (d[1] * (k[1] - 1)) // 2)  # PyTorch puts the odd pixel right/bottom
@@ -68,8 +86,9 @@ def apply_window(state: Field, kernel: Any, stride: Any, padding: Any, dilation:
         p_left = (0, 0)
     else:
         p_left = as_pair(padding)
-    rf, jump, start = window_field((state.rf, state.jump, state.start), Window(k, s, p_left, dilation=d))
-    return Field(state.axes, rf, jump, start)
+    h = window(state.grids[0], k[0], s[0], p_left[0], d[0])
+    w = window(state.grids[1], k[1], s[1], p_left[1], d[1])
+    return Field(state.axes, (h, w)) if h is not None and w is not None else None
 
 
 def spatial_size(shape: Sequence[int], state: Field) -> tuple[int, int]:

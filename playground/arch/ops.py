@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from playground.arch.grid import resample, transposed, union
 from playground.arch.nodes import (
     ATTENDED,
     GLOBAL,
@@ -20,6 +22,7 @@ from playground.arch.nodes import (
     State,
     Step,
     apply_window,
+    as_pair,
     display_name,
     shape_of,
     spatial_size,
@@ -35,11 +38,16 @@ Handler = Callable[[NodeInput], Step]
 # Positional argument names of the functional forms we read (F.max_pool2d hides its signature).
 _SIGNATURES = {
     "conv2d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+    "conv_transpose2d": ("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation"),
+    "interpolate": ("input", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
+    "pixel_shuffle": ("input", "upscale_factor"),
+    "pixel_unshuffle": ("input", "downscale_factor"),
     "max_pool2d": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
     "avg_pool2d": ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
     "shifted_window_attention": ("input", "qkv_weight", "proj_weight", "relative_position_bias", "window_size",
                                  "num_heads", "shift_size"),
 }
+_SIGNATURES["upsample"] = _SIGNATURES["interpolate"]  # F.upsample, the deprecated spelling
 _DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}
 
 
@@ -59,7 +67,8 @@ def _end(n: NodeInput, state: State) -> State:
 
 
 def _merge(n: NodeInput, states: Sequence[State]) -> State:
-    """Combine branches (add, mul, cat...): the largest field; flag misalignment and SE-style gating."""
+    """Combine branches (add, mul, cat...): each unit sees what it sees in any branch; branches on
+    different grids (jump or start) are flagged misaligned and the widest is kept, as the spec analysis does."""
     fields = [s for s in states if isinstance(s, Field)]
     if ATTENDED in states:
         return ATTENDED  # x + attention(x): the field is no longer a window
@@ -68,12 +77,42 @@ def _merge(n: NodeInput, states: Sequence[State]) -> State:
     out = n.out_shape
     if any(f.axes != fields[0].axes or len(out) <= max(f.axes) for f in fields):
         return _end(n, fields[0])
-    if GLOBAL in states:
-        n.walk.found.gated.append(n.node.name)  # e.g. squeeze-excitation: x * sigmoid(fc(avgpool(x)))
-    widest = max(fields, key=lambda f: (f.rf[0] * f.rf[1], f.rf))
-    if any(f.jump != widest.jump or f.start != widest.start for f in fields):
+    if any(f.jump != fields[0].jump or f.start != fields[0].start for f in fields):
         n.walk.found.misaligned.append(n.node.name)
-    return widest
+        return max(fields, key=lambda f: (f.rf[0] * f.rf[1], f.rf))
+    # aligned: the union is the largest branch's field for plain windows, and exact after an upsample
+    return Field(fields[0].axes, (union([f.grids[0] for f in fields]), union([f.grids[1] for f in fields])))
+
+
+_GATES = {"mul", "imul", "mul_"}
+_GATE_SEARCH = 64  # nodes looked at behind a gate for the map it was pooled from (an SE branch has ~5)
+
+
+def _is_se_gate(n: NodeInput) -> bool:
+    """A squeeze-and-excitation gate: a C×H×W map times a C×1×1 weight computed from that same map
+    (``x * sigmoid(fc(avgpool(x)))``); any other product or merge is not one."""
+    if n.op not in _GATES or len(n.inputs) != 2:
+        return False
+    a, b = n.inputs
+    for fmap, gate in ((a, b), (b, a)):
+        fs, gs = shape_of(fmap), shape_of(gate)
+        if (fs is not None and gs is not None and len(fs) == len(gs) == 4 and gs[1] == fs[1] > 1
+                and gs[2:] == (1, 1) and fs[2] * fs[3] > 1 and _derives_from(gate, fmap)):
+            return True
+    return False
+
+
+def _derives_from(node: Any, source: Any) -> bool:
+    """Whether ``source`` is among the nodes ``node`` is computed from (a bounded search backwards)."""
+    seen, todo = {node}, [node]
+    while todo and len(seen) <= _GATE_SEARCH:
+        for x in todo.pop().all_input_nodes:
+            if x is source:
+                return True
+            if x not in seen:
+                seen.add(x)
+                todo.append(x)
+    return False
 
 
 # ---- handlers: one per kind of operation; each returns the node's Step
@@ -82,21 +121,27 @@ def _merge(n: NodeInput, states: Sequence[State]) -> State:
 def _conv(n: NodeInput) -> Step:
     if n.module is not None:
         m = n.module
-        per_output = m.weight[0].numel()  # (C_in/groups)·kh·kw
+        per_output = m.weight[0].numel()  # (C_in/groups)·kh·kw, or (C_out/groups)·kh·kw when transposed
         kernel, stride, padding, dilation = m.kernel_size, m.stride, m.padding, m.dilation
-        transposed = getattr(m, "transposed", False)
+        is_transposed = getattr(m, "transposed", False)
     else:
         args = _bind(n)
         w_shape = tensor_shape(args["weight"])
         per_output = math.prod(w_shape[1:])
         kernel, stride, padding, dilation = w_shape[2:], args["stride"], args["padding"], args["dilation"]
-        transposed = False
+        is_transposed = n.op == "conv_transpose2d"
     # a transposed conv scatters each input value over C_out/groups·kh·kw outputs
-    macs = math.prod(n.first_shape if transposed else n.out_shape) * per_output
+    macs = math.prod(n.first_shape if is_transposed else n.out_shape) * per_output
     fld = n.nchw_field()
-    if fld is not None and not transposed and len(n.out_shape) == 4:
-        return Step(apply_window(fld, kernel, stride, padding, dilation), macs, "conv", layers=1)
-    return Step(_end(n, n.first_state), macs, "conv", layers=1)
+    if fld is None or len(n.out_shape) != 4:
+        return Step(_end(n, n.first_state), macs, "conv", layers=1)
+    if is_transposed:
+        k, s, p, d = as_pair(kernel), as_pair(stride), as_pair(padding), as_pair(dilation)
+        grids = (transposed(fld.grids[0], k[0], s[0], p[0], d[0]), transposed(fld.grids[1], k[1], s[1], p[1], d[1]))
+        out = Field(fld.axes, (grids[0], grids[1])) if grids[0] and grids[1] else None
+    else:
+        out = apply_window(fld, kernel, stride, padding, dilation)
+    return Step(out or _end(n, fld), macs, "conv", layers=1)
 
 
 def _linear(n: NodeInput) -> Step:
@@ -117,7 +162,8 @@ def _pool(n: NodeInput) -> Step:
         kernel, padding = args["kernel_size"], args["padding"]
         stride, dilation = args["stride"] or kernel, args.get("dilation", 1)
     fld = n.nchw_field()
-    return Step(apply_window(fld, kernel, stride, padding, dilation) if fld else _end(n, n.first_state))
+    out = apply_window(fld, kernel, stride, padding, dilation) if fld else None
+    return Step(out or _end(n, n.first_state))
 
 
 def _adaptive(n: NodeInput) -> Step:
@@ -132,7 +178,7 @@ def _adaptive(n: NodeInput) -> Step:
         return Step(GLOBAL)  # global average pool: the end of the spatial maps
     if h % oh == 0 and w % ow == 0:
         kernel = (h // oh, w // ow)
-        return Step(apply_window(fld, kernel, kernel, 0, 1))
+        return Step(apply_window(fld, kernel, kernel, 0, 1) or _end(n, fld))
     n.walk.found.uneven.append(f"{display_name(n.node, 'adaptive pool')} ({h}×{w} → {oh}×{ow})")
     return Step(GLOBAL)  # uneven windows have no single kernel and stride
 
@@ -145,7 +191,54 @@ def _permute(n: NodeInput) -> Step:
     if len(args) == 1 and isinstance(args[0], (list, tuple)):
         args = list(args[0])
     dims = [int(a) % len(n.out_shape) for a in args]
-    return Step(Field((dims.index(state.axes[0]), dims.index(state.axes[1])), state.rf, state.jump, state.start))
+    return Step(state.moved((dims.index(state.axes[0]), dims.index(state.axes[1]))))
+
+
+def _resample(n: NodeInput) -> Step:
+    """Interpolation (``nn.Upsample``, ``F.interpolate``): the jump shrinks by the factor; nearest keeps the
+    field, bilinear widens it by one input step (:func:`~playground.arch.grid.resample`)."""
+    if n.module is not None:
+        m = n.module
+        scale, mode, corners, recompute = m.scale_factor, m.mode, m.align_corners, m.recompute_scale_factor
+    else:
+        args = _bind(n)
+        scale, mode = args.get("scale_factor"), args.get("mode", "nearest")
+        corners, recompute = args.get("align_corners"), args.get("recompute_scale_factor")
+    fld = n.nchw_field()
+    if fld is None or len(n.out_shape) != 4:
+        return Step(n.first_state if not isinstance(n.first_state, Field) else _end(n, n.first_state))
+    scales = as_pair(1) if scale is None else (scale if isinstance(scale, (tuple, list)) else (scale, scale))
+    grids = []
+    for axis, size_in, size_out, factor in zip((0, 1), n.first_shape[2:], n.out_shape[2:], scales):
+        # PyTorch's source coordinate: (in − 1)/(out − 1) with align_corners, else 1/scale_factor when
+        # given (and not recomputed), else in/out
+        if corners:
+            ratio = Fraction(size_in - 1, max(size_out - 1, 1))
+        elif scale is not None and not recompute:
+            ratio = 1 / Fraction(float(factor)).limit_denominator(1 << 16)
+        else:
+            ratio = Fraction(size_in, size_out)
+        grids.append(resample(fld.grids[axis], ratio, str(mode), bool(corners)))
+    if grids[0] is None or grids[1] is None:
+        return Step(_end(n, fld))
+    return Step(Field(fld.axes, (grids[0], grids[1])))
+
+
+def _pixel_shuffle(n: NodeInput) -> Step:
+    """(C·r², H, W) → (C, r·H, r·W): output row o comes from input row o // r, a nearest upsample by r;
+    the unshuffle is an r×r window with stride r."""
+    if n.module is not None:
+        factor = int(getattr(n.module, "upscale_factor", None) or n.module.downscale_factor)
+    else:
+        args = _bind(n)
+        factor = int(args.get("upscale_factor") or args["downscale_factor"])
+    fld = n.nchw_field()
+    if fld is None:
+        return Step(n.first_state if not isinstance(n.first_state, Field) else _end(n, n.first_state))
+    if n.op.endswith("unshuffle"):
+        return Step(apply_window(fld, factor, factor, 0, 1) or _end(n, fld))
+    h, w = (resample(g, Fraction(1, factor), "nearest", False) for g in fld.grids)
+    return Step(Field(fld.axes, (h, w)) if h and w else _end(n, fld))
 
 
 def _multihead_attention(n: NodeInput) -> Step:
@@ -207,7 +300,9 @@ def _window_attention(n: NodeInput) -> Step:
 def _patch_merging(n: NodeInput) -> Step:
     """Swin's patch merging: each output token concatenates a 2×2 block, like a 2×2 stride-2 window."""
     state = n.first_state
-    return Step(apply_window(state, 2, 2, 0, 1) if isinstance(state, Field) else state)
+    if not isinstance(state, Field):
+        return Step(state)
+    return Step(apply_window(state, 2, 2, 0, 1) or _end(n, state))
 
 
 _RESHAPES = {"flatten", "reshape", "view", "mean", "sum", "amax", "squeeze", "unsqueeze", "getitem", "select",
@@ -225,12 +320,14 @@ def _regrouped_channels(in_shape: tuple[int, ...] | None, out_shape: tuple[int, 
         return None
     if tuple(out_shape[-2:]) != tuple(in_shape[-2:]):
         return None
-    return Field((len(out_shape) - 2, len(out_shape) - 1), state.rf, state.jump, state.start)
+    return state.moved((len(out_shape) - 2, len(out_shape) - 1))
 
 
 def _generic(n: NodeInput) -> Step:
     """Anything else: merges combine branches; shape-keeping ops pass the field; reshapes end it."""
     derived = [(x, s) for x, s in zip(n.inputs, n.states) if s is not None]
+    if _is_se_gate(n):
+        n.walk.found.gated.append(n.node.name)  # counted whatever the map's state (MaxViT gates attended maps)
     if n.op in _MERGES or len(derived) > 1:
         fields = [s for _, s in derived if isinstance(s, Field)]
         if n.op in ("cat", "concat") and fields:
@@ -259,7 +356,8 @@ _FUNCTION_HANDLERS: dict[str, Handler] = {
     "adaptive_avg_pool2d": _adaptive, "adaptive_max_pool2d": _adaptive, "permute": _permute,
     "matmul": _matmul, "bmm": _matmul, "baddbmm": _matmul, "einsum": _einsum,
     "scaled_dot_product_attention": _sdpa, "shifted_window_attention": _window_attention,
-    "patch_merging_pad": _patch_merging,
+    "patch_merging_pad": _patch_merging, "conv_transpose2d": _conv, "interpolate": _resample, "upsample": _resample,
+    "pixel_shuffle": _pixel_shuffle, "pixel_unshuffle": _pixel_shuffle,
 }
 
 
@@ -273,6 +371,8 @@ def _module_handlers() -> tuple[tuple[type | tuple[type, ...], Handler], ...]:
         (nn.Linear, _linear),
         ((nn.MaxPool2d, nn.AvgPool2d), _pool),
         ((nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d), _adaptive),
+        (nn.Upsample, _resample),  # UpsamplingNearest2d and UpsamplingBilinear2d (align_corners) included
+        ((nn.PixelShuffle, nn.PixelUnshuffle), _pixel_shuffle),
     )
 
 

@@ -32,10 +32,13 @@ _SHOWN_NODES = 3  # node names quoted in a caveat before the list is cut
 
 
 def _json_pair(value: FloatPair | None, as_int: bool) -> list[float] | None:
-    """(h, w) as a JSON list: whole pixels for fields and jumps, floats for starts; None stays None."""
+    """(h, w) as a JSON list: whole pixels for fields and jumps, floats for starts; None stays None.
+
+    A jump is fractional after upsampling past the input's resolution (0.5: two units per pixel), and stays so.
+    """
     if value is None:
         return None
-    return [int(v) for v in value] if as_int else [float(v) for v in value]
+    return [int(v) if as_int and float(v).is_integer() else float(v) for v in value]
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ class ArchReport:
     model: str
     input_shape: tuple[int, int, int]
     layers: tuple[ArchLayer, ...]
-    total_params: int
+    total_params: int  # each parameter once, however many modules share it
+    trainable_params: int  # those with requires_grad (a frozen stem is not counted)
     conv_macs: int
     linear_macs: int
     attention_macs: int
@@ -123,6 +127,7 @@ class ArchReport:
     global_context: str | None  # "squeeze-excitation" / "self-attention" when some units see everything
     notes: tuple[str, ...]
     stages: tuple[ArchStage, ...] = field(default=())
+    se_gates: int = 0  # squeeze-and-excitation multiplies: a map times a per-channel weight pooled from it
 
     @property
     def total_macs(self) -> int:
@@ -147,7 +152,7 @@ class ArchReport:
             "input_shape": list(self.input_shape),
             "layers": [layer.to_dict() for layer in self.layers],
             "total_params": self.total_params,
-            "total_trainable_params": self.total_params,
+            "total_trainable_params": self.trainable_params,
             "total_macs": self.total_macs,
             "total_flops": self.total_flops,
             "conv_macs": self.conv_macs,
@@ -162,6 +167,7 @@ class ArchReport:
             "rf_layer": self.rf_layer,
             "misaligned": list(self.misaligned),
             "global_context": self.global_context,
+            "se_gates": self.se_gates,
             "notes": list(self.notes),
             "stages": [stage.to_dict() for stage in self.stages],
         }
@@ -190,7 +196,8 @@ class ArchReport:
         rf = format_dims(self.receptive_field, missing="n/a")
         summary = [
             f"{self.model}: input {c}×{h}×{w}",
-            f"Total params: {self.total_params:,}",
+            f"Total params: {self.total_params:,}" + (f" ({self.trainable_params:,} trainable)"
+                                                      if self.trainable_params != self.total_params else ""),
             f"Total MACs: {self.total_macs:,} (conv {self.conv_macs:,}, linear {self.linear_macs:,}, "
             f"attention {self.attention_macs:,})",
             f"Depth (conv + linear on the longest path): {self.depth}",
@@ -208,7 +215,7 @@ class Findings:
     """Node names (or kinds) the graph walk met that the numbers alone do not explain."""
 
     misaligned: list[str] = field(default_factory=list)  # merges whose branches' jump or start differ
-    gated: list[str] = field(default_factory=list)  # spatial × pooled merges (squeeze-excitation)
+    gated: list[str] = field(default_factory=list)  # map × per-channel weight pooled from it (squeeze-excitation)
     ended: list[str] = field(default_factory=list)  # unexpected places where spatial tracking stopped
     uneven: list[str] = field(default_factory=list)  # adaptive pools with windows of different sizes
     uncounted: list[str] = field(default_factory=list)  # products whose MACs could not be counted

@@ -23,8 +23,11 @@ COMMANDS: dict[str, str] = {
     "export": "playground.cli.export",
     "predict": "playground.cli.predict",
     "finetune": "playground.cli.finetune",
+    "train": "playground.cli.train",
     "models": "playground.cli.models",
     "erf": "playground.cli.erf",
+    "assignment": "playground.cli.assignment",
+    "serve": "playground.cli.serve",
 }
 
 
@@ -51,11 +54,18 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     parser, modules = _build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"] and argv[1:2] not in (["-h"], ["--help"]):
+        # Everything after `serve` is Streamlit's (--server.port 8501...): argparse would claim the options.
+        args = argparse.Namespace(command="serve", streamlit_args=argv[1:])
+    else:
+        args = parser.parse_args(argv)
     try:
         return int(modules[args.command].run(args) or 0)
     except PlaygroundError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        from playground._format import visible  # messages quote user-supplied names: no escapes run
+
+        sys.stderr.write(f"error: {visible(exc)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -41,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="for path/to/model.py:ClassName: constructor arguments, a JSON list or object")
     parser.add_argument("--memory", action="store_true",
                         help="with a spec: also measure the activations saved for backward (imports PyTorch)")
+    parser.add_argument("--design", action="store_true",
+                        help="with --model: analyse torchvision's model as the designer's exact layer spec (same "
+                             "parameters and MACs, with branches and named blocks) instead of tracing it")
+    parser.add_argument("--save-spec", metavar="FILE",
+                        help="with --model: also write that layer spec as JSON (open it in the designer, or export it)")
 
 
 def parse_input_shape(text: str) -> tuple[int, int, int]:
@@ -91,6 +96,19 @@ def _own_model(ref: str, args_json: str | None, shape: tuple[int, int, int]) -> 
     return report, memory_estimate(model, 1, input_shape=shape).to_dict()
 
 
+def _model_design(name: str, shape: tuple[int, int, int] | None, save: str | None) -> dict[str, Any]:
+    """torchvision's ``name`` as a layer spec (at ``shape``, else its weights' input size), saved to ``save``."""
+    from playground.arch.measure import resolve_name
+    from playground.design.from_torchvision import torchvision_spec
+
+    if shape is not None and (shape[0] != 3 or shape[1] != shape[2]):
+        raise SpecError(f"--input for a torchvision design must be 3,S,S (a square RGB image), got {shape}")
+    spec = torchvision_spec(resolve_name(name), shape[1] if shape else None)
+    if save:
+        Path(save).write_text(json.dumps(spec, indent=1) + "\n")
+    return spec
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the table (or JSON with --json); SpecError becomes exit status 2 in the dispatcher."""
     shape = parse_input_shape(args.input) if args.input else None
@@ -98,10 +116,24 @@ def run(args: argparse.Namespace) -> int:
     memory: dict[str, Any] | None = None
     if args.args and not _is_model_file(args.spec):
         raise SpecError("--args is for your own model: give path/to/model.py:ClassName")
+    if (args.design or args.save_spec) and not args.model:
+        raise SpecError("--design and --save-spec take a torchvision model: give --model NAME")
+    from playground.design.analysis import analyze
     if _is_model_file(args.spec):
         if args.model:
             raise SpecError("give either path/to/model.py:ClassName or --model NAME, not both")
         result, memory = _own_model(args.spec, args.args, shape or (3, 224, 224))
+    elif args.model and (args.design or args.save_spec):
+        if args.spec:
+            raise SpecError("give either SPEC.json or --model NAME, not both")
+        design = _model_design(args.model, shape, args.save_spec)
+        result = analyze(design)
+        if args.json:
+            memory = _spec_memory(result, args.memory, design)
+        if not args.design:  # --save-spec alone: the usual graph analysis of the model
+            from playground.arch.measure import analyze_architecture
+
+            result, memory = analyze_architecture(args.model, shape or (3, 224, 224)), None
     elif args.model:
         if args.spec:
             raise SpecError("give either SPEC.json or --model NAME, not both")
@@ -115,7 +147,6 @@ def run(args: argparse.Namespace) -> int:
             memory = memory_estimate(build_architecture(args.model, result.input_shape), 1,
                                      input_shape=result.input_shape).to_dict()
     elif args.spec:
-        from playground.design.analysis import analyze
         from playground.spec.parse import parse_spec
 
         spec: SpecSource = read_spec_arg(args.spec)

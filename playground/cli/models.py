@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     --download, fetch that model first (offline: one line on stderr, exit 2, via the dispatcher)."""
     from dataclasses import asdict
 
+    from playground._format import visible
     from playground.catalog import model_status
     from playground.cli._io import print_json
     from playground.models.registry import download_weights, hub_weights
@@ -65,17 +66,20 @@ def run(args: argparse.Namespace) -> int:
             status = download_weights(args.download, bar)
         finally:
             bar.close()
-        sys.stderr.write(f"{status.name}: {status.reason}\n")
+        sys.stderr.write(f"{visible(status.name)}: {visible(status.reason)}\n")
     rows = model_status()
     if args.json:
         print_json([asdict(r) for r in rows])
         return 0
-    width = max(len(r.name) for r in rows)
-    for r in rows:
+    # Names and titles of fine-tuned models carry class folder names from uploads: escaped, so none
+    # can move the cursor, retitle the terminal or reorder the line (playground._format.visible).
+    names = [visible(r.name) for r in rows]
+    width = max(len(n) for n in names)
+    for name, r in zip(names, rows, strict=True):
         mark = "ready      " if r.available else "unavailable"
-        print(f"{r.name:<{width}}  {mark}  {r.title}")
+        print(f"{name:<{width}}  {mark}  {visible(r.title)}")
         detail = f"{r.source}, {r.licence}" if r.available else r.reason
-        print(f"{'':<{width}}  {'':<11}  {detail}")
+        print(f"{'':<{width}}  {'':<11}  {visible(detail)}")
     print(f"\nfine-tuning jobs run on: {_runner_line()}")
     return 0
 

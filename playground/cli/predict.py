@@ -51,12 +51,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(results: list[dict[str, Any]]) -> None:
+    """The table; labels (a fine-tuned model's class folder names) and file names printed escaped."""
+    from playground._format import visible
+
     for i, result in enumerate(results):
         if "error" in result:
-            sys.stderr.write(f"error: {result['error']}\n")
+            sys.stderr.write(f"error: {visible(result['error'])}\n")
             continue
         if i:
             print()
-        print(result["image"])
+        print(visible(result["image"]))
         for p in result["predictions"]:
-            print(f"  {p['probability']:6.1%}  {p['label']}  (class {p['class_index']})")
+            print(f"  {p['probability']:6.1%}  {visible(p['label'])}  (class {p['class_index']})")

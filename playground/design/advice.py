@@ -14,17 +14,18 @@ Pure Python on top of ``playground.spec`` / ``playground.design.analysis``; no t
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from playground._format import format_pair
-from playground.design.analysis import Report
+from playground.design.analysis import LayerReport, Report
+from playground.spec.branch import Branch
 from playground.spec.layers import AvgPool2d, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d
 from playground.spec.parse import Spec, SpecSource, parse_spec
 
-__all__ = ["Advice", "advise", "FC_HEAVY_SHARE", "RF_SHORT_SHARE", "DwsepChange", "dwsep_blocker", "replace_with_dwsep",
-           "replace_all_with_dwsep"]
+__all__ = ["Advice", "advise", "where", "FC_HEAVY_SHARE", "RF_SHORT_SHARE", "DwsepChange", "dwsep_blocker",
+           "replace_with_dwsep", "replace_all_with_dwsep"]
 
 # A flatten+linear holding more than this share of all parameters earns the global-pooling suggestion.
 FC_HEAVY_SHARE = 0.5
@@ -37,7 +38,7 @@ RF_SHORT_SHARE = 0.5
 class Advice:
     """One warning: a stable code (for tests and filters), the layer it is about, the words."""
 
-    code: str            # "stride_skips" | "even_same" | "rf_short" | "fc_heavy"
+    code: str            # "stride_skips" | "even_same" | "misaligned" | "rf_short" | "fc_heavy"
     layer_index: int | None
     message: str
     level: str = "warning"                    # "warning": worth changing; "note": a fact worth knowing
@@ -49,8 +50,21 @@ def _pair_text(pair: Sequence[int]) -> str:
     return format_pair(pair, sep="x")
 
 
-def _stride_skips(i: int, spec: Spec) -> Advice | None:
-    layer, shape = spec.layers[i], spec.shapes[i]
+def where(row: LayerReport) -> str:
+    """A row named as SpecError names layers: ``layer 3 (conv2d)``, or inside a branch
+    ``layer 4 (branch), path 1, layer 0 (conv2d)`` (only branches hold rows)."""
+    if not row.key:
+        return f"layer {row.index} ({row.type})"
+    parts = row.key.split(".")
+    steps = [f"layer {parts[0]} (branch)"]
+    for k in range(1, len(parts), 2):
+        last = k + 2 >= len(parts)
+        steps.append(f"path {parts[k]}, layer {parts[k + 1]} ({row.type if last else 'branch'})")
+    return ", ".join(steps)
+
+
+def _stride_skips(row: LayerReport) -> Advice | None:
+    layer, shape = row.layer, row.input_shape
     if not isinstance(layer, (Conv2d, MaxPool2d, AvgPool2d)) or len(shape) != 3:
         return None
     (window,) = layer.windows((shape[1], shape[2]))
@@ -60,23 +74,33 @@ def _stride_skips(i: int, spec: Spec) -> Advice | None:
         return None
     missed = " and ".join(f"{gap} of every {s} {name}" for name, gap, s in gaps)
     what = "kernel" if window.dilation == (1, 1) else "dilated kernel's span"
-    return Advice("stride_skips", i,
-                  f"layer {i} ({layer.type}): the stride ({_pair_text(stride)}) is larger than the {what} "
+    return Advice("stride_skips", row.index,
+                  f"{where(row)}: the stride ({_pair_text(stride)}) is larger than the {what} "
                   f"({_pair_text(span)}), so the window jumps over pixels: {missed} of its input never reach any "
                   f"output. Make the kernel at least as large as the stride, or downsample with pooling.")
 
 
-def _even_same(i: int, spec: Spec) -> Advice | None:
-    layer = spec.layers[i]
+def _even_same(row: LayerReport) -> Advice | None:
+    layer = row.layer
     if not isinstance(layer, Conv2d) or layer.padding != "same":
         return None
     left, right = layer.pads()
     if left == right:
         return None
-    return Advice("even_same", i,
-                  f"layer {i} (conv2d): an even kernel ({_pair_text(layer.kernel_size)}) with padding 'same' cannot "
+    return Advice("even_same", row.index,
+                  f"{where(row)}: an even kernel ({_pair_text(layer.kernel_size)}) with padding 'same' cannot "
                   f"pad both sides equally, so PyTorch puts the extra zero row/column at the bottom/right and the "
                   f"output shifts half a pixel towards the top-left. An odd kernel keeps it centred.")
+
+
+def _misaligned(row: LayerReport) -> Advice | None:
+    if not row.misaligned:
+        return None
+    what = "its paths" if isinstance(row.layer, Branch) else f"the {row.type} block's paths"
+    return Advice("misaligned", row.index,
+                  f"{where(row)}: {what} see fields whose centres or steps differ (different strides, or padding "
+                  f"that is not (k − 1)/2 per kernel), so the merged map adds up units that look at different "
+                  f"places. Give every path the same total stride and centred padding (odd kernels).")
 
 
 def _rf_short(spec: Spec, report: Report) -> Advice | None:
@@ -124,6 +148,15 @@ def _fc_heavy(spec: Spec, report: Report) -> list[Advice]:
     return out
 
 
+def _rows(rows: Sequence[LayerReport], covered: bool) -> Iterator[tuple[LayerReport, bool]]:
+    """Every row, with whether other paths merged beside it see what it skips (a strided 1×1 shortcut is
+    how ResNets downsample their shortcut: not worth a warning)."""
+    for row in rows:
+        yield row, covered
+        for path in row.children:
+            yield from _rows(path, covered or len(row.children) > 1)
+
+
 def advise(spec: Spec | SpecSource, report: Report) -> list[Advice]:
     """Warnings about a valid ``spec`` given ``report = analyze(spec)``, ordered by layer.
 
@@ -131,7 +164,8 @@ def advise(spec: Spec | SpecSource, report: Report) -> list[Advice]:
     later layer is broken.
     """
     spec = parse_spec(spec)
-    found = [a for i in range(len(spec.layers)) for a in (_stride_skips(i, spec), _even_same(i, spec)) if a]
+    found = [a for row, covered in _rows(report.layers, False)
+             for a in (None if covered else _stride_skips(row), _even_same(row), _misaligned(row)) if a]
     found += [a for a in [_rf_short(spec, report)] if a]
     found += _fc_heavy(spec, report)
     return sorted(found, key=lambda a: -1 if a.layer_index is None else a.layer_index)

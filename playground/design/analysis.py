@@ -3,95 +3,39 @@
 :func:`analyze` gives, per layer: output shape, parameters, multiply-accumulates
 (MACs; FLOPs = 2·MACs), receptive field / jump / start (Araujo, Norris & Sim,
 Distill 2019, dilation included) and activation memory; the totals; and what
-every plain ``conv2d`` would cost as a depthwise-separable pair.
+every plain ``conv2d`` would cost as a depthwise-separable pair (inside branches too).
 
-Receptive fields through blocks follow the path with the largest field (the
-main path: the shortcut's 1×1 conv sees less); ``start`` is the centre of the
-top-left output unit's field in input-pixel coordinates (input pixel i at i).
+Rows: one per layer of the spec, in order. A ``branch`` is one row holding the totals of all its
+paths, with ``children``: one tuple of rows per path, each row named by its path-qualified index
+(``"4.1.0"``: layer 4, path 1, layer 0; all 0-based, as in SpecError messages). A named block
+(``mbconv``, ``inception``...) is one row, worked out in closed form (:mod:`playground.design.costs`);
+``expand_block`` spells it out when its insides are wanted.
+
+Receptive fields: where paths merge, the field is the largest over the paths (blocks too: the main
+path, not the shortcut's 1×1); paths whose jump or start differ make the merge *misaligned*
+(flagged on the row). A ``mul`` path that gives a ``C×1×1`` gate (squeeze-and-excitation) scales every
+position alike and is left out of the field, as the graph analysis of real models does. ``start`` is
+the centre of the top-left output unit's field in input-pixel coordinates (input pixel i at i). After
+``flatten``, upsampling or an uneven adaptive pool the field is not tracked (None).
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from playground._format import format_pair, format_shape, human, human_bytes
+from playground.design.costs import conv_cost, layer_cost
 from playground.design.receptive_field import INPUT_RF_STATE, RFState, window_field
-from playground.spec.layers import BatchNorm2d, Bottleneck, Conv2d, DWSep, LayerSpec, Linear, Residual, Shape
+from playground.spec.base import LayerSpec, Shape
+from playground.spec.branch import Branch, is_gate, merge_shape, path_input
+from playground.spec.layers import LAYER_TYPES, Conv2d, Flatten, Linear
 from playground.spec.parse import Spec, SpecError, SpecSource, parse_spec, parse_spec_prefix
-from playground.spec.window import Pair
+from playground.spec.window import Pair, Window
 
 __all__ = ["analyze", "analyze_prefix", "Report", "LayerReport", "DepthwiseSaving", "DepthwiseSavings",
            "BYTES_PER_VALUE"]
 
 BYTES_PER_VALUE = 4  # fp32
-
-
-# ---------------------------------------------------------------------------
-# Cost per layer type: (params, MACs) from the input and output shapes
-# ---------------------------------------------------------------------------
-
-def _conv_cost(c_in: int, c_out: int, kernel: Pair, groups: int, bias: bool, out_hw: Pair) -> tuple[int, int]:
-    per_position = c_out * (c_in // groups) * kernel[0] * kernel[1]
-    return per_position + (c_out if bias else 0), per_position * out_hw[0] * out_hw[1]
-
-
-def _hw(shape: Shape) -> Pair:
-    """The (height, width) of a (C, H, W) shape."""
-    return shape[1], shape[2]
-
-
-def _cost_conv(layer: Conv2d, s_in: Shape, s_out: Shape) -> tuple[int, int]:
-    return _conv_cost(s_in[0], layer.out_channels, layer.kernel_size, layer.groups, layer.bias, _hw(s_out))
-
-
-def _cost_bn(layer: BatchNorm2d, s_in: Shape, s_out: Shape) -> tuple[int, int]:
-    return (2 * s_in[0] if layer.affine else 0), 0
-
-
-def _cost_linear(layer: Linear, s_in: Shape, s_out: Shape) -> tuple[int, int]:
-    weights = s_in[0] * layer.out_features
-    return weights + (layer.out_features if layer.bias else 0), weights
-
-
-def _sum(*parts: tuple[int, int]) -> tuple[int, int]:
-    return sum(p for p, _ in parts), sum(m for _, m in parts)
-
-
-def _cost_dwsep(layer: DWSep, s_in: Shape, s_out: Shape) -> tuple[int, int]:
-    c, out, hw = s_in[0], layer.out_channels, _hw(s_out)
-    return _sum(_conv_cost(c, c, layer.kernel_size, c, False, hw), (2 * c, 0),
-                _conv_cost(c, out, (1, 1), 1, False, hw), (2 * out, 0))
-
-
-def _downsample(c_in: int, out: int, stride: Pair, hw: Pair) -> tuple[int, int]:
-    """torchvision's shortcut: 1×1 conv (stride) + BN, present when the shape changes."""
-    if stride == (1, 1) and c_in == out:
-        return 0, 0
-    return _sum(_conv_cost(c_in, out, (1, 1), 1, False, hw), (2 * out, 0))
-
-
-def _cost_residual(layer: Residual, s_in: Shape, s_out: Shape) -> tuple[int, int]:
-    c, out, hw = s_in[0], layer.out_channels, _hw(s_out)
-    return _sum(_conv_cost(c, out, (3, 3), 1, False, hw), (2 * out, 0),
-                _conv_cost(out, out, (3, 3), 1, False, hw), (2 * out, 0),
-                _downsample(c, out, layer.stride, hw))
-
-
-def _cost_bottleneck(layer: Bottleneck, s_in: Shape, s_out: Shape) -> tuple[int, int]:
-    c, out, hw = s_in[0], layer.out_channels, _hw(s_out)
-    width = out // 4
-    return _sum(_conv_cost(c, width, (1, 1), 1, False, _hw(s_in)), (2 * width, 0),  # 1×1 at the input size
-                _conv_cost(width, width, (3, 3), 1, False, hw), (2 * width, 0),  # 3×3 carries the stride
-                _conv_cost(width, out, (1, 1), 1, False, hw), (2 * out, 0),
-                _downsample(c, out, layer.stride, hw))
-
-
-_COSTS: dict[type, Callable[[Any, Shape, Shape], tuple[int, int]]] = {
-    Conv2d: _cost_conv, BatchNorm2d: _cost_bn, Linear: _cost_linear,
-    DWSep: _cost_dwsep, Residual: _cost_residual, Bottleneck: _cost_bottleneck,
-}  # every other type: no parameters, no MACs
 
 
 # ---------------------------------------------------------------------------
@@ -111,6 +55,26 @@ class LayerReport:
     receptive_field: Pair | None
     jump: Pair | None
     start: tuple[float, float] | None
+    key: str = ""  # the path-qualified index ("4.1.0"); "" for a top-level row (its index says it)
+    children: tuple[tuple[LayerReport, ...], ...] = ()  # a branch's rows, one tuple per path
+    misaligned: bool = False  # paths merging here see fields whose jump or start differ
+
+    @property
+    def name(self) -> str:
+        """The row's index as text: ``"4"`` at the top level, ``"4.1.0"`` inside a branch."""
+        return self.key or str(self.index)
+
+    @property
+    def depth(self) -> int:
+        """0 for a layer of the spec, 1 inside a branch, 2 inside a branch inside a branch..."""
+        return self.key.count(".") // 2
+
+    def walk(self) -> Any:
+        """This row and every row inside it, depth first (a generator of LayerReport)."""
+        yield self
+        for path in self.children:
+            for row in path:
+                yield from row.walk()
 
     @property
     def type(self) -> str:
@@ -138,13 +102,21 @@ class LayerReport:
         return BYTES_PER_VALUE * math.prod(self.output_shape)
 
     def to_dict(self) -> dict[str, Any]:
-        """The per-layer JSON of ``analyze(...).to_dict()["layers"]``."""
-        return {
-            "index": self.index, "type": self.type, "output_shape": list(self.output_shape),
+        """The per-layer JSON of ``analyze(...).to_dict()["layers"]``: rows inside a branch have the
+        path-qualified ``"index"`` ("4.1.0"); a branch row adds ``"children"`` (its rows, one list per
+        path) and ``"misaligned"``; other rows say ``"misaligned": true`` only when they are."""
+        out: dict[str, Any] = {
+            "index": self.key or self.index, "type": self.type, "output_shape": list(self.output_shape),
             "params": self.params, "trainable_params": self.trainable_params,
             "macs": self.macs, "flops": self.flops, "activation_bytes": self.activation_bytes,
             "receptive_field": _list(self.receptive_field), "jump": _list(self.jump), "start": _list(self.start),
         }
+        if isinstance(self.layer, Branch):
+            out["children"] = [[row.to_dict() for row in path] for path in self.children]
+            out["misaligned"] = self.misaligned
+        elif self.misaligned:
+            out["misaligned"] = True
+        return out
 
 
 def _list(pair: tuple | None) -> list | None:
@@ -164,6 +136,7 @@ class DepthwiseSaving:
     macs: int
     dwsep_params: int
     dwsep_macs: int
+    key: str = ""  # the conv's path-qualified index inside a branch ("4.1.0"); "" at the top level
 
     @property
     def params_ratio(self) -> float:
@@ -177,7 +150,8 @@ class DepthwiseSaving:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON: the counts before and after, and both ratios."""
-        return {"index": self.index, "params": self.params, "macs": self.macs, "dwsep_params": self.dwsep_params,
+        return {"index": self.key or self.index, "params": self.params, "macs": self.macs,
+                "dwsep_params": self.dwsep_params,
                 "dwsep_macs": self.dwsep_macs, "params_ratio": self.params_ratio, "macs_ratio": self.macs_ratio}
 
 
@@ -246,6 +220,15 @@ class Report:
         """Size of the parameters in fp32."""
         return BYTES_PER_VALUE * self.total_params
 
+    def rows(self) -> list[LayerReport]:
+        """Every row, depth first: each layer of the spec followed by the rows inside it (branches)."""
+        return [row for layer in self.layers for row in layer.walk()]
+
+    @property
+    def misaligned(self) -> tuple[str, ...]:
+        """Path-qualified indices of the merges whose paths' fields are out of step (jump or start differ)."""
+        return tuple(row.name for row in self.rows() if row.misaligned)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON: DESIGN.md's analyze schema plus FLOPs, memory and depthwise savings."""
         return {
@@ -261,43 +244,134 @@ class Report:
         }
 
     def __str__(self) -> str:
-        return _table(self)
+        from playground.design.table import report_table
+
+        return report_table(self)
 
 
 # ---------------------------------------------------------------------------
 # The analysis
 # ---------------------------------------------------------------------------
 
-def _dwsep_equivalent(layer: Conv2d, index: int, s_in: Shape, s_out: Shape, params: int, macs: int
+def _dwsep_equivalent(layer: Conv2d, index: int, key: str, s_in: Shape, s_out: Shape, params: int, macs: int
                       ) -> DepthwiseSaving:
-    c_in, hw = s_in[0], _hw(s_out)
-    dw_params, dw_macs = _conv_cost(c_in, c_in, layer.kernel_size, c_in, False, hw)
-    pw_params, pw_macs = _conv_cost(c_in, layer.out_channels, (1, 1), 1, layer.bias, hw)
-    return DepthwiseSaving(index, params, macs, dw_params + pw_params, dw_macs + pw_macs)
+    c_in, hw = s_in[0], (s_out[1], s_out[2])
+    dw_params, dw_macs = conv_cost(c_in, c_in, layer.kernel_size, c_in, False, hw)
+    pw_params, pw_macs = conv_cost(c_in, layer.out_channels, (1, 1), 1, layer.bias, hw)
+    return DepthwiseSaving(index, params, macs, dw_params + pw_params, dw_macs + pw_macs, key)
+
+
+Field = RFState | None  # None: not tracked (after flatten, upsampling, an uneven adaptive pool)
+
+
+def _widest(fields: list[Field]) -> tuple[Field, bool]:
+    """Where paths merge: the largest field (by area, as the graph analysis picks it) and whether the paths
+    are out of step (different jump or start). Any untracked path leaves the merge untracked."""
+    if not fields or any(f is None for f in fields):
+        return None, False
+    tracked: list[RFState] = fields  # type: ignore[assignment]
+    widest = max(tracked, key=lambda f: (f[0][0] * f[0][1], f[0]))
+    return widest, any(f[1] != widest[1] or f[2] != widest[2] for f in tracked)
+
+
+def _step_shape(layer: LayerSpec, shape: Shape) -> Shape:
+    """A (non-branch) layer's output for a valid input (the parser's rules, without its checks)."""
+    if isinstance(layer, Linear):
+        return (layer.out_features,)
+    if isinstance(layer, Flatten):
+        return (math.prod(shape),)
+    if len(shape) != 3:
+        return shape
+    hw: Pair = (shape[1], shape[2])
+    resized = layer.resize(hw)
+    if resized is None:
+        for window in layer.windows(hw):
+            hw = window.out_size(hw)
+    else:
+        hw = resized
+    return (layer.out_channels_for(shape[0]), hw[0], hw[1])
+
+
+@dataclass
+class _Walk:
+    """What one walk collects besides the rows: the depthwise-separable candidates."""
+
+    savings: list[DepthwiseSaving]
+
+
+# Layer types with paths of their own (blocks, upsampling); every other type's one path is its windows.
+_OWN_PATHS = frozenset(cls for cls in LAYER_TYPES.values() if cls.field_paths is not LayerSpec.field_paths)
+
+
+def _row(walk: _Walk, top: int, key: str, layer: LayerSpec, s_in: Shape, s_out: Shape | None, field: Field,
+         windows: tuple[Window, ...] | None = None) -> tuple[LayerReport, Field]:
+    """One layer's row and the field after it (``s_out`` None: work it out; a branch walks its paths;
+    ``windows``: the ones the parser already found for it)."""
+    if isinstance(layer, Branch):
+        return _branch_row(walk, top, key, layer, s_in, field)
+    s_out = s_out if s_out is not None else _step_shape(layer, s_in)
+    params, macs = layer_cost(layer, s_in, s_out)
+    misaligned = False
+    if field is not None and len(s_out) == 3:
+        paths = (windows,) if windows is not None and type(layer) not in _OWN_PATHS else layer.field_paths(s_in)
+        if paths is None:
+            field = None
+        elif len(paths) == 1:  # most layers: one path, nothing to merge
+            for w in paths[0]:
+                field = window_field(field, w)
+        else:
+            ends: list[Field] = []
+            for windows in paths:
+                state = field
+                for w in windows:
+                    state = window_field(state, w)
+                ends.append(state)
+            field, misaligned = _widest(ends)
+    else:
+        field = None
+    if type(layer) is Conv2d and layer.groups == 1 and layer.kernel_size != (1, 1):
+        walk.savings.append(_dwsep_equivalent(layer, top, key, s_in, s_out, params, macs))
+    rf, jump, start = field or (None, None, None)
+    return LayerReport(top, layer, s_in, s_out, params, macs, rf, jump, start, key=key,  # type: ignore[arg-type]
+                       misaligned=misaligned), field
+
+
+def _branch_row(walk: _Walk, top: int, key: str, branch: Branch, s_in: Shape, field: Field
+                ) -> tuple[LayerReport, Field]:
+    children: list[tuple[LayerReport, ...]] = []
+    outs: list[Shape] = []
+    ends: list[Field] = []
+    prefix = key or str(top)
+    for p, path in enumerate(branch.paths):
+        shape, state = path_input(branch, s_in), field
+        rows = []
+        for i, layer in enumerate(path):
+            row, state = _row(walk, top, f"{prefix}.{p}.{i}", layer, shape, None, state)
+            rows.append(row)
+            shape = row.output_shape
+        children.append(tuple(rows))
+        outs.append(shape)
+        ends.append(state)
+    s_out = merge_shape(branch, outs)
+    if branch.merge == "mul" and any(is_gate(s, s_out) for s in outs) and not all(is_gate(s, s_out) for s in outs):
+        ends = [f for f, s in zip(ends, outs) if not is_gate(s, s_out)]  # a gate scales every position alike
+    merged, misaligned = _widest(ends)
+    params = sum(r.params for path in children for r in path)
+    macs = sum(r.macs for path in children for r in path)
+    rf, jump, start = merged or (None, None, None)
+    return LayerReport(top, branch, s_in, s_out, params, macs, rf, jump, start, key=key,  # type: ignore[arg-type]
+                       children=tuple(children), misaligned=misaligned), merged
 
 
 def _report(spec: Spec) -> Report:
+    walk = _Walk([])
     layers: list[LayerReport] = []
-    savings: list[DepthwiseSaving] = []
-    rf: RFState = INPUT_RF_STATE  # carried through every spatial layer's windows, in order
-    spatial = True
-    shapes = spec.shapes
+    field: Field = INPUT_RF_STATE
     for index, layer in enumerate(spec.layers):
-        s_in, s_out = shapes[index], shapes[index + 1]
-        cost = _COSTS.get(type(layer))
-        params, macs = cost(layer, s_in, s_out) if cost else (0, 0)
-        if len(s_out) != 3:
-            spatial = False
-        if spatial:
-            for w in spec.windows[index]:
-                rf = window_field(rf, w)
-            field: tuple = rf
-        else:
-            field = (None, None, None)
-        layers.append(LayerReport(index, layer, s_in, s_out, params, macs, *field))
-        if type(layer) is Conv2d and layer.groups == 1 and layer.kernel_size != (1, 1):
-            savings.append(_dwsep_equivalent(layer, index, s_in, s_out, params, macs))
-
+        row, field = _row(walk, index, "", layer, spec.shapes[index], spec.shapes[index + 1], field,
+                          spec.windows[index] if spec.windows else None)
+        layers.append(row)
+    savings = walk.savings
     total_params = sum(x.params for x in layers)
     total_macs = sum(x.macs for x in layers)
     saved_params = sum(s.params - s.dwsep_params for s in savings)
@@ -326,39 +400,3 @@ def analyze_prefix(spec: SpecSource) -> tuple[Report, SpecError | None]:
     if parsed is None:
         return Report(None, (), DepthwiseSavings((), 0, 0, 0, 0)), error
     return _report(parsed), error
-
-
-# ---------------------------------------------------------------------------
-# The table
-# ---------------------------------------------------------------------------
-
-def _table(report: Report) -> str:
-    head = ("#", "layer", "output", "params", "MACs", "field", "jump", "start")
-    rows = [("", "input", format_shape(report.input_shape), "", "", "1", "1", "0")]
-    for x in report.layers:
-        rows.append((str(x.index), x.description, format_shape(x.output_shape), human(x.params) if x.params else "0",
-                     human(x.macs) if x.macs else "0", format_pair(x.receptive_field), format_pair(x.jump),
-                     format_pair(x.start, "{:g}")))
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    right = {0, 3, 4, 5, 6, 7}
-
-    def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    rule = "-" * len(line(head))
-    title = [report.name, rule] if report.name else []
-    out = [*title, line(head), rule, *map(line, rows), rule]
-    t = report
-    out.append(f"params       {human(t.total_params)} ({t.total_params:,}), all trainable; "
-               f"{human_bytes(t.model_bytes)} as fp32")
-    out.append(f"MACs         {human(t.total_macs)} per image ({t.total_macs:,}); "
-               f"FLOPs = 2 × MACs = {human(t.total_flops)}")
-    out.append(f"activations  {human_bytes(t.total_activation_bytes)} per image (fp32 layer outputs, summed)")
-    dw = t.depthwise_savings
-    if dw.layers:
-        out.append(f"depthwise    replacing the {len(dw.layers)} plain conv2d with depthwise-separable pairs: "
-                   f"params {human(dw.total_params_before)} -> {human(dw.total_params_after)}, "
-                   f"MACs {human(dw.total_macs_before)} -> {human(dw.total_macs_after)}")
-    out.append("field/jump/start: receptive field in input px, its step between neighbouring units, "
-               "and the centre of the top-left unit's field")
-    return "\n".join(out)

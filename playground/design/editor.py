@@ -9,9 +9,10 @@ widgets' back (undo, replace) gets a fresh id, so its widgets start again from t
 
 Every change goes through one method and can be undone: insert a layer or block anywhere, remove,
 duplicate, move (a step or to any position), change a layer's type keeping the settings that still
-apply, set a field or the input, replace the whole design, clear it. Layers enter the editor only
-through :meth:`Design.from_spec` / :meth:`Design.replace`, which refuse over :data:`MAX_LAYERS`
-layers before copying anything (a short share link can inflate to 330,000 empty layers).
+apply, set a field or the input, expand a named block into its branch, replace the whole design, clear
+it. Layers enter the editor only through :meth:`Design.from_spec` / :meth:`Design.replace`, which refuse
+over :data:`MAX_LAYERS` layers before copying anything (a short share link can inflate to 330,000 empty
+layers).
 
 Which fields a layer type shows, and their defaults, come from the typed layer specs in
 :mod:`playground.spec.layers` (one dataclass per layer type), so the editor offers exactly
@@ -22,14 +23,20 @@ and messages.
 from __future__ import annotations
 
 import copy
-import dataclasses
-import re
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Any, Literal
+from typing import Any
 
+from playground.design.fields import (
+    LAYER_TYPE_NAMES,
+    EditorField,
+    FieldKind,
+    fields_of,
+    format_value,
+    new_layer,
+    parse_text,
+    retype,
+)
 from playground.spec.keys import _n
-from playground.spec.layers import LAYER_TYPES
 from playground.spec.parse import MAX_LAYERS, SpecError, load_json_bytes
 
 __all__ = ["Design", "Snapshot", "UNDO_DEPTH", "spec_structure_error", "too_many_layers", "spec_from_text",
@@ -37,7 +44,6 @@ __all__ = ["Design", "Snapshot", "UNDO_DEPTH", "spec_structure_error", "too_many
            "retype"]
 
 UNDO_DEPTH = 30  # changes the Undo button can take back
-_NEW_LAYER_CHANNELS = 16  # width of a new layer when the design's channel count is unknown
 
 
 def too_many_layers(count: int) -> str | None:
@@ -245,6 +251,22 @@ class Design:
         (self.ids[i],) = self._fresh_ids(1)
         return self.ids[i]
 
+    def expand(self, layer_id: int, channels: int) -> list[int]:
+        """Replace a named block (``mbconv``, ``residual``...) by the branch and layers it stands for, given the
+        ``channels`` reaching it (:func:`playground.design.expand.expand_block`); returns the new layers' ids.
+        ValueError when the layer is not a named block, SpecError when its settings are invalid."""
+        from playground.design.expand import expand_block
+
+        i = self.position(layer_id)
+        layers = expand_block(self.layers[i], channels)
+        if len(self.layers) - 1 + len(layers) > MAX_LAYERS:
+            raise ValueError(f"the design already has {len(self.layers)} layers; {MAX_LAYERS} is the limit")
+        self.checkpoint(f"expand layer {i} ({self.layers[i].get('type')})")
+        new_ids = self._fresh_ids(len(layers))
+        self.layers[i:i + 1] = layers
+        self.ids[i:i + 1] = new_ids
+        return new_ids
+
     def set_field(self, layer_id: int, name: str, value: Any) -> None:
         """Set one key of a layer; None removes it (back to the default)."""
         i = self.position(layer_id)
@@ -283,145 +305,3 @@ def spec_from_text(text: str) -> dict[str, Any]:
     if problem:
         raise SpecError(f"the pasted text is not a design: {problem}")
     return spec
-
-
-# ---------------------------------------------------------------------------
-# Fields: what the editor shows per layer type, and how typed text becomes a spec value
-# ---------------------------------------------------------------------------
-
-FieldKind = Literal["int", "pair", "padding", "float", "bool", "text"]
-"""How a field is shown and how its text is read (:func:`parse_text`)."""
-
-
-@dataclass(frozen=True)
-class EditorField:
-    """One editable key of a layer type: its spec name, widget kind and default."""
-
-    name: str
-    kind: FieldKind
-    required: bool
-    default: Any      # the spec's default (None for required keys and "stride = kernel" pools)
-
-    @property
-    def label(self) -> str:
-        """The key as a widget label: ``out channels``."""
-        return self.name.replace("_", " ")
-
-    @property
-    def placeholder(self) -> str:
-        """What an empty field means."""
-        if self.required:
-            return "required"
-        if self.default is None:
-            return "= kernel" if self.name == "stride" else "none"
-        return f"{format_value(self.default)} (default)"
-
-
-LAYER_TYPE_NAMES: tuple[str, ...] = tuple(LAYER_TYPES)
-"""The layer types the editor offers, in the spec's order."""
-
-
-def _kind(f: dataclasses.Field, default: Any) -> FieldKind:
-    annotation = str(f.type)
-    if "Pair" in annotation:
-        return "padding" if "str" in annotation else "pair"
-    if isinstance(default, bool) or annotation == "bool":
-        return "bool"
-    if "float" in annotation:
-        return "float"
-    if annotation == "int":
-        return "int"
-    return "text"
-
-
-def _canon_default(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return value[0] if value[0] == value[1] else list(value)
-    return value
-
-
-@cache
-def fields_of(layer_type: str) -> tuple[EditorField, ...]:
-    """The editable fields of ``layer_type``, in the spec's order (KeyError for unknown types)."""
-    out = []
-    for f in dataclasses.fields(LAYER_TYPES[layer_type]):
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        default = None if required else _canon_default(f.default)
-        out.append(EditorField(f.name, _kind(f, default), required, default))
-    return tuple(out)
-
-
-def new_layer(layer_type: str, channels: int | None = None) -> dict[str, Any]:
-    """A fresh layer of ``layer_type`` with sensible starting values.
-
-    ``channels`` is the channel count at the end of the design (None when unknown);
-    widths start equal to it, so adding a layer keeps the channel count.
-    """
-    if layer_type not in LAYER_TYPES:
-        raise KeyError(f"unknown layer type {layer_type!r}; choose one of {', '.join(LAYER_TYPE_NAMES)}")
-    c = channels if channels and channels > 0 else _NEW_LAYER_CHANNELS
-    templates: dict[str, dict[str, Any]] = {
-        "conv2d": {"out_channels": c, "kernel_size": 3, "stride": 1, "padding": 1},
-        "maxpool2d": {"kernel_size": 2},
-        "avgpool2d": {"kernel_size": 2},
-        "dwsep": {"out_channels": c, "kernel_size": 3, "stride": 1},
-        "residual": {"out_channels": c, "stride": 1},
-        # The bottleneck's inner width is out_channels // 4, so keep it a multiple of 4.
-        "bottleneck": {"out_channels": max(4, -(-c // 4) * 4), "stride": 1},
-        "linear": {"out_features": 10},
-    }
-    return {"type": layer_type, **templates.get(layer_type, {})}
-
-
-def retype(layer: dict[str, Any], layer_type: str, channels: int | None = None) -> dict[str, Any]:
-    """``layer`` as a ``layer_type``: the new type's starting values (:func:`new_layer`), overwritten
-    by every setting of ``layer`` the new type also takes (conv2d -> dwsep keeps out_channels,
-    kernel_size and stride; padding, dilation, groups and bias go)."""
-    new = new_layer(layer_type, channels)
-    keep = {f.name for f in fields_of(layer_type)}
-    new.update({k: copy.deepcopy(v) for k, v in layer.items() if k in keep})
-    return new
-
-
-_INT = re.compile(r"^[+-]?\d+$")
-
-
-def parse_text(text: str, kind: FieldKind) -> Any:
-    """Turn what the user typed into a spec value.
-
-    ``""`` -> None (use the default), ``"3"`` -> 3, ``"3,5"`` / ``"3x5"`` / ``"[3, 5]"`` -> [3, 5],
-    ``"same"`` / ``"valid"`` for padding, a number for float fields, ``"true"`` / ``"false"``
-    for a yes/no field shown as text. Anything else is
-    returned unchanged so the spec validator reports it in its own words.
-    """
-    s = text.strip()
-    if not s:
-        return None
-    if kind == "text":
-        return s
-    if kind == "bool" and s.lower() in ("true", "false"):
-        return s.lower() == "true"
-    if kind == "padding" and s.lower() in ("same", "valid"):
-        return s.lower()
-    if kind == "float":
-        try:
-            return float(s)
-        except ValueError:
-            return s
-    if _INT.match(s):
-        return int(s)
-    parts = [p for p in re.split(r"[\s,x×*]+", s.strip("[]() ").lower()) if p]
-    if len(parts) == 2 and all(_INT.match(p) for p in parts):
-        return [int(parts[0]), int(parts[1])]
-    return s
-
-
-def format_value(value: Any) -> str:
-    """The text a field shows for a spec value (inverse of :func:`parse_text`)."""
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)

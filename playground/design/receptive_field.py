@@ -8,9 +8,10 @@ Araujo, Norris & Sim, "Computing Receptive Fields of Convolutional Neural Networ
     start_out = start_in + ((k_eff − 1)/2 − p_left)·j_in
 
 ``start`` is the centre of the top-left output unit's field in input-pixel coordinates (input
-pixel i sits at i). The designer's analysis (:mod:`playground.design.analysis`) and the
-real-architecture graph walk (:mod:`playground.arch.graph`) both step through this function, so
-the two agree to the last bit. Pure Python (no torch).
+pixel i sits at i). The designer's analysis (:mod:`playground.design.analysis`) steps through this
+function; the real-architecture graph walk (:mod:`playground.arch.grid`) applies the same recurrences
+to whole-pixel spans (and goes on exactly through upsampling), so the two agree to the last bit.
+Pure Python (no torch).
 """
 from __future__ import annotations
 

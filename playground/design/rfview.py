@@ -127,12 +127,14 @@ def _layer_margin(rf: tuple[float, float], jump: tuple[float, float], start: tup
 
 def draw_receptive_field(photo: Image.Image, *, input_shape: Sequence[int], receptive_field: int | Sequence[int],
                          jump: float | Sequence[float], start: float | Sequence[float],
-                         output_hw: Pair, unit: Pair, max_side: int = 480) -> RFView:
+                         output_hw: Pair, unit: Pair, max_side: int = 480,
+                         grid_spacing: float = _MIN_GRID_SPACING) -> RFView:
     """Draw the field of output unit ``unit = (row, col)`` of a layer and the centres of all its units.
 
     ``photo`` (any size) is shown as the network sees it (:func:`fit_photo` to
     ``input_shape`` = (C, H, W)), scaled so the picture's longer side is about
-    ``max_side`` pixels; small inputs keep their pixels visible as blocks.
+    ``max_side`` pixels; small inputs keep their pixels visible as blocks. ``grid_spacing``: the fewest
+    display pixels between two drawn unit centres (a denser grid is thinned to every n-th unit).
     """
     channels, in_h, in_w = (int(v) for v in input_shape)
     rf, jp, st = _pair(receptive_field), _pair(jump), _pair(start)
@@ -166,7 +168,7 @@ def draw_receptive_field(photo: Image.Image, *, input_shape: Sequence[int], rece
         draw.rectangle((x0, y0, x1, y1), fill=_FILL, outline=_BOX, width=max(2, round(scale / 4)))
 
     # The stride grid: centres of the layer's output units, thinned so dots stay apart.
-    step = max(1, math.ceil(_MIN_GRID_SPACING / max(1e-9, min(jp) * scale)))
+    step = max(1, math.ceil(grid_spacing / max(1e-9, min(jp) * scale)))
     radius = max(1.0, min(3.0, min(jp) * scale * step / 5))
     out_h, out_w = output_hw
     for r in range(0, out_h, step):

@@ -141,7 +141,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from a dict, ignoring unknown keys; raises TrainingError on a bad field."""
+        """Build from a dict, ignoring unknown keys; raises TrainingError on a bad field.
+
+        (A job's settings may be a from-scratch run's: read those with
+        :func:`playground.finetune.design_config.settings_from_dict`.)"""
         known = {f.name for f in dataclasses.fields(cls)}
         try:
             return cls(**{k: v for k, v in data.items() if k in known})

@@ -77,6 +77,9 @@ class Dataset:
     items: list[DatasetItem]
     bad: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    # Paths of the images that must be the validation set (a bundled set built to test something,
+    # e.g. shapes-shift); empty: any seeded stratified split.
+    fixed_val: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Usable images per class, in class order."""
@@ -95,6 +98,7 @@ class Dataset:
             "items": [[it.path, it.label] for it in self.items],
             "bad": [list(b) for b in self.bad],
             "skipped": dict(self.skipped),
+            **({"fixed_val": list(self.fixed_val)} if self.fixed_val else {}),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -170,6 +174,7 @@ def load_dataset(root: str | Path) -> Dataset:
         items=[DatasetItem(p, int(lbl)) for p, lbl in data["items"]],
         bad=[(p, r) for p, r in data.get("bad", [])],
         skipped=dict(data.get("skipped", {})),
+        fixed_val=[str(p) for p in data.get("fixed_val", [])],
     )
 
 
@@ -314,6 +319,16 @@ def _write_digits(dest: Path) -> None:
         img.save(folder / f"{i:04d}.png")
 
 
+def _shapes_writer(image_size: int, shift: bool = False) -> Callable[[Path], list[str] | None]:
+    """Writes the generated shapes set (playground.finetune.shapes, numpy: imported when first used)."""
+    def write(dest: Path) -> list[str] | None:
+        from playground.finetune.shapes import write_shapes
+
+        return write_shapes(dest, image_size=image_size, shift=shift)
+
+    return write
+
+
 @dataclass(frozen=True)
 class BundledDataset:
     """A dataset shipped by an installed package, written to disk on first use."""
@@ -321,7 +336,7 @@ class BundledDataset:
     name: str
     title: str
     description: str
-    writer: Callable[[Path], None]
+    writer: Callable[[Path], list[str] | None]  # writes the images; returns a fixed validation set's paths, if any
     image_size: int  # a sensible training input size for these images (the page's default)
 
 
@@ -334,6 +349,19 @@ BUNDLED: dict[str, BundledDataset] = {
         # Tiny originals: 64 px inputs reach ~95% with the head alone, in seconds on a CPU.
         image_size=64,
     ),
+    "shapes": BundledDataset(
+        "shapes", "Shapes (generated)",
+        "5,000 generated 32x32 pictures of 5 shapes (circle, cross, square, star, triangle) at random places, "
+        "sizes, angles and colours on textured backgrounds; 1,000 per class. For training a design from scratch.",
+        _shapes_writer(32), image_size=32),
+    "shapes64": BundledDataset(
+        "shapes64", "Shapes, 64x64 (generated)", "The shapes set drawn at 64x64 pixels (5,000 images).",
+        _shapes_writer(64), image_size=64),
+    "shapes-shift": BundledDataset(
+        "shapes-shift", "Shapes, shifted (generated)",
+        "Translation test: 5,000 training shapes only in the left half of the picture, 1,250 validation shapes "
+        "only in the right half (32x32). A network that is translation invariant does as well on both.",
+        _shapes_writer(32, shift=True), image_size=32),
 }
 
 
@@ -348,9 +376,10 @@ def bundled(name: str, *, on_progress: ProgressFn | None = None) -> Dataset:
     root.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root.parent))
     try:
-        BUNDLED[name].writer(scratch)
+        fixed_val = BUNDLED[name].writer(scratch)
         ds = from_folder(scratch, on_progress=on_progress)
         ds.name = name
+        ds.fixed_val = list(fixed_val or [])
         ds.save()
         with contextlib.suppress(OSError):  # another process finished first: use theirs
             os.replace(scratch, root)
@@ -378,7 +407,7 @@ def link_dataset(dataset: Dataset, dest: str | Path) -> Dataset:
         except OSError:
             shutil.copyfile(src, dst)
     copy = Dataset(root=dest, name=dataset.name, classes=list(dataset.classes), items=list(dataset.items),
-                   bad=list(dataset.bad), skipped=dict(dataset.skipped))
+                   bad=list(dataset.bad), skipped=dict(dataset.skipped), fixed_val=list(dataset.fixed_val))
     copy.save()
     return copy
 
@@ -397,6 +426,8 @@ def stratified_split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0)
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"validation fraction must be between 0 and 1 (got {val_fraction})")
     dataset.check_trainable()
+    if dataset.fixed_val:
+        return _fixed_split(dataset)
     rng = np.random.default_rng(seed)
     by_class: dict[int, list[int]] = {}
     for i, item in enumerate(dataset.items):
@@ -410,3 +441,14 @@ def stratified_split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0)
         val.extend(int(i) for i in idx[:n_val])
         train.extend(int(i) for i in idx[n_val:])
     return Split(sorted(train), sorted(val))
+
+
+def _fixed_split(dataset: Dataset) -> Split:
+    """The split a dataset prescribes (``fixed_val``): those images validate, all the others train."""
+    val_paths = set(dataset.fixed_val)
+    val = [i for i, item in enumerate(dataset.items) if item.path in val_paths]
+    train = [i for i, item in enumerate(dataset.items) if item.path not in val_paths]
+    if not val or not train:
+        raise DatasetError(f"{dataset.name!r} prescribes a validation set that leaves "
+                           f"{'no validation' if not val else 'no training'} images; re-create the dataset")
+    return Split(train, val)

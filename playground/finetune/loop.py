@@ -182,9 +182,7 @@ class _Run:
         self.channels_last = cuda
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
         model.to(self.device, memory_format=fmt)  # type: ignore[call-overload]  # memory_format: see finished_model
-        # Fused AdamW on a GPU: one kernel for all parameters, and it takes the fp16 GradScaler's
-        # inf check itself, where the unfused step reads it back (a wait for the GPU every step).
-        self.optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, fused=cuda or None)
+        self.optimizer = self._optimizer(groups, cuda)
         # fp16 needs loss scaling against underflowing gradients; bf16 has fp32's range and does not.
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.shuffle = torch.Generator().manual_seed(cfg.seed)
@@ -227,6 +225,27 @@ class _Run:
             costs = dataclasses.replace(costs, forward=costs.evaluate)
         return {"key": self.key, "costs": costs.to_dict(), "work_seconds": self.eta.work_seconds}
 
+    # -- what a from-scratch run (playground.finetune.scratch) does differently: these four
+
+    def _optimizer(self, groups: list[dict[str, Any]], cuda: bool) -> torch.optim.Optimizer:
+        # Fused AdamW on a GPU: one kernel for all parameters, and it takes the fp16 GradScaler's
+        # inf check itself, where the unfused step reads it back (a wait for the GPU every step).
+        return torch.optim.AdamW(groups, weight_decay=self.cfg.weight_decay, fused=cuda or None)
+
+    def _train_modes(self) -> None:
+        set_modes(self.model, self.cfg)
+
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        """A CPU copy of what training changes: only trainable weights (BatchNorm statistics stay frozen
+        under every fine-tuning strategy)."""
+        return {n: p.detach().to("cpu", copy=True) for n, p in self.model.named_parameters() if p.requires_grad}
+
+    def _restore(self, weights: dict[str, torch.Tensor]) -> None:
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, value in weights.items():
+                params[name].copy_(value)
+
     # -- the best epoch, kept for a run that is stopped
 
     def _keep_if_best(self, record: dict[str, Any], val_logits: torch.Tensor) -> None:
@@ -234,19 +253,14 @@ class _Run:
         best = self.best
         if best is not None and (record["val_accuracy"], -record["val_loss"]) <= (best.accuracy, -best.loss):
             return
-        # Only trainable weights change (BatchNorm statistics stay frozen under every strategy).
-        weights = {n: p.detach().to("cpu", copy=True) for n, p in self.model.named_parameters() if p.requires_grad}
-        self.best = _Best(record["epoch"], record["val_accuracy"], record["val_loss"], val_logits, weights)
+        self.best = _Best(record["epoch"], record["val_accuracy"], record["val_loss"], val_logits, self._snapshot())
 
     def kept(self, dataset: Dataset, split: Split, common: dict[str, Any]) -> TrainResult | None:
         """The best epoch so far as a finished result (None before the first validation pass)."""
         best, progress = self.best, self.progress
         if best is None or progress is None:
             return None
-        params = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for name, value in best.weights.items():
-                params[name].copy_(value)
+        self._restore(best.weights)
         confusion, misclassified = validation_report(best.val_logits, split, dataset)
         where = {"epoch": progress.epoch, "epochs": self.cfg.epochs, "step": progress.epoch_step,
                  "steps_per_epoch": math.ceil(len(split.train) / self.cfg.batch_size)}
@@ -290,7 +304,7 @@ class _Run:
         once: every step on a CPU, every GPU_REPORT_SECONDS on a GPU (a read waits for the GPU to
         finish, and a wait per step would leave it idle while the next step is prepared).
         """
-        set_modes(self.model, self.cfg)
+        self._train_modes()
         order = train_idx[torch.randperm(len(train_idx), generator=self.shuffle)]
         batches = list(order.split(self.cfg.batch_size))
         report = _Report(epoch, len(batches), time.monotonic())

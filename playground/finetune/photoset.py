@@ -46,7 +46,10 @@ __all__ = [
     "MAX_PER_CLASS",
     "MAX_PHOTOS",
     "MAX_PHOTO_BYTES",
+    "MAX_PHOTO_PIXELS",
+    "MAX_UPLOAD_PIXELS",
     "MAX_SET_BYTES",
+    "decoded_pixels",
     "CLASS_NAME_MAX",
 ]
 
@@ -62,6 +65,11 @@ CLASS_NAME_MAX = 40  # characters: a label on a chart, and a folder name well in
 _HASH_CHARS = 32  # of the sha256 naming a set's folder: hex, as housekeeping expects, and unlike a zip's 20
 _PHOTO_HASH_CHARS = 12
 _VERIFY_DRAFT = (256, 256)  # as the zip path verifies: the whole stream is decoded, at a reduced JPEG scale
+# Decoding is the server's CPU: a JPEG decodes at a reduced scale (draft), a PNG cannot, so a photo may
+# decode to at most this many pixels (a 12 MP phone photo; 40 MP PNGs took ~0.45 s each), and one upload
+# of many files at most MAX_UPLOAD_PIXELS (~1 s of one core), checked from the headers before any decoding.
+MAX_PHOTO_PIXELS = 16_000_000
+MAX_UPLOAD_PIXELS = 100_000_000
 
 
 class PhotoSetError(DatasetError):
@@ -224,7 +232,7 @@ class PhotoSet:
             raise PhotoSetError(f"{where}: the set would pass {MAX_SET_BYTES // 2**20} MB; remove some photos "
                                 "or use smaller ones")
         try:
-            load_image(data, name=filename, draft_size=_VERIFY_DRAFT)
+            load_image(data, name=filename, draft_size=_VERIFY_DRAFT, max_pixels=MAX_PHOTO_PIXELS)
         except ImageError as exc:
             raise PhotoSetError(f"{where}: {exc}") from None
         digest = hashlib.sha256(data).hexdigest()[:_PHOTO_HASH_CHARS]
@@ -242,6 +250,27 @@ class PhotoSet:
             raise PhotoSetError(f"{where}: the server could not store it ({exc.strerror or exc})") from None
         return target
 
+    def add_photos(self, class_name: str, files: list[tuple[str, bytes]]) -> tuple[int, list[str]]:
+        """:meth:`add_photo` for each (filename, bytes) of one upload, within MAX_UPLOAD_PIXELS of decoding
+        (counted from the headers first: the files past the budget are not decoded at all); (added, the
+        reason for each file not added)."""
+        added, errors, budget = 0, [], MAX_UPLOAD_PIXELS
+        for filename, data in files:
+            pixels = decoded_pixels(data)
+            if pixels > budget:
+                errors.append(f"{filename!r} was not added to {class_name!r}: this upload already decodes "
+                              f"{(MAX_UPLOAD_PIXELS - budget) / 1e6:.0f} of the {MAX_UPLOAD_PIXELS / 1e6:.0f} "
+                              "megapixels one upload may; add it in another upload, or use smaller images")
+                continue
+            budget -= pixels
+            try:
+                self.add_photo(class_name, data, filename)
+            except PhotoSetError as exc:  # one bad file does not stop the others
+                errors.append(str(exc))
+            else:
+                added += 1
+        return added, errors
+
     def remove_photo(self, class_name: str, photo: str) -> None:
         """Remove one photo (its file name, as :meth:`photos` lists it). Raises PhotoSetError if unknown."""
         folder = self._class_folder(class_name)
@@ -254,6 +283,22 @@ class PhotoSet:
         if name not in self.classes():  # only existing sub-folders: a name can never reach outside the set
             raise PhotoSetError(f"there is no class called {name!r} (removed in another tab?); add it again")
         return self.root / name
+
+
+def decoded_pixels(data: bytes) -> int:
+    """Pixels that verifying ``data`` would decode, read from its header alone (a JPEG at its draft
+    scale); 0 when the header cannot be read (:meth:`PhotoSet.add_photo` then says why)."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.format in ("JPEG", "MPO"):
+                img.draft("RGB", _VERIFY_DRAFT)
+            return int(img.width * img.height)
+    except Exception:  # noqa: BLE001 - any unreadable header: load_image gives the message
+        return 0
 
 
 def _size(path: Path) -> int:

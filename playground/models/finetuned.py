@@ -17,6 +17,9 @@ from typing import Any, Protocol
 
 from torch import nn
 
+from playground._format import visible
+from playground.errors import PlaygroundError
+from playground.models.designed import DESIGN_ARCHITECTURE, design_entry
 from playground.models.preprocess import Preprocess
 from playground.models.registry import (
     MODELS,
@@ -26,7 +29,7 @@ from playground.models.registry import (
     load_strict,
     replace_head,
 )
-from playground.models.standalone import MODEL_FILE, example_source, model_source, requirements
+from playground.models.standalone import MODEL_FILE, design_model_source, example_source, model_source, requirements
 from playground.models.weights import ModelUnavailable
 
 __all__ = [
@@ -112,6 +115,17 @@ def _shown(classes: list[str], limit: int) -> str:
     return ", ".join(classes[:limit]) + (", ..." if len(classes) > limit else "")
 
 
+_MARKDOWN_ACTIVE = frozenset("\\`*_[]<>|~#!")
+
+
+def _md_name(name: str) -> str:
+    """A class name (an uploaded folder's name) for README.md: control characters and bidi overrides
+    escaped (:func:`playground._format.visible`: a newline cannot start a heading), and the characters
+    markdown acts on inside a sentence (emphasis, code, links, HTML, tables) backslash-escaped, so it reads
+    as its own characters wherever the README is rendered; others (``:``, ``.``) stay as they are."""
+    return "".join("\\" + ch if ch in _MARKDOWN_ACTIVE else ch for ch in visible(name))
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -140,9 +154,13 @@ def save_finetuned(result: TrainedModel, out_dir: str | Path, *, job_ref: str | 
         "metrics": {k: metrics[k] for k in _SAVED_METRICS},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    design = getattr(result.config, "spec", None)  # a design trained from scratch: its layer spec
+    if design is not None:
+        meta["design"] = design
     (out / META_FILE).write_text(json.dumps(meta, indent=2))
     n = len(result.classes)
-    (out / MODEL_FILE).write_text(model_source(result.entry, n), encoding="utf-8")
+    source = design_model_source(design, n) if design is not None else model_source(result.entry, n)
+    (out / MODEL_FILE).write_text(source, encoding="utf-8")
     (out / EXAMPLE_FILE).write_text(example_source(result.entry, n), encoding="utf-8")
     write_readme(out, job_ref)
     return out
@@ -156,7 +174,7 @@ def write_readme(folder: str | Path, job_ref: str | None = None) -> Path:
     metrics, config = meta.get("metrics", {}), meta.get("config", {})
     acc = metrics.get("val_accuracy")
     text = _README.format(
-        arch=entry.name, n=len(classes), classes=_shown(classes, _README_CLASSES),
+        arch=entry.name, n=len(classes), classes=_shown([_md_name(c) for c in classes], _README_CLASSES),
         acc=acc if isinstance(acc, (int, float)) else float("nan"), val=metrics.get("val_images", "?"),
         strategy=meta.get("strategy", "?"), epochs=config.get("epochs", "?"), requirements=requirements(entry),
         job_line=_README_JOB.format(ref=job_ref) if job_ref else "")
@@ -184,7 +202,7 @@ def _read_meta(folder: Path, label: str) -> tuple[dict[str, Any], ModelEntry, Pr
     if not isinstance(meta, dict) or meta.get("format") != FINETUNED_FORMAT:
         raise ModelUnavailable(f"{label}: meta.json is not a {FINETUNED_FORMAT} file; re-run the fine-tune")
     arch = meta.get("architecture")
-    if arch not in MODELS:
+    if arch not in MODELS and arch != DESIGN_ARCHITECTURE:
         raise ModelUnavailable(f"{label}: unknown architecture {arch!r}; expected one of {', '.join(MODELS)}")
     classes = meta.get("classes")
     if (not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes)
@@ -194,7 +212,13 @@ def _read_meta(folder: Path, label: str) -> tuple[dict[str, Any], ModelEntry, Pr
         preprocess = Preprocess.from_dict(meta.get("preprocess"))  # type: ignore[arg-type]
     except ValueError as exc:
         raise ModelUnavailable(f"{label}: meta.json {exc}") from None
-    return meta, MODELS[arch], preprocess, list(classes)
+    if arch != DESIGN_ARCHITECTURE:
+        return meta, MODELS[arch], preprocess, list(classes)
+    try:  # a design trained from scratch: its entry comes from the spec in meta.json
+        entry = design_entry(meta.get("design"), list(classes))  # type: ignore[arg-type]
+    except (PlaygroundError, TypeError, AttributeError) as exc:
+        raise ModelUnavailable(f"{label}: meta.json's design cannot be built ({exc})") from None
+    return meta, entry, preprocess, list(classes)
 
 
 def load_finetuned(folder: Path, label: str) -> LoadedModel:
@@ -207,7 +231,8 @@ def load_finetuned(folder: Path, label: str) -> LoadedModel:
         state = load_file(str(folder / WEIGHTS_FILE), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelUnavailable(f"{label}: {WEIGHTS_FILE} cannot be read ({exc}); re-run the fine-tune") from None
-    model = replace_head(entry.builder(), entry, len(classes))
+    # A design's spec fixes its head; a zoo model gets a new one with the folder's classes.
+    model = entry.builder() if entry.name == DESIGN_ARCHITECTURE else replace_head(entry.builder(), entry, len(classes))
     load_strict(model, state, label)
     return LoadedModel(name=label, model=model.eval(), preprocess=preprocess, categories=classes,
                        entry=entry, source=str(folder.resolve()))
@@ -221,6 +246,7 @@ def folder_status(folder: Path, label: str) -> ModelStatus:
         _, entry, _, classes = _read_meta(folder, label)
     except ModelUnavailable as exc:
         return ModelStatus(label, "fine-tuned model", False, str(exc))
-    return ModelStatus(label, f"{entry.name} fine-tuned on {len(classes)} classes "
+    what = "a design trained from scratch" if entry.name == DESIGN_ARCHITECTURE else f"{entry.name} fine-tuned"
+    return ModelStatus(label, f"{what} on {len(classes)} classes "
                               f"({_shown(classes, _STATUS_CLASSES)})", True, f"weights from {folder}",
                        source=FINE_TUNED, licence=f"derived from {entry.name}'s weights: {entry.weights.licence}")

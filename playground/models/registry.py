@@ -4,7 +4,7 @@
 offline, their weights shipped as pip packages (requirements-models.txt):
 EfficientNet-Lite0/1/2 and torchvision's MobileNet-V2. The other torchvision
 classifiers are usable when their official weight file is in the torch hub
-cache; otherwise :func:`zoo_status` says which file to put where, and
+cache; otherwise :func:`zoo_rows` says which file to put where, and
 :func:`download_weights` (an explicit user action) fetches it. Loading
 (:func:`load_zoo_model`) never downloads. Fine-tuned models and ``job:<id>``
 references are not this module's business: :mod:`playground.catalog` loads and
@@ -16,7 +16,6 @@ An entry's preprocessing is a :class:`~playground.models.preprocess.Preprocess`,
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,7 +41,6 @@ __all__ = [
     "LoadedModel",
     "MODELS",
     "DEFAULT_MODEL",
-    "zoo_status",
     "zoo_rows",
     "load_zoo_model",
     "replace_head",
@@ -254,23 +252,8 @@ def load_zoo_model(name: str, *, device: str | torch.device = "cpu") -> LoadedMo
     return loaded
 
 
-_ZOO_STATUS_TTL_S = 30.0  # a weights package installed while the server runs shows up within this
-_zoo_status_memo: tuple[float, list[ModelStatus]] | None = None
-
-
-def zoo_status() -> list[ModelStatus]:
-    """The zoo models and whether each can be used now, re-checked at most every 30 s: the check asks
-    the import system where each weights package lives, which cost a page run on a class server more
-    than drawing its form."""
-    global _zoo_status_memo
-    memo = _zoo_status_memo
-    if memo is None or time.monotonic() - memo[0] > _ZOO_STATUS_TTL_S:
-        memo = _zoo_status_memo = (time.monotonic(), zoo_rows())
-    return list(memo[1])
-
-
 def zoo_rows() -> list[ModelStatus]:
-    """Whether each zoo model can be used, checked now (:func:`zoo_status` is the memoised view)."""
+    """Whether each zoo model can be used, checked now (pages keep it a while: see ui/finetune/form.py)."""
     return [ModelStatus(e.name, e.title, *e.weights.status(), source=e.weights.kind(), licence=e.weights.licence)
             for e in MODELS.values()]
 

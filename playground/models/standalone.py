@@ -25,8 +25,8 @@ from typing import Any
 from playground.models import preprocess as _preprocess
 from playground.models.registry import ModelEntry
 
-__all__ = ["MODEL_FILE", "model_source", "example_source", "embedded_module_source", "needs_torchvision",
-           "requirements"]
+__all__ = ["MODEL_FILE", "model_source", "design_model_source", "example_source", "embedded_module_source",
+           "needs_torchvision", "requirements"]
 
 MODEL_FILE = "model.py"  # the architecture, preprocessing and loader; load_example.py imports it
 _PREPROCESS_HELPERS = (_preprocess._crop_offset, _preprocess._resample_box)  # what crop_image calls
@@ -236,15 +236,37 @@ def _architecture(entry: ModelEntry) -> tuple[str, str, str]:
 def model_source(entry: ModelEntry, num_classes: int) -> str:
     """The text of model.py for a fine-tuned ``entry`` with ``num_classes`` classes."""
     arch_source, origin, args = _architecture(entry)
-    filters = "".join(f"\n    {k!r}: Image.Resampling.{v.name}," for k, v in _preprocess._PIL_FILTERS.items())
     header = _MODEL_HEADER.format(model_file=MODEL_FILE, arch=entry.name, requirements=requirements(entry),
                                   arch_origin=origin, n=num_classes)
-    part_2 = _PART_2.format(
-        arch=entry.name, builder=getattr(_builder(entry), "__name__", ""), builder_args=args, filters=filters,
+    part_2 = _part_2(entry.name, getattr(_builder(entry), "__name__", ""), args)
+    return header + "\n# Part 1: the architecture.\n" + arch_source + part_2
+
+
+def _part_2(arch: str, builder: str, builder_args: str) -> str:
+    """Part 2 of model.py: build with ``builder(builder_args)``, load, open an image, preprocess it."""
+    filters = "".join(f"\n    {k!r}: Image.Resampling.{v.name}," for k, v in _preprocess._PIL_FILTERS.items())
+    return _PART_2.format(
+        arch=arch, builder=builder, builder_args=builder_args, filters=filters,
         support=_preprocess._SUPPORT, margin=_preprocess._MARGIN_ROWS,
         helpers="\n\n".join(inspect.getsource(f).rstrip() + "\n" for f in _PREPROCESS_HELPERS),
         crop_image=inspect.getsource(_preprocess.Preprocess.crop_image).rstrip() + "\n")
-    return header + "\n# Part 1: the architecture.\n" + arch_source + part_2
+
+
+def design_model_source(spec: dict[str, Any], num_classes: int) -> str:
+    """The text of model.py for a design trained from scratch: the Designer's own export of it
+    (``to_pytorch_code``: ``class Net``) behind :class:`~playground.models.designed.DesignClassifier`
+    (verbatim), then the same loader, image opener and preprocessing as every model folder."""
+    from playground.design.build import to_pytorch_code
+    from playground.models import designed
+
+    arch_source = (to_pytorch_code(spec).rstrip() + "\n\n\n# RGB -> grey for a 1-channel design, as Pillow weighs "
+                   f"the channels.\nGREY_WEIGHTS = {designed.GREY_WEIGHTS!r}\n\n\n"
+                   + inspect.getsource(designed.DesignClassifier))
+    header = _MODEL_HEADER.format(
+        model_file=MODEL_FILE, arch="design", requirements="torch, safetensors and Pillow", n=num_classes,
+        arch_origin=": the design exported by the Designer (class Net), behind the step that feeds it")
+    args = f"Net(), in_channels={int(spec['input'][0])}"
+    return header + "\n# Part 1: the architecture.\n" + arch_source + _part_2("design", "DesignClassifier", args)
 
 
 def example_source(entry: ModelEntry, num_classes: int) -> str:

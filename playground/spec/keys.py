@@ -176,18 +176,69 @@ def _momentum(v: Any, k: str) -> float | None:
     return None if v is None else _read_float(v, k, low=0.0, high=1.0)
 
 
+def _optional_positive(limit: int | None = None) -> Callable[[Any, str], int | None]:
+    return lambda v, k: None if v is None else _read_int(v, k, limit=limit)
+
+
+def _optional_size(v: Any, k: str) -> Pair | None:
+    return None if v is None else _read_pair(v, k)
+
+
+def _optional_bool(v: Any, k: str) -> bool | None:
+    return None if v is None else _read_bool(v, k)
+
+
+def _ratio(v: Any, k: str) -> float:
+    """A positive factor (an expansion ratio, an initial scale)."""
+    return _read_float(v, k, low=0.0, low_open=True, high=float(MAX_CHANNELS))
+
+
+def _scale_factor(v: Any, k: str) -> tuple[float, float] | None:
+    """None, a positive number or [height, width] positive numbers (``nn.Upsample``'s scale_factor)."""
+    if v is None:
+        return None
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise _Invalid(f"{k} must be one number or [height, width], got {_show(v)}", k)
+        return (_read_float(v[0], k, low=0.0, low_open=True, high=float(MAX_SPEC_SIDE)),
+                _read_float(v[1], k, low=0.0, low_open=True, high=float(MAX_SPEC_SIDE)))
+    f = _read_float(v, k, low=0.0, low_open=True, high=float(MAX_SPEC_SIDE))
+    return (f, f)
+
+
 # Common misspellings and other frameworks' names -> ours.
 _TYPE_ALIASES = {
     "conv": "conv2d", "convolution": "conv2d", "conv2": "conv2d", "maxpool": "maxpool2d", "avgpool": "avgpool2d",
     "pool": "maxpool2d", "bn": "batchnorm2d", "batchnorm": "batchnorm2d", "batch_norm": "batchnorm2d",
     "batchnormalization": "batchnorm2d", "dense": "linear", "fc": "linear", "fully_connected": "linear",
     "swish": "silu", "leakyrelu": "leaky_relu", "basicblock": "residual", "resblock": "residual",
-    "adaptive_avgpool2d": "global_avgpool", "adaptiveavgpool2d": "global_avgpool",
-    "globalaveragepooling2d": "global_avgpool", "gap": "global_avgpool", "separable": "dwsep",
-    "separableconv2d": "dwsep", "depthwise_separable": "dwsep", "mobilenet": "dwsep",
+    "adaptiveavgpool2d": "adaptive_avgpool2d", "adaptive_avg_pool2d": "adaptive_avgpool2d",
+    "adaptive_pool": "adaptive_avgpool2d", "globalaveragepooling2d": "global_avgpool", "gap": "global_avgpool",
+    "separable": "dwsep", "separableconv2d": "dwsep", "depthwise_separable": "dwsep", "mobilenet": "dwsep",
+    # graph designs: norms, upsampling, stochastic depth and the named blocks under other names
+    "layernorm": "layernorm2d", "layer_norm": "layernorm2d", "ln": "layernorm2d", "layernormalization":
+    "layernorm2d", "group_norm": "groupnorm", "gn": "groupnorm", "groupnormalization": "groupnorm",
+    "deconv": "conv_transpose2d", "deconv2d": "conv_transpose2d", "convtranspose2d": "conv_transpose2d",
+    "conv_transpose": "conv_transpose2d", "transposed_conv": "conv_transpose2d", "conv2dtranspose":
+    "conv_transpose2d", "upsampling": "upsample", "upsampling2d": "upsample", "interpolate": "upsample",
+    "resize": "upsample", "hard_swish": "hardswish", "h_swish": "hardswish", "hswish": "hardswish",
+    "hard_sigmoid": "hardsigmoid", "h_sigmoid": "hardsigmoid", "hsigmoid": "hardsigmoid", "noop": "identity",
+    "stochastic_depth": "drop_path", "stochasticdepth": "drop_path", "droppath": "drop_path",
+    "layerscale": "layer_scale", "shuffle": "channel_shuffle", "channelshuffle": "channel_shuffle",
+    "squeeze_excitation": "se", "squeezeexcitation": "se", "squeeze_and_excitation": "se", "se_block": "se",
+    "seblock": "se", "invertedresidual": "inverted_residual", "mobilenetv2": "inverted_residual",
+    "mobilenet_v2": "inverted_residual", "mobilenetv3": "inverted_residual", "mb_conv": "mbconv",
+    "efficientnet": "mbconv", "fusedmbconv": "fused_mbconv", "fused": "fused_mbconv", "inception_block":
+    "inception", "inception_module": "inception", "googlenet": "inception", "cnblock": "convnext_block",
+    "convnext": "convnext_block", "denselayer": "dense_layer", "densenet": "dense_layer", "dense_block":
+    "dense_layer", "add": "branch", "concat": "branch", "cat": "branch", "mul": "branch", "parallel": "branch",
+    "skip": "branch", "shortcut": "branch", "split": "branch", "merge": "branch",
 }
 _KEY_ALIASES = {
     "kernel": "kernel_size", "filters": "out_channels", "channels": "out_channels", "units": "out_features",
     "strides": "stride", "use_bias": "bias", "rate": "p", "pool_size": "kernel_size", "size": "kernel_size",
     "pad": "padding", "dilation_rate": "dilation", "alpha": "negative_slope", "features": "out_features",
+    "expansion": "expand_ratio", "expand": "expand_ratio", "t": "expand_ratio", "scale": "scale_factor",
+    "groups_count": "num_groups", "growth": "growth_rate", "k": "kernel_size", "branches": "paths",
+    "mode_merge": "merge", "combine": "merge", "drop_connect_rate": "stochastic_depth_prob",
 }

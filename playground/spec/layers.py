@@ -1,20 +1,25 @@
-"""The typed layer specs: one frozen dataclass per layer type, and the ``LAYER_TYPES`` registry.
+"""The typed layer specs: one frozen dataclass per plain layer type, and the ``LAYER_TYPES`` registry of all.
 
 Field names are the JSON keys and field defaults PyTorch's; each class lists how its keys are
 read (``_KEYS``), the sliding windows it applies (``windows``), its own checks against the
 incoming shape (``check``) and a short label (``describe``). :mod:`playground.spec.parse` walks
-these to validate a spec and work out every shape. Pure Python (no torch).
+these to validate a spec and work out every shape. The other types live beside this module
+(:mod:`~playground.spec.classic_blocks`, :mod:`~playground.spec.more_layers`, :mod:`~playground.spec.blocks`,
+:mod:`~playground.spec.branch`); they are re-exported or registered here. Pure Python (no torch).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 from playground._format import format_dims
+from playground.spec.base import LayerSpec, Shape
+from playground.spec.blocks import NAMED_BLOCKS
+from playground.spec.branch import Branch
+from playground.spec.classic_blocks import Bottleneck, DWSep, Residual
 from playground.spec.keys import (
     MAX_CHANNELS,
     _as_json,
-    _canon,
     _choice,
     _conv_padding,
     _Invalid,
@@ -28,6 +33,7 @@ from playground.spec.keys import (
     _read_float,
     _size,
 )
+from playground.spec.more_layers import MORE_LAYERS
 from playground.spec.window import Pair, Window
 
 __all__ = [
@@ -35,43 +41,6 @@ __all__ = [
     "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid",
     "Tanh", "DWSep", "Residual", "Bottleneck", "GlobalAvgPool", "Flatten", "Dropout", "Linear",
 ]
-
-Shape = tuple[int, ...]  # (C, H, W), or (F,) after flatten
-
-
-@dataclass(frozen=True, slots=True)
-class LayerSpec:
-    """Base of the typed layer specs; field names are the JSON keys."""
-
-    type: ClassVar[str]
-    spatial: ClassVar[bool] = False  # needs a (C, H, W) input
-    _KEYS: ClassVar[tuple[_Key, ...]] = ()
-    _IN_KEY: ClassVar[str | None] = None  # optional key naming the input size (checked, not stored)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Canonical JSON: every key explicit, square pairs written as one number."""
-        out: dict[str, Any] = {"type": self.type}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = _canon(value) if isinstance(value, tuple) else value
-        return out
-
-    def out_channels_for(self, channels: int) -> int:
-        """Channels this layer outputs for a feature map of ``channels`` (flatten and linear, which
-        change the shape's rank, are worked out by the parser's walk itself)."""
-        return channels
-
-    def windows(self, hw: Pair) -> tuple[Window, ...]:
-        """The sliding windows on the main path, in order (empty: size-preserving)."""
-        return ()
-
-    def check(self, shape: Shape) -> None:
-        """Layer-specific checks against the incoming shape; raises _Invalid."""
-
-    def describe(self) -> str:
-        """A short human label, e.g. ``conv2d 32, 3×3 /2``."""
-        return self.type
-
 
 @dataclass(frozen=True, slots=True)
 class Conv2d(LayerSpec):
@@ -283,87 +252,6 @@ class Tanh(LayerSpec):
 
 
 @dataclass(frozen=True, slots=True)
-class DWSep(LayerSpec):
-    """MobileNet-V1 depthwise-separable block: depthwise k×k (padding (k−1)//2) → BN → ReLU → 1×1 → BN → ReLU."""
-
-    out_channels: int
-    kernel_size: Pair = (3, 3)
-    stride: Pair = (1, 1)
-
-    type: ClassVar[str] = "dwsep"
-    spatial: ClassVar[bool] = True
-    _IN_KEY: ClassVar[str | None] = "in_channels"
-    _KEYS: ClassVar[tuple[_Key, ...]] = (
-        _Key("out_channels", _positive(MAX_CHANNELS), example='"out_channels": 64'),
-        _Key("kernel_size", _size, (3, 3)),
-        _Key("stride", _size, (1, 1)),
-    )
-
-    def out_channels_for(self, channels: int) -> int:
-        return self.out_channels
-
-    def windows(self, hw: Pair) -> tuple[Window, ...]:
-        pad = ((self.kernel_size[0] - 1) // 2, (self.kernel_size[1] - 1) // 2)
-        return (Window(self.kernel_size, self.stride, pad, pad), Window((1, 1)))
-
-    def describe(self) -> str:
-        text = f"dwsep {self.out_channels}, {format_dims(self.kernel_size)}"
-        return text + (f" /{_as_json(self.stride)}" if self.stride != (1, 1) else "")
-
-
-@dataclass(frozen=True, slots=True)
-class _ResNetBlock(LayerSpec):
-    """A torchvision ResNet block: ``out_channels`` and ``stride``; a 1×1 (stride) + BN shortcut when the
-    shape changes."""
-
-    out_channels: int
-    stride: Pair = (1, 1)
-
-    spatial: ClassVar[bool] = True
-    _IN_KEY: ClassVar[str | None] = "in_channels"
-
-    def out_channels_for(self, channels: int) -> int:
-        return self.out_channels
-
-    def describe(self) -> str:
-        return f"{self.type} {self.out_channels}" + (f" /{_as_json(self.stride)}" if self.stride != (1, 1) else "")
-
-
-def _block_keys(example: int) -> tuple[_Key, ...]:
-    return (_Key("out_channels", _positive(MAX_CHANNELS), example=f'"out_channels": {example}'),
-            _Key("stride", _size, (1, 1)))
-
-
-@dataclass(frozen=True, slots=True)
-class Residual(_ResNetBlock):
-    """torchvision ``BasicBlock``: 3×3 (stride) → BN → ReLU → 3×3 → BN, + shortcut, → ReLU."""
-
-    type: ClassVar[str] = "residual"
-    _KEYS: ClassVar[tuple[_Key, ...]] = _block_keys(64)
-
-    def windows(self, hw: Pair) -> tuple[Window, ...]:
-        return (Window((3, 3), self.stride, (1, 1), (1, 1)), Window((3, 3), (1, 1), (1, 1), (1, 1)))
-
-
-@dataclass(frozen=True, slots=True)
-class Bottleneck(_ResNetBlock):
-    """torchvision ``Bottleneck`` (v1.5: stride on the 3×3), inner width ``out_channels // 4``."""
-
-    type: ClassVar[str] = "bottleneck"
-    _KEYS: ClassVar[tuple[_Key, ...]] = _block_keys(256)
-
-    def windows(self, hw: Pair) -> tuple[Window, ...]:
-        return (Window((1, 1)), Window((3, 3), self.stride, (1, 1), (1, 1)), Window((1, 1)))
-
-    def check(self, shape: Shape) -> None:
-        if self.out_channels % 4:
-            lower, upper = self.out_channels - self.out_channels % 4, self.out_channels + 4 - self.out_channels % 4
-            fix = f"{lower} or {upper}" if lower else str(upper)
-            raise _Invalid(f"out_channels {self.out_channels} is not divisible by 4 (the block's inner width is "
-                           f"out_channels / 4); use {fix}", "out_channels")
-
-
-@dataclass(frozen=True, slots=True)
 class GlobalAvgPool(LayerSpec):
     """``nn.AdaptiveAvgPool2d(1)``: (C, H, W) -> (C, 1, 1)."""
 
@@ -413,9 +301,14 @@ class Linear(LayerSpec):
         return f"linear {self.out_features}"
 
 
-LAYER_TYPES: dict[str, type[LayerSpec]] = {cls.type: cls for cls in (
+_ORIGINAL: tuple[type[LayerSpec], ...] = (
     Conv2d, MaxPool2d, AvgPool2d, BatchNorm2d, ReLU, ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh,
-    DWSep, Residual, Bottleneck, GlobalAvgPool, Flatten, Dropout, Linear)}
-"""Every layer type a spec may use, by its ``"type"`` string."""
+    DWSep, Residual, Bottleneck, GlobalAvgPool, Flatten, Dropout, Linear)
+# The other types' modules import only spec.base, keys and window, so this module can gather them all.
+_ALL: tuple[type[LayerSpec], ...] = (*_ORIGINAL, *MORE_LAYERS, *NAMED_BLOCKS, Branch)
+LAYER_TYPES: dict[str, type[LayerSpec]] = {cls.type: cls for cls in _ALL}
+"""Every layer type a spec may use, by its ``"type"`` string (the first eighteen are the original ones,
+in their original order)."""
 
-ACTIVATIONS: frozenset[str] = frozenset({"relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh"})
+ACTIVATIONS: frozenset[str] = frozenset({"relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh",
+                                          "hardswish", "hardsigmoid"})

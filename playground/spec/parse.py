@@ -17,14 +17,14 @@ Pure Python (no torch): the designer calls this on every edit.
 """
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
 
 from playground._format import format_dims, format_shape
-from playground.errors import PlaygroundError
+from playground.spec.branch import MAX_PATHS, Branch, check_paths, merge_shape, path_input
+from playground.spec.error import SpecError
 from playground.spec.keys import (
     _KEY_ALIASES,
     _REQUIRED,
@@ -39,49 +39,25 @@ from playground.spec.keys import (
     _suggest,
 )
 from playground.spec.layers import LAYER_TYPES, Conv2d, DWSep, Flatten, LayerSpec, Linear, Shape, _Pool
+from playground.spec.load import MAX_SPEC_BYTES, _reject_constant, load_json_bytes, load_source
 from playground.spec.window import Pair, Window
 
 __all__ = ["SpecError", "Spec", "SpecSource", "parse_spec", "parse_spec_prefix", "parse_layer", "load_json_bytes",
-           "MAX_LAYERS", "MAX_SPEC_BYTES"]
+           "MAX_LAYERS", "MAX_SPEC_BYTES", "MAX_TOTAL_LAYERS", "MAX_DEPTH"]
+
+_ = _reject_constant  # re-exported for playground.spec.share
 
 # Limits against abuse (a spec may come from a URL); the per-value ones are in playground.spec.keys.
-MAX_LAYERS = 500
-MAX_SPEC_BYTES = 1_000_000  # JSON text or file
+MAX_LAYERS = 500  # top-level layers (what the editor lists)
+MAX_TOTAL_LAYERS = 5_000  # counting every layer inside branches too (DenseNet-201 has about 1,000)
+MAX_DEPTH = 8  # branches inside branches
 
 SpecSource = Union[dict, str, Path, "Spec"]
 
 _TYPE_NAMES = list(LAYER_TYPES)
 _KEY_NAMES = {t: [k.name for k in cls._KEYS] for t, cls in LAYER_TYPES.items()}
-
-
-class SpecError(PlaygroundError):
-    """A spec that cannot be built, explained in one line.
-
-    ``layer_index`` is the 0-based layer at fault (None: the whole spec or its
-    input), ``layer_type`` its type, ``key`` the offending key when there is one.
-    ``str(err)`` starts with ``layer 3 (conv2d): `` when ``layer_index`` is set.
-    """
-
-    def __init__(self, reason: str, *, layer_index: int | None = None,
-                 layer_type: str | None = None, key: str | None = None) -> None:
-        if layer_index is None:
-            message = reason
-        elif layer_type is None:
-            message = f"layer {layer_index}: {reason}"
-        else:
-            message = f"layer {layer_index} ({layer_type}): {reason}"
-        super().__init__(message)
-        self.reason = reason
-        self.layer_index = layer_index
-        self.layer_type = layer_type
-        self.key = key
-
-    def __reduce__(self) -> tuple[Any, ...]:  # keep attributes across pickling (worker processes)
-        return (_rebuild_spec_error, (self.reason, self.layer_index, self.layer_type, self.key))
-
-
-def _rebuild_spec_error(reason: str, index: int | None, type_: str | None, key: str | None) -> SpecError:
-    return SpecError(reason, layer_index=index, layer_type=type_, key=key)
+_KEY_NAMES["branch"] = ["merge", "paths", "split"]
+_PATHS_EXAMPLE = '[[{"type": "conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1}], []]'
 
 
 @dataclass(frozen=True)
@@ -114,68 +90,6 @@ class Spec:
         return out
 
 
-def _load(source: SpecSource) -> Any:
-    """dict / JSON text / file path -> plain JSON value."""
-    if isinstance(source, dict):
-        return source
-    if isinstance(source, Path):
-        return _read_file(source)
-    if isinstance(source, (bytes, bytearray)):
-        source = bytes(source).decode("utf-8", errors="replace")
-    if isinstance(source, str):
-        text = source.strip()
-        if not text.startswith(("{", "[")) and len(text) < 4096 and _is_file(text):
-            return _read_file(Path(text))
-        return _loads(text, "spec")
-    raise SpecError(f"a spec must be a dict, JSON text or a file path, got {type(source).__name__}")
-
-
-def _is_file(text: str) -> bool:
-    try:
-        return Path(text).is_file()
-    except (OSError, ValueError):  # odd characters, name too long
-        return False
-
-
-def _read_file(path: Path) -> Any:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_SPEC_BYTES + 1)
-    except OSError as exc:
-        raise SpecError(f"cannot read spec file '{path}': {exc.strerror or exc}") from None
-    return load_json_bytes(data, f"spec file '{path}'")
-
-
-def load_json_bytes(data: bytes, what: str) -> Any:
-    """The JSON value in a spec file's bytes (a file or an upload), unchecked beyond JSON itself.
-
-    The one place spec file bytes are decoded: size limit, UTF-8 (a BOM is allowed), no
-    NaN/Infinity. Raises :class:`SpecError` starting with ``what`` (e.g. ``'net.json'``).
-    """
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(f"{what} is over {_n(MAX_SPEC_BYTES)} bytes; a spec is a small JSON file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SpecError(f"{what} is not UTF-8 text; save it as a JSON file") from None
-    return _loads(text, what)
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _loads(text: str, what: str) -> Any:
-    if len(text) > MAX_SPEC_BYTES:
-        raise SpecError(f"{what} is over {_n(MAX_SPEC_BYTES)} characters; a spec is a small JSON document")
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        where = f" (line {exc.lineno} column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc) or "too deeply nested"
-        raise SpecError(f"{what} is not valid JSON: {msg}{where}") from None
-
-
 def _parse_input(value: Any) -> tuple[int, int, int]:
     example = "e.g. [3, 224, 224]"
     if not isinstance(value, (list, tuple)) or len(value) != 3:
@@ -188,8 +102,10 @@ def _parse_input(value: Any) -> tuple[int, int, int]:
     return (c, h, w)
 
 
-def _parse_layer(index: int, raw: Any) -> LayerSpec:
-    """One layer dict -> typed spec (key-level checks only)."""
+def _parse_layer(index: int, raw: Any, *, inner: bool = True, depth: int = 0,
+                 budget: list[int] | None = None) -> LayerSpec:
+    """One layer dict -> typed spec (key-level checks only; a branch's paths too unless ``inner`` is False,
+    within the same depth and layer-count limits as the full walk)."""
     if not isinstance(raw, dict):
         raise SpecError(f'must be an object like {{"type": "relu"}}, got {_show(raw)}', layer_index=index)
     type_ = raw.get("type")
@@ -216,9 +132,45 @@ def _parse_layer(index: int, raw: Any) -> LayerSpec:
                 values[spec_key.name] = spec_key.read(raw[spec_key.name], spec_key.name)
             elif spec_key.default is _REQUIRED:
                 raise _Invalid(f'missing "{spec_key.name}", e.g. {spec_key.example}', spec_key.name)
-        return cls(**values)
+        if cls is Branch:
+            _raw_paths(raw)
     except _Invalid as exc:
         raise SpecError(exc.reason, layer_index=index, layer_type=type_, key=exc.key) from None
+    if cls is Branch and inner:  # key-level only: the paths' layers, without their shapes
+        budget = budget if budget is not None else [1]
+        budget[0] += sum(len(path) for path in raw.get("paths", []))
+        if depth >= MAX_DEPTH or budget[0] > MAX_TOTAL_LAYERS:
+            raise SpecError(f"branches nest more than {MAX_DEPTH} deep here, or hold over {_n(MAX_TOTAL_LAYERS)} "
+                            "layers", layer_index=index, layer_type="branch", key="paths")
+        values["paths"] = tuple(tuple(_inside(index, p, i, _inner_layer, i, layer, depth + 1, budget)
+                                      for i, layer in enumerate(path)) for p, path in enumerate(raw.get("paths", [])))
+    return cls(**values)
+
+
+def _inner_layer(index: int, raw: Any, depth: int, budget: list[int]) -> LayerSpec:
+    return _parse_layer(index, raw, depth=depth, budget=budget)
+
+
+def _raw_paths(raw: dict) -> list[list[Any]]:
+    """A branch's "paths" as given: a list of lists (at most MAX_PATHS), or _Invalid with an example."""
+    paths = raw.get("paths", [])  # none at all is reported with the shapes: "needs at least one path"
+    if not isinstance(paths, list) or not all(isinstance(p, list) for p in paths):
+        raise _Invalid(f'"paths" must be a list of paths, each a list of layers, e.g. {_PATHS_EXAMPLE}; got '
+                       f'{_show(paths)}', "paths")
+    if len(paths) > MAX_PATHS:
+        raise _Invalid(f"{_n(len(paths))} paths is over the {MAX_PATHS} path limit", "paths")
+    return paths
+
+
+def _inside(index: int, path: int, inner_index: int, step: Any, *args: Any) -> Any:
+    """``step(*args)`` for a layer inside branch ``index``'s path ``path``; its SpecError is re-raised naming
+    the branch, the path and the inner layer."""
+    try:
+        return step(*args)
+    except SpecError as exc:
+        where = ((path, exc.layer_index if exc.layer_index is not None else inner_index, exc.layer_type),
+                 *exc.inner)
+        raise SpecError(exc.reason, layer_index=index, layer_type="branch", key=exc.key, inner=where) from None
 
 
 def _too_small(layer: LayerSpec, window: Window, hw: Pair) -> str:
@@ -247,7 +199,7 @@ def _too_small(layer: LayerSpec, window: Window, hw: Pair) -> str:
 def _walk(spec_obj: Any, *, stop: bool) -> tuple[Spec | None, SpecError | None]:
     """Parse and validate; with ``stop=False`` return the valid prefix and the first error."""
     try:
-        data = _load(spec_obj)
+        data = load_source(spec_obj)
         if not isinstance(data, dict):
             raise SpecError(f'a spec must be a JSON object with "input" and "layers", got {type(data).__name__}')
         for key in data:
@@ -281,11 +233,11 @@ def _walk(spec_obj: Any, *, stop: bool) -> tuple[Spec | None, SpecError | None]:
     windows: list[tuple[Window, ...]] = []
     flatten_at: int | None = None
     error: SpecError | None = None
+    budget = [len(raw_layers)]  # layers at every depth so far (a link could nest thousands in one layer)
     for index, raw in enumerate(raw_layers):
         try:
-            layer = _parse_layer(index, raw)
             flat = shapes[flatten_at + 1] if flatten_at is not None else shapes[-1]  # the flatten's own output
-            shape, used = _infer(index, layer, raw, shapes[-1], flatten_at, flat)
+            layer, shape, used = _layer_at(index, raw, shapes[-1], flatten_at, flat, budget, 0)
         except SpecError as exc:
             if stop:
                 raise
@@ -297,6 +249,55 @@ def _walk(spec_obj: Any, *, stop: bool) -> tuple[Spec | None, SpecError | None]:
         shapes.append(shape)
         windows.append(used)
     return Spec(input_shape, tuple(layers), tuple(shapes), name, tuple(windows)), error
+
+
+def _layer_at(index: int, raw: Any, shape: Shape, flatten_at: int | None, flat: Shape, budget: list[int],
+              depth: int) -> tuple[LayerSpec, Shape, tuple[Window, ...]]:
+    """Parse one layer and work out its output for ``shape`` in (a branch: its paths too), or SpecError."""
+    layer = _parse_layer(index, raw, inner=False)
+    out, used = _infer(index, layer, raw, shape, flatten_at, flat)
+    if isinstance(layer, Branch):
+        layer, out = _branch_at(index, layer, raw, shape, budget, depth + 1)
+    return layer, out, used
+
+
+def _branch_at(index: int, branch: Branch, raw: dict, shape: Shape, budget: list[int], depth: int
+               ) -> tuple[Branch, Shape]:
+    """Walk every path of a branch from ``shape`` (errors name the path and the inner layer) and merge."""
+    if depth > MAX_DEPTH:
+        raise SpecError(f"branches nest more than {MAX_DEPTH} deep here; expand fewer levels or restructure",
+                        layer_index=index, layer_type="branch", key="paths")
+    try:
+        check_paths(branch, len(raw.get("paths", [])), shape)
+    except _Invalid as exc:
+        raise SpecError(exc.reason, layer_index=index, layer_type="branch", key=exc.key) from None
+    paths: list[tuple[LayerSpec, ...]] = []
+    outs: list[Shape] = []
+    for p, path in enumerate(raw.get("paths", [])):
+        budget[0] += len(path)
+        if budget[0] > MAX_TOTAL_LAYERS:
+            raise SpecError(f"over {_n(MAX_TOTAL_LAYERS)} layers counting those inside branches",
+                            layer_index=index, layer_type="branch", key="paths")
+        s = path_input(branch, shape, len(raw.get("paths", [])))
+        typed: list[LayerSpec] = []
+        for i, inner in enumerate(path):
+            layer, s, _ = _inside(index, p, i, _path_layer, i, inner, s, budget, depth)
+            typed.append(layer)
+        paths.append(tuple(typed))
+        outs.append(s)
+    try:
+        out = merge_shape(branch, outs)
+    except _Invalid as exc:
+        raise SpecError(exc.reason, layer_index=index, layer_type="branch", key=exc.key) from None
+    return replace(branch, paths=tuple(paths)), out
+
+
+def _path_layer(i: int, raw: Any, shape: Shape, budget: list[int], depth: int
+                ) -> tuple[LayerSpec, Shape, tuple[Window, ...]]:
+    if isinstance(raw, dict) and raw.get("type") in ("flatten", "linear"):
+        raise SpecError("cannot go inside a branch path: every path keeps a (channels, height, width) map; put "
+                        "it after the branch", layer_index=i, layer_type=str(raw["type"]), key="type")
+    return _layer_at(i, raw, shape, None, (), budget, depth)
 
 
 def _infer(index: int, layer: LayerSpec, raw: dict, shape: Shape, flatten_at: int | None, flat: Shape = ()
@@ -325,12 +326,18 @@ def _infer(index: int, layer: LayerSpec, raw: dict, shape: Shape, flatten_at: in
             return shape, ()
         layer.check(shape)
         hw: Pair = (shape[1], shape[2])
-        windows = layer.windows(hw)
+        resized = layer.resize(hw)
+        windows = layer.windows(hw) if resized is None else ()
         for window in windows:
             out = window.out_size(hw)
             if out[0] < 1 or out[1] < 1:
                 raise _Invalid(_too_small(layer, window, hw), "kernel_size")
             hw = out
+        if resized is not None:
+            if resized[0] < 1 or resized[1] < 1:
+                raise _Invalid(f"output would be {format_dims(resized)} px; it needs at least 1×1: use a smaller "
+                               "padding or kernel, or a larger scale", "padding")
+            hw = resized
         if hw[0] > MAX_SPEC_SIDE or hw[1] > MAX_SPEC_SIDE:
             raise _Invalid(f"output would be {format_dims(hw)} px, over the {_n(MAX_SPEC_SIDE)} px limit; "
                            "use less padding", "padding")

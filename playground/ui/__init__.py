@@ -9,8 +9,9 @@ somewhere; each way below is used for the reason given (the measurements are in 
   whose identity matters. Never the only copy of anything: any client can clear it.
 - ``st.cache_data``: a value computed once for every session, each caller getting its own copy
   (unpickled on every hit); ``ttl`` for what is read off disk or a cluster and changes (the model list,
-  10 s; a fine-tune's label, 10 s; the Ray cluster's size, 30 s; the disk use). For pure results that
-  are small to copy: catalogue measurements, training and memory estimates, gradients, thumbnails.
+  10 s; a fine-tune's label, 10 s; the zoo's weights status and the Ray cluster's size, 30 s; the disk
+  use). For pure results that are small to copy: catalogue measurements, training and memory
+  estimates, gradients, thumbnails.
 - ``@replayed`` (:mod:`playground.ui.replay`): a function that *draws* elements (tables, charts,
   pictures) from plain hashable arguments, drawn once per server and its recorded messages re-sent on
   later runs: rebuilding the figures, Arrow tables and PNGs of unchanged parts was most of each page's
@@ -24,9 +25,6 @@ somewhere; each way below is used for the reason given (the measurements are in 
   memo): results keyed by a photo's or an array's content, bounded in bytes, computed once when many
   sessions ask at the same moment (the others wait for that computation). For inference results and
   other photo-sized results every session shares.
-- A module-level ``(time, value)`` memo (:func:`playground.models.registry.zoo_status`, 30 s): for
-  library code, which has no Streamlit; asking the import system where each weights package lives
-  cost a page run more than drawing its form.
 - ``st.session_state``: what belongs to one browser: its decoded upload (the same image object on
   every rerun, so its digest is computed once; never shared with other students), its staged zip, which
   (model, photo) its explanation widgets belong to, its kernel edits. Widget values kept while a widget

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from playground.catalog import finetuned_dir, load_model
+from playground.catalog import finetuned_dir, load_model, note_model_use
 from playground.finetune.device import server_device
 from playground.models.finetuned import WEIGHTS_FILE
 from playground.models.registry import MODELS, LoadedModel
@@ -29,5 +29,6 @@ def get_model(ref: str) -> LoadedModel:
     if ref not in MODELS:
         weights = finetuned_dir(ref) / WEIGHTS_FILE
         stamp = weights.stat().st_mtime if weights.is_file() else 0.0
+        note_model_use(ref)  # loaded once per process, used on every prediction: retention counts from here
     return cached_model(ref, stamp)
 

@@ -7,10 +7,20 @@ server. It is never put in a URL, so a shared job link carries no ownership. Job
 :func:`playground.classroom.owner_id` of it. Streamlit reads cookies when a session connects
 (``st.context.cookies``) but cannot set them, so a tiny script writes them from the page
 (:func:`cookie_script`), on every run until the connection presents them back.
+
+Because a script sets them, these cookies cannot be ``HttpOnly``: the strongest properties Streamlit
+allows are ``SameSite=Strict``, ``Path=/``, ``Secure`` over https and a bounded ``Max-Age``. The teacher
+cookie therefore holds a random server-side session id (:mod:`playground.teacher_access`) that
+expires within a day and that Lock or a new passcode revokes, never anything derived from the passcode.
+
+Limits must not reset when a cookie is dropped, so :func:`client_address` names the computer too:
+the connection's address, or behind a reverse proxy on the same machine the address the proxy
+appended to ``X-Forwarded-For`` (trusted only from a loopback peer, which a student cannot be).
 """
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from urllib.parse import unquote
 
@@ -25,24 +35,34 @@ from playground.classroom import (
     TEACHER_COOKIE,
     ClassroomError,
     Viewer,
-    check_passcode,
-    check_teacher_token,
     class_passcode,
     clean_display_name,
     new_owner_secret,
+    note_secrets_passcode,
     owner_id,
-    teacher_token,
     valid_secret,
+)
+from playground.paths import home_dir
+from playground.teacher_access import (
+    SESSION_SECONDS,
+    Client,
+    check_passcode,
+    check_teacher_session,
+    end_teacher_session,
+    new_teacher_session,
 )
 
 __all__ = ["OWNER_SECRET_KEY", "OWNER_ID_KEY", "OWNER_NAME_KEY", "TEACHER_KEY", "passcode", "classroom_mode",
            "current_owner", "display_name", "set_display_name", "is_teacher", "unlock_teacher", "lock_teacher",
-           "viewer", "cookie_script", "write_cookies", "name_input", "NAME_INPUT"]
+           "viewer", "cookie_script", "write_cookies", "name_input", "NAME_INPUT", "client_address", "client",
+           "TEACHER_TOKEN_KEY"]
 
 OWNER_SECRET_KEY = "owner_secret"  # session_state: this browser's secret (tests set it before a run)
 OWNER_ID_KEY = "owner_id"  # session_state: the owner id in use (the secret's hash, or an adopted one)
 OWNER_NAME_KEY = "owner_name"  # session_state: the display name the student chose
-TEACHER_KEY = "teacher_unlocked"  # session_state: the passcode was given in this session
+TEACHER_KEY = "teacher_unlocked"  # session_state: False once this session pressed Lock
+TEACHER_TOKEN_KEY = "teacher_session"  # session_state: the teacher session id this session holds
+_CLIENT_KEY = "client_session_id"  # session_state: a random id for this browser session (passcode back-off)
 _PENDING_KEY = "owner_cookies_pending"  # session_state: cookies to (re)write: name -> value (None: delete)
 
 
@@ -52,7 +72,11 @@ def passcode() -> str | None:
         value = st.secrets.get(PASSCODE_SECRET)
     except Exception:  # no secrets.toml at all (StreamlitSecretNotFoundError), or an unreadable one
         value = None
-    return class_passcode(value)
+    code = class_passcode(value)
+    # The library reads the environment itself; it learns of a passcode in secrets.toml from here
+    # (its defaults for caps and the time limit follow class mode).
+    note_secrets_passcode(isinstance(value, str | int) and bool(str(value).strip()))
+    return code
 
 
 def classroom_mode() -> bool:
@@ -126,34 +150,60 @@ def set_display_name(name: str) -> str:
     return clean
 
 
+def client_address() -> str | None:
+    """The address of this session's computer; None for the server's own machine (a loopback
+    connection no proxy forwarded). Behind a local reverse proxy: the last X-Forwarded-For entry,
+    the one the proxy itself appended (earlier entries are whatever the browser claimed)."""
+    try:
+        address = st.context.ip_address  # None for a loopback peer
+        forwarded = st.context.headers.get("X-Forwarded-For") if address is None else None
+    except Exception:  # no browser connection (bare mode)
+        return None
+    if isinstance(forwarded, str) and forwarded.strip():
+        last = forwarded.split(",")[-1].strip()
+        return last[:64] or None
+    return address[:64] if isinstance(address, str) else None  # (a test harness gives no real address)
+
+
+def client() -> Client:
+    """Who this session is for the passcode back-off: a random id per browser session, and its address."""
+    session = st.session_state.setdefault(_CLIENT_KEY, secrets.token_hex(8))
+    return Client(session=session, address=client_address())
+
+
 def is_teacher() -> bool:
-    """Whether this session is the teacher's: the passcode given now, or the browser's teacher cookie."""
+    """Whether this session is the teacher's: a live server-side teacher session, held by this
+    session (the passcode given here) or by the browser's cookie. Checked on every run, so a Lock
+    or a new passcode anywhere ends it."""
     code = passcode()
-    if code is None:
+    if code is None or st.session_state.get(TEACHER_KEY) is False:  # Lock wins over the cookie still shown
         return False
-    unlocked = st.session_state.get(TEACHER_KEY)
-    if unlocked is not None:  # decided in this session (a Lock wins over the cookie the connection still shows)
-        return bool(unlocked)
-    if check_teacher_token(_cookie(TEACHER_COOKIE), code):
-        st.session_state[TEACHER_KEY] = True
+    token = st.session_state.get(TEACHER_TOKEN_KEY) or _cookie(TEACHER_COOKIE)
+    if check_teacher_session(token, code, home_dir()):
+        st.session_state[TEACHER_TOKEN_KEY] = token
         return True
     return False
 
 
 def unlock_teacher(given: str) -> bool:
-    """Check the passcode; on success this session (and, by cookie, this browser) is the teacher's.
-    Raises ClassroomError while locked after too many wrong attempts."""
+    """Check the passcode (or the reset code in the server's log); on success this session (and, by
+    cookie, this browser) holds a new teacher session. Raises ClassroomError while this client must
+    wait after too many wrong tries."""
     code = passcode()
-    if not check_passcode(given, code):
+    if not check_passcode(given, code, client()):
         return False
     assert code is not None  # check_passcode raised otherwise
+    token = new_teacher_session(code, home_dir())
     st.session_state[TEACHER_KEY] = True
-    _remember(TEACHER_COOKIE, teacher_token(code))
+    st.session_state[TEACHER_TOKEN_KEY] = token
+    _remember(TEACHER_COOKIE, token)
     return True
 
 
 def lock_teacher() -> None:
-    """Leave teacher mode in this session and this browser."""
+    """Leave teacher mode: the server forgets this teacher session (its cookie unlocks nothing any more)."""
+    end_teacher_session(st.session_state.pop(TEACHER_TOKEN_KEY, None), home_dir())
+    end_teacher_session(_cookie(TEACHER_COOKIE), home_dir())
     st.session_state[TEACHER_KEY] = False
     _remember(TEACHER_COOKIE, None)
 
@@ -180,8 +230,12 @@ def write_cookies() -> None:
     short before the script reached the browser cannot lose the owner secret."""
     pending = {name: value for name, value in _pending().items() if _cookie(name) != value}
     st.session_state[_PENDING_KEY] = pending
-    if pending:
-        st.html(cookie_script(pending), unsafe_allow_javascript=True)
+    long_lived = {k: v for k, v in pending.items() if k != TEACHER_COOKIE}
+    if long_lived:
+        st.html(cookie_script(long_lived), unsafe_allow_javascript=True)
+    if TEACHER_COOKIE in pending:  # the teacher's lives no longer than its server-side session
+        st.html(cookie_script({TEACHER_COOKIE: pending[TEACHER_COOKIE]}, max_age=SESSION_SECONDS),
+                unsafe_allow_javascript=True)
 
 
 NAME_INPUT = "owner_name_input"  # the display-name text box

@@ -6,7 +6,7 @@ import os
 import streamlit as st
 
 from playground.paths import home_dir
-from playground.ui.text import md_text, server_paths_hidden
+from playground.ui.text import md_text, server_details_visible
 
 __all__ = ["render_sidebar", "compute_device_label", "runner_label"]
 
@@ -49,10 +49,10 @@ def runner_label() -> str:
 
 def render_sidebar() -> None:
     """Draw the shared sidebar."""
-    lines = [f":material/memory: {compute_device_label()}", f":material/lan: Jobs: {md_text(runner_label())}"]
-    # Server paths are for whoever runs the server: not shown on a class server (students see the pages)
-    if not server_paths_hidden():
-        lines.append(f":material/folder: Data: {md_text(home_dir())}")
+    if not server_details_visible():
+        return  # a student on a class server: the machine's CPUs, GPUs and cluster are the teacher's business
+    lines = [f":material/memory: {md_text(compute_device_label())}", f":material/lan: Jobs: {md_text(runner_label())}"]
+    lines.append(f":material/folder: Data: {md_text(home_dir())}")
     # One element, not three: every element costs the server a message on every run of every page.
     st.sidebar.caption("  \n".join(lines))
 

@@ -16,7 +16,9 @@ escaping, ``[Answers here](https:evil.example)`` becomes a live link on a classm
   ``:`` and ``@`` and between ``www`` and its dot breaks those patterns without changing what the
   reader sees;
 - line breaks and tabs become spaces (a message is one line: a new line could start a heading or a
-  list), and leading spaces become no-break spaces (four would start a code block).
+  list), and leading spaces become no-break spaces (four would start a code block);
+- bidirectional controls (a right-to-left override in a zip's name) are shown as ``<U+202E>``
+  rather than reordering what follows them.
 
 Plotly labels are HTML, not markdown: use :func:`plotly_text` there.
 
@@ -32,7 +34,10 @@ import string
 
 import streamlit as st
 
+from playground._format import BIDI_CONTROLS
+
 __all__ = ["md_text", "plotly_text", "show_error", "show_warning", "redact_paths", "server_paths_hidden",
+           "server_details_visible",
            "WORD_JOINER"]
 
 WORD_JOINER = "\u2060"  # zero-width, no line break: invisible, but it splits a pattern in two
@@ -53,6 +58,8 @@ def md_text(value: object) -> str:
     '\\[x\\]\\(https\\:\u2060\\/\\/e\\.example\\) \\*\\*b\\*\\*'
     """
     text = _LINE_BREAKS.sub(" ", str(value))
+    # A right-to-left override shows "gpj.exe" as "exe.jpg": show the control itself instead.
+    text = "".join(f"<U+{ord(ch):04X}>" if ch in BIDI_CONTROLS else ch for ch in text)
     text = _LEADING_SPACES.sub(lambda m: "\u00a0" * len(m.group(0)), text)
     out: list[str] = []
     for ch in text:
@@ -77,6 +84,15 @@ def server_paths_hidden() -> bool:
     from playground.ui.owner import classroom_mode  # owner renders through this module: import it late
 
     return classroom_mode()
+
+
+def server_details_visible() -> bool:
+    """Whether this session may see the server's own details (folders, admin commands, its CPUs and
+    GPUs) and act on the server (fetch model weights): everyone on a single-user install; on a class
+    server (a passcode is set) the teacher only."""
+    from playground.ui.owner import classroom_mode, is_teacher  # owner renders through this module
+
+    return not classroom_mode() or is_teacher()
 
 
 def redact_paths(text: str) -> str:

@@ -7,6 +7,7 @@ import torch
 from playground.design.analysis import analyze
 from playground.design.build import build_model
 from playground.design.erf import ERFError, effective_receptive_field, mass_side
+from playground.design.workload import spec_workload
 
 CONV = {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}
 
@@ -86,7 +87,7 @@ def test_bad_choices_have_clear_messages() -> None:
         effective_receptive_field(spec, 7)
     big = {"input": [3, 224, 224], "layers": [{"type": "conv2d", "out_channels": 1024, "kernel_size": 3,
                                                "padding": 1}] * 4}
-    with pytest.raises(ERFError, match="multiply-accumulates per sample"):
+    with pytest.raises(ERFError, match="operations and .* per sample .*over what this tool spends"):
         effective_receptive_field(big)
 
 
@@ -96,5 +97,5 @@ def test_a_costly_net_is_averaged_over_fewer_samples(monkeypatch: pytest.MonkeyP
     spec = stack(2)
     cropped = {**spec, "input": [3, 9, 9]}  # 5 px field + 2 jumps each side
     assert effective_receptive_field(spec, samples=4).input_hw == (9, 9)
-    monkeypatch.setattr(erf, "MAX_ERF_MACS", 2 * analyze(cropped).total_macs)
+    monkeypatch.setattr(erf, "MAX_ERF_OPS", 2 * spec_workload(cropped).ops)
     assert effective_receptive_field(spec, samples=4).samples == 2

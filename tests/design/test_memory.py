@@ -66,7 +66,7 @@ def test_spec_estimate_matches_a_real_step(spec: dict[str, Any]) -> None:
     assert est.total_params == est.trainable_params == n
     assert est.parameters_bytes == est.gradients_bytes == 4 * n
     assert est.optimizer_bytes == 2 * 4 * n  # AdamW: exp_avg + exp_avg_sq
-    assert est.training_bytes == est.parameters_bytes * 4 + est.activations_bytes
+    assert est.training_bytes == est.parameters_bytes * 4 + est.activations_bytes + est.transient_bytes
 
 
 def test_bf16_estimate_matches_a_real_autocast_step() -> None:

@@ -3,11 +3,14 @@ A's job link and gets no Cancel, the teacher unlocks the Teacher page, sees A's 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from playground.classroom import OWNER_COOKIE, PASSCODE_ENV
+from playground.classroom import OWNER_COOKIE, PASSCODE_ENV, TEACHER_COOKIE
+from playground.teacher_access import SESSION_SECONDS
+from playground.ui.teacher import LOCK_BUTTON
 from tests.e2e.conftest import serve_app
 from tests.e2e.helpers import JOB_URL, set_number, settle
 
@@ -91,6 +94,24 @@ def test_students_own_their_jobs_and_the_teacher_controls_them(browser, classroo
         a.get_by_role("heading", name=re.compile(rf"Job {first}: (cancelled|done)")).wait_for(timeout=120_000)
         for pg in (a, b, t):
             assert pg.locator('[data-testid="stException"]').count() == 0
+
+        # The teacher's cookie: a random server-side session with a short life, revoked by Lock.
+        held = next(c for c in teacher.cookies() if c["name"] == TEACHER_COOKIE)
+        assert held["sameSite"] == "Strict" and held["path"] == "/"
+        assert 0 < held["expires"] - time.time() <= SESSION_SECONDS + 60
+        t.locator(f".st-key-{LOCK_BUTTON} button").click()
+        settle(t)
+        t.get_by_test_id("stMain").get_by_label("Class passcode", exact=True).wait_for()
+        copied = _context(browser)
+        try:
+            copied.add_cookies([{k: held[k] for k in ("name", "value", "domain", "path")}])
+            c = copied.new_page()
+            c.goto(f"{classroom_url}/teacher")
+            settle(c)
+            c.get_by_test_id("stMain").get_by_label("Class passcode", exact=True).wait_for()  # not unlocked
+            assert c.get_by_text("Class settings").count() == 0
+        finally:
+            copied.close()
     finally:
         for ctx in (student_a, student_b, teacher):
             ctx.close()

@@ -147,3 +147,30 @@ def test_camera_on_a_plain_http_lan_address_says_why_it_cannot_work(page, app_ur
         assert page.evaluate("window.isSecureContext") is False  # what the browser decides...
         page.get_by_text(CAMERA_NEEDS_HTTPS).wait_for()  # ...and what the page tells the student
         expect(page.locator('[data-testid="stCameraInput"]')).to_have_count(1)  # drawn after the message
+
+
+# --------------------------------------------------------------------------- the Grad-CAM class box
+
+
+def _class_box_and_caption(page) -> tuple[str, str]:
+    """What the Grad-CAM "Class" box shows, and the class named under the map."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Class").first
+    caption = page.get_by_text(re.compile(r"^Grad-CAM: ")).first
+    return box.locator("input").input_value(), caption.inner_text().removeprefix("Grad-CAM: ")
+
+
+def test_the_class_box_names_the_new_photos_class_after_a_sample_switch(page, app_url) -> None:
+    """The box once showed "espresso (95.1%)" on the cat while the map explained the cat's class: the
+    browser sent the old box's value back with the run the switch caused."""
+    page.goto(f"{app_url}/predict")
+    settle(page)
+    page.get_by_text(re.compile(r"^Grad-CAM: espresso$")).first.wait_for()
+    box, caption = _class_box_and_caption(page)
+    assert "espresso (" in box and caption == "espresso"
+
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Sample photo").locator("input").click()
+    page.get_by_role("option", name="Cat (Chelsea)").click()
+    settle(page)
+    page.get_by_text(re.compile(r"^Grad-CAM: (tabby|tiger cat|Egyptian cat)$")).first.wait_for()
+    box, caption = _class_box_and_caption(page)
+    assert "espresso" not in box and f"{caption} (" in box, (box, caption)

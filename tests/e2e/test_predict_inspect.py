@@ -15,7 +15,7 @@ def test_clicking_a_cell_of_a_feature_map_moves_the_drawn_field_to_that_unit(pag
     page.goto(f"{app_url}/predict")
     settle(page)
     # the centre unit first; marker 1 is row 0, column 1
-    click_unit(page, "Feature maps", CHART, units=56 * 56, index=1, now="Unit (28, 28) of _blocks.2")
-    wait_for_field_caption(page, "Unit (0, 1) of _blocks.2")
+    click_unit(page, "Feature maps", CHART, units=56 * 56, index=1, now="Unit (28, 28) of the block 3 of 16")
+    wait_for_field_caption(page, "Unit (0, 1) of the block 3 of 16")
     assert "sees input rows -6…12 and columns -2…16" in field_caption(page)
     assert page.locator('[data-testid="stException"]').count() == 0

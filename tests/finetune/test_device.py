@@ -193,9 +193,9 @@ def test_a_gpu_jobs_estimate_is_timed_on_the_servers_cpu(tiny, monkeypatch: pyte
     monkeypatch.setattr(estimates, "resolve_device", lambda cfg: torch.device("cuda"))
     monkeypatch.setattr(estimates, "server_device", lambda: "cpu")
     seen = []
-    real_probe = estimates.probe_costs
-    monkeypatch.setattr(estimates, "probe_costs", lambda cfg, setup, *a: seen.append(setup.device) or
-                        real_probe(cfg, setup, *a))
+    real_probe = estimates._probe_elsewhere  # the probe in its child process, on this device
+    monkeypatch.setattr(estimates, "_probe_elsewhere", lambda cfg, ds, device, alive: seen.append(device) or
+                        real_probe(cfg, ds, device, alive))
     cfg = TrainConfig(**TINY)
     est = estimates.estimate(cfg, tiny)
     assert seen == [torch.device("cpu")] and est.device == "cuda" and est.source == "server cpu"

@@ -16,9 +16,17 @@ def test_gpu_out_of_memory_while_estimating(tiny: Dataset, monkeypatch: pytest.M
     def oom(*_a, **_k):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
+    from playground.finetune.estimate import probe_costs
+    from playground.finetune.runtime import prepare
+    from playground.models.registry import replace_head
+
+    cfg = TrainConfig(**TINY)
+    setup = prepare(cfg, tiny)
+    model = replace_head(setup.entry.builder(), setup.entry, 3)
+    groups = strategies.apply_strategy(model, setup.entry, cfg)
     monkeypatch.setattr(torch.nn.Module, "to", oom)  # the model's move to the device
     with pytest.raises(TrainingError, match=r"ran out of memory timing a batch of 8 at 32 px; try a smaller image size"):
-        estimate(TrainConfig(**TINY), tiny)
+        probe_costs(cfg, setup, model, groups)  # estimate() runs this in a child process
 
 
 def test_estimate_counts_and_times(tiny: Dataset) -> None:
@@ -41,7 +49,7 @@ def test_the_probe_is_remembered_and_a_real_run_replaces_it(tiny: Dataset, _play
     cfg = TrainConfig(**TINY, strategy="last-block")
     first = estimate(cfg, tiny)
     assert first.source == "probe" and "timed on this machine" in first.method
-    monkeypatch.setattr(estimates, "probe_costs", lambda *a: pytest.fail("probed again"))
+    monkeypatch.setattr(estimates, "_probe_elsewhere", lambda *a: pytest.fail("probed again"))
     monkeypatch.setattr(estimates, "_time_decoding", lambda *a: 0.001)
     again = estimate(TrainConfig(**dict(TINY, epochs=4), strategy="last-block"), tiny)  # epochs are not in the key
     assert again.costs["step"] == first.costs["step"] and again.source == "probe"
@@ -82,7 +90,73 @@ def test_a_fresh_probe_is_corrected_by_earlier_jobs(tiny: Dataset, monkeypatch: 
 
     calibration.record_probe("other|head|64px|b32|cpu|auto|features", Costs(forward=0.02, step=1e-5))
     calibration.record_run("other|head|64px|b32|cpu|auto|features", Costs(forward=0.01, step=1e-5), 5.0)
-    monkeypatch.setattr(estimates, "probe_costs", lambda *a: Costs(forward=0.04, step=0.1, evaluate=0.04))
+    monkeypatch.setattr(estimates, "_probe_elsewhere", lambda *a: Costs(forward=0.04, step=0.1, evaluate=0.04))
     est = estimate(TrainConfig(**TINY, strategy="full"), tiny)
     assert est.source == "probe, corrected" and "scaled by how earlier jobs here compared" in est.method
     assert (est.costs["forward"], est.costs["step"], est.costs["evaluate"]) == pytest.approx((0.02, 0.05, 0.02))
+
+
+def test_a_configuration_that_does_not_fit_is_refused_before_any_training(
+        tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue: full, 640 px, batch 32 on the form trained inside the server until it could not allocate.
+    Now the memory is measured first (meta device) and the estimate refused with the figures."""
+    from playground.design import memory as design_memory
+    from playground.finetune import estimate as estimates
+    from playground.finetune.memory import memory_estimate
+
+    monkeypatch.setattr(estimates, "_probe_elsewhere", lambda *a: pytest.fail("timed a configuration that cannot fit"))
+    cfg = TrainConfig(**dict(TINY, image_size=640, batch_size=32), strategy="full", device="cpu")
+    need = memory_estimate(cfg.model, 32, "full", input_shape=(3, 640, 640), num_classes=3).training_bytes
+    monkeypatch.setattr(design_memory, "available_memory", lambda device="cpu": need // 2)
+    with pytest.raises(TrainingError, match=r"at 640 px, batch 32 needs about [\d.]+ [GM]B of memory and this "
+                                            r"machine has [\d.]+ [GM]B free; lower the batch size"):
+        estimate(cfg, tiny)
+
+
+def test_the_probe_batch_shrinks_to_its_memory_and_one_image_too_many_is_refused(tiny: Dataset) -> None:
+    from playground.finetune.estimate import PROBE_BATCH, probe_batch
+    from playground.finetune.memory import memory_estimate
+
+    small = TrainConfig(**TINY, strategy="full")
+    assert probe_batch(small, 3) == min(small.batch_size, PROBE_BATCH)  # 32 px fits easily
+    big = TrainConfig(**dict(TINY, image_size=640, batch_size=32), strategy="full")
+    one = memory_estimate(big.model, 1, "full", input_shape=(3, 640, 640), num_classes=3)
+    four = one.training_bytes + 3 * (one.activations_bytes + one.transient_bytes)  # exactly four images' worth
+    assert probe_batch(big, 3, limit=four) == 4
+    assert memory_estimate(big.model, 4, "full", input_shape=(3, 640, 640), num_classes=3).training_bytes <= four
+    with pytest.raises(TrainingError, match="for a single image, over the"):
+        probe_batch(big, 3, limit=one.training_bytes - 1)
+
+
+def test_the_probe_runs_outside_this_process(tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the probe allocates is a child's: this process's own probe_costs is never called."""
+    from playground.finetune import estimate as estimates
+
+    monkeypatch.setattr(estimates, "probe_costs", lambda *a, **k: pytest.fail("probed in the server process"))
+    est = estimate(TrainConfig(**dict(TINY, seed=7), strategy="last-block"), tiny)
+    assert est.source == "probe" and est.costs["step"] > 0
+
+
+def test_a_probe_too_big_at_the_jobs_size_is_timed_smaller_and_scaled(
+        tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GPU job may fit where the server's probe does not: the probe then runs at a smaller image size
+    whose memory fits, and its per-image costs are scaled up by the image's area."""
+    from playground.finetune import estimate as estimates
+    from playground.finetune.eta import Costs
+    from playground.finetune.memory import memory_estimate
+
+    cfg = TrainConfig(**dict(TINY, image_size=640, batch_size=32), strategy="full")
+    limit = memory_estimate(cfg.model, 1, "full", input_shape=(3, 320, 320), num_classes=3).training_bytes
+    monkeypatch.setattr(estimates, "PROBE_MEMORY", limit)
+    timed, batch = estimates._probe_settings(cfg, 3)
+    assert 32 <= timed.image_size <= 320 and batch >= 1
+    assert memory_estimate(cfg.model, batch, "full", input_shape=(3, timed.image_size, timed.image_size),
+                           num_classes=3).training_bytes <= limit
+    import playground.sandbox as sandbox
+
+    seen: list[int] = []
+    monkeypatch.setattr(sandbox, "run_limited", lambda fn, cfg_data, *a, **k:  # the child's answer, here
+                        seen.append(cfg_data["image_size"]) or Costs(forward=0.01, step=0.02, evaluate=0.01))
+    costs = estimates._probe_elsewhere(cfg, tiny, torch.device("cpu"), None)
+    area = (640 / seen[0]) ** 2
+    assert seen == [timed.image_size] and costs.step == pytest.approx(0.02 * area)

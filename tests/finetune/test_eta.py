@@ -174,3 +174,19 @@ def test_the_prior_is_scaled_by_timed_work_only() -> None:
         clock.now += 0.4  # 0.04 s per image: twice the prior
         eta.phase("extract", done)
     assert eta.seconds() == pytest.approx(70 * 0.04 + 2 * (80 * 0.001 + 20 * 0.001))
+
+
+def test_throughput_counts_all_the_work_not_only_the_head_steps() -> None:
+    """The issue: --json said 44-56k images/s for a digits head run, counting only the cached head steps,
+    while extracting the features took ~95% of the time."""
+    from playground.finetune.eta import throughput
+
+    metrics = {"train_images": 800, "epochs": 2, "train_seconds": 9.0, "feature_cache": True,
+               "timing": {"costs": {"decode": 0.001, "forward": 0.01, "step": 2e-5, "evaluate": 1e-5},
+                          "work_seconds": 12.0}}
+    rates = throughput(metrics)
+    assert rates["images_per_sec"] == pytest.approx(1600 / 12.0, abs=0.1)  # 133 images/s, as a user counts
+    assert rates["parts"] == {"decode": 1000.0, "extract": 100.0, "step": 50000.0, "validate": 100000.0}
+    pixels = dict(metrics, feature_cache=False, timing={"costs": {"step": 0.02}, "work_seconds": 0.0})
+    assert throughput(pixels)["images_per_sec"] == pytest.approx(1600 / 9.0, abs=0.1)  # falls back on train time
+    assert throughput(pixels)["parts"]["extract"] is None

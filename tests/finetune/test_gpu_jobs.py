@@ -21,6 +21,8 @@ from playground.finetune.jobs.submit import job_config
 from tests.conftest import REPO
 from tests.support.finetune_data import TINY, tiny_digits
 
+pytestmark = pytest.mark.slow  # real worker processes
+
 
 @pytest.fixture()
 def tiny(tmp_path: Path) -> Dataset:

@@ -187,6 +187,7 @@ def test_process_identity() -> None:
 # --------------------------------------------------------------------------- real spawned workers
 
 
+@pytest.mark.slow  # a real worker process training
 def test_spawned_job_runs_to_done_with_progress_and_artifacts(tiny: Dataset) -> None:
     manager = JobManager()
     try:
@@ -227,6 +228,7 @@ def test_spawned_job_runs_to_done_with_progress_and_artifacts(tiny: Dataset) -> 
     assert measured and 0 < overhead < wall
 
 
+@pytest.mark.slow  # a real worker process training
 def test_cancel_stops_a_running_job_within_a_batch(tiny: Dataset) -> None:
     manager = JobManager()
     try:
@@ -246,6 +248,7 @@ def test_cancel_stops_a_running_job_within_a_batch(tiny: Dataset) -> None:
     assert not job.artifacts.exists()
 
 
+@pytest.mark.slow  # a real worker process training
 def test_a_cancelled_job_keeps_its_best_epoch_as_a_usable_model(tiny: Dataset) -> None:
     manager = JobManager()
     try:
@@ -271,6 +274,7 @@ def test_a_cancelled_job_keeps_its_best_epoch_as_a_usable_model(tiny: Dataset) -
     assert manager.model_folder(job.id) == job.artifacts  # and what the download zips
 
 
+@pytest.mark.slow  # a real worker process training
 def test_killed_worker_fails_its_job_and_a_restart_still_finds_it(tiny: Dataset) -> None:
     manager = JobManager()
     try:
@@ -287,6 +291,7 @@ def test_killed_worker_fails_its_job_and_a_restart_still_finds_it(tiny: Dataset)
     assert [j.id for j in restarted.list()] == [job.id]
 
 
+@pytest.mark.slow  # a real worker process training
 def test_orphaned_worker_stops_itself(tiny: Dataset) -> None:
     """A worker whose parent (the server) is gone stops at its next check and says so."""
     store = JobStore()

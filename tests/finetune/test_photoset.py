@@ -226,3 +226,42 @@ def test_housekeeping_ages_a_set_out_like_an_upload(tmp_path: Path) -> None:
     report = apply_retention(tmp_path, RetentionPolicy(max_age_days=1), now=now + 2.5 * 86_400)
     assert [(r.kind, r.name) for r in report.removed] == [("upload", old.root.name)]
     assert old.classes() == [] and fresh.counts() == {"a": 1}
+
+
+def _big_png(width: int, height: int) -> bytes:
+    """A flat PNG: a few KB on disk, ``width × height`` pixels to decode (the issue's 40 MP uploads)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 120, 150)).save(buf, format="PNG", compress_level=9)
+    return buf.getvalue()
+
+
+def test_a_photo_that_decodes_to_too_many_pixels_is_refused_from_its_header(
+        photos: PhotoSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue: 60 PNGs of 40 MP (7.5 MB) cost 28 s of server CPU. A PNG cannot decode at a reduced
+    scale: over MAX_PHOTO_PIXELS it is refused before a pixel is decoded."""
+    from PIL import ImageFile
+
+    photos.add_class("cats")
+    data = _big_png(5000, 4000)  # 20 MP
+    assert photoset.decoded_pixels(data) == 20_000_000
+    decoded: list[int] = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(1) or real_load(self))
+    with pytest.raises(PhotoSetError, match=r"'big.png' was not added to 'cats'.*5000x4000.*over the 16"):
+        photos.add_photo("cats", data, "big.png")
+    assert decoded == [] and photos.photos("cats") == []
+
+
+def test_one_upload_decodes_at_most_its_pixel_budget(photos: PhotoSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files past MAX_UPLOAD_PIXELS are refused from their headers, undecoded; the others are added."""
+    photos.add_class("cats")
+    monkeypatch.setattr(photoset, "MAX_UPLOAD_PIXELS", 2_500_000)
+    files = [(f"p{i}.png", _big_png(1000 + i, 1000)) for i in range(4)]  # ~1 MP each
+    decoded: list[str | None] = []
+    real_load = photoset.load_image
+    monkeypatch.setattr(photoset, "load_image", lambda data, **k: decoded.append(k.get("name")) or real_load(data, **k))
+    added, errors = photos.add_photos("cats", files)
+    assert added == 2 and len(photos.photos("cats")) == 2
+    assert len(errors) == 2 and all("megapixels one upload may" in e for e in errors)
+    assert "'p2.png' was not added to 'cats'" in errors[0]
+    assert decoded == ["p0.png", "p1.png"]  # the last two were never decoded

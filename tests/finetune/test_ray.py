@@ -34,6 +34,8 @@ ray = pytest.importorskip("ray")
 from playground.finetune.jobs import ray_runner  # noqa: E402  (needs ray)
 from playground.finetune.jobs.ray_runner import RayRunner  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real Ray cluster and real training
+
 HEAD = TrainConfig(strategy="head", **dict(TINY, epochs=1))
 SLOW = TrainConfig(image_size=32, batch_size=2, epochs=200, strategy="full")  # runs until stopped
 

@@ -41,6 +41,8 @@ from playground.models.registry import MODELS, replace_head
 from tests.support.job_support import job_settings
 from tests.support.standalone_support import BlockedBatch, Ran, Run, parse_top
 
+pytestmark = pytest.mark.slow  # fresh interpreters loading real models
+
 CLASSES = ["apple", "pear: green", "plum"]  # ": " in a name: the output is split at the last one
 TOP = 3
 # One model of each family the fine-tuner offers (every MODELS entry is checked in-process below):

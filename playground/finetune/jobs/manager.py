@@ -3,9 +3,10 @@
 Job folders live in :class:`~playground.finetune.jobs.store.JobStore`; a
 :class:`~playground.finetune.jobs.runner.Runner` executes them (local worker processes by
 default; :mod:`~playground.finetune.jobs.runners` picks one). :class:`JobManager` enforces the
-concurrency limit, the per-owner limit (a class setting) and a bound on the whole queue, starts jobs
-fairly across owners (:mod:`~playground.finetune.jobs.schedule`), lets only a
-job's owner or the teacher cancel, delete or download it (a
+concurrency limit, the per-owner and per-computer limits and disk quotas
+(:mod:`~playground.finetune.jobs.limits`), a bound on the whole queue, the class's minutes per job
+and the teacher's pause; starts jobs fairly across owners (:mod:`~playground.finetune.jobs.schedule`),
+lets only a job's owner or the teacher cancel, delete or download it (a
 :class:`~playground.classroom.Viewer` says who asks), notices dead workers, and
 is rebuilt from disk after a server restart. This module never imports torch at import time, so the app stays light.
 """
@@ -21,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playground.classroom import Viewer, load_settings
+from playground.classroom import ClassSettings, Viewer, class_mode, load_settings
+from playground.finetune.jobs.datalock import hold_data_folder
+from playground.finetune.jobs.limits import check_submit, over_time, queue_paused
 from playground.finetune.jobs.outcome import (
     CANCELLED_QUEUED_MESSAGE,
     INTERRUPTED_MESSAGE,
@@ -33,6 +36,7 @@ from playground.finetune.jobs.runner import Runner, alive, process_identity
 from playground.finetune.jobs.runners import make_runner
 from playground.finetune.jobs.schedule import Queued, fair_order
 from playground.finetune.jobs.store import Job, JobError, JobStore
+from playground.finetune.jobs.timing import remember_timing
 from playground.paths import home_dir
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
 # A worker that ignores its cancel flag this long (stuck outside the batch loop) is terminated.
 CANCEL_GRACE_SECONDS = 30.0
 POLL_SECONDS = 0.5  # how often the background thread schedules and watches
+SETTINGS_SECONDS = 5.0  # how often the loop rereads the class settings (the time limit) from disk
 PER_SESSION_LIMIT = 2  # jobs queued or running per owner when no class setting says otherwise
 QUEUE_LIMIT = 30  # jobs waiting on the whole server (a class of ~30: one each)
 _THREAD_JOIN_SECONDS = 5.0  # how long shutdown waits for the background thread
@@ -117,6 +122,7 @@ class JobManager:
         self._queue: dict[str, Queued] = {}  # job id -> what the scheduler needs to know
         self._last_started: dict[str | None, float] = {}  # owner -> when a job of theirs last started
         self._stop = threading.Event()
+        self._settings: tuple[float, ClassSettings] | None = None  # (when read, what) for the time limit
         self._recover()
         self._thread: threading.Thread | None = None
         if background:
@@ -155,31 +161,38 @@ class JobManager:
         """Jobs one owner may have queued or running: fixed for this manager, else the class setting."""
         return self.per_owner if self.per_owner is not None else load_settings(self.store.home).job_limit
 
+    def settings(self) -> ClassSettings:
+        """The class settings in force (reread from disk at most every SETTINGS_SECONDS)."""
+        now = time.monotonic()
+        if self._settings is None or now - self._settings[0] > SETTINGS_SECONDS:
+            self._settings = (now, load_settings(self.store.home))
+        return self._settings[1]
+
     def submit(self, config: dict[str, Any], *, owner: str | None = None, owner_name: str | None = None,
-               session: str | None = None, prepare: Callable[[Job], object] | None = None) -> Job:
+               session: str | None = None, client: str | None = None,
+               prepare: Callable[[Job], object] | None = None) -> Job:
         """Queue a job (``config`` as :func:`playground.finetune.jobs.submit.job_config` makes it).
 
         ``owner`` is the starter's owner id (:func:`playground.classroom.owner_id`; ``session`` is its
-        older name), ``owner_name`` the name they chose for the teacher's list. ``prepare(job)`` runs
-        before the job is queued (it puts the data in place). Raises JobError when the owner already
-        has their limit of jobs queued or running, or the server's queue is full.
+        older name), ``owner_name`` the name they chose for the teacher's list, ``client`` the address
+        of their computer (:mod:`~playground.finetune.jobs.limits`: a new cookie does not reset it).
+        ``prepare(job)`` runs before the job is queued (it puts the data in place). Raises JobError when
+        the owner or the address already has its limit of jobs or of disk, or the server's queue is full.
         """
         owner = owner if owner is not None else session
         with self._lock:
-            if owner is not None:
-                limit = self.owner_limit()
-                mine = [j for j in self.store.list(owner) if j.active]
-                if len(mine) >= limit:
-                    raise JobError(
-                        f"this browser already has {len(mine)} job(s) queued or running (limit {limit}); "
-                        "wait for one to finish or cancel it"
-                    )
+            check_submit(self.store, load_settings(self.store.home), owner=owner, client=client,
+                         owner_limit=self.per_owner)
             if len(self._queue) >= self.queue_limit:
                 raise JobError(
                     f"the queue is full: {len(self._queue)} jobs are waiting on this server (at most "
                     f"{self.queue_limit}); try again in a few minutes, when some have finished"
                 )
-            extra = {"owner": owner} if owner_name is None else {"owner": owner, "owner_name": owner_name}
+            extra: dict[str, Any] = {"owner": owner}
+            if owner_name is not None:
+                extra["owner_name"] = owner_name
+            if client is not None:
+                extra["client"] = client  # the teacher sees it; the per-computer limit counts it
             job = self.store.create(dict(config, **extra), prepare)
             self._enqueue(job)
         self.tick()
@@ -198,14 +211,61 @@ class JobManager:
         with self._lock:
             job = self.store.get(job_id)
             self._authorize(job, by, "cancel")
-            if job.status == "queued":
-                self._queue.pop(job_id, None)
-                self.store.finish(job_id, "cancelled", CANCELLED_QUEUED_MESSAGE)
-            elif job.status == "running":
-                self.store.request_cancel(job_id)
-                for slot in self._slots:
-                    if slot.job_id == job_id and slot.cancel_at is None:
-                        slot.cancel_at = time.time()
+            who = "" if by is None else ("owner" if by.owns(job.config) or not by.classroom else "teacher")
+            self._stop_job(job, who)
+        return self.store.get(job_id)
+
+    def _stop_job(self, job: Job, by: str) -> None:
+        """Cancel a queued job, or flag a running one (``by``: who asked, for its final message)."""
+        if job.status == "queued":
+            self._queue.pop(job.id, None)
+            self.store.finish(job.id, "cancelled", CANCELLED_QUEUED_MESSAGE)
+        elif job.status == "running":
+            self.store.request_cancel(job.id, by)
+            slot = next((s for s in self._slots if s.job_id == job.id), None)
+            if slot is None and not self._worker_elsewhere(job):
+                # No worker of ours and no live server running it (e.g. its state write failed on a
+                # full disk): nothing will ever record the end, so record it now.
+                self.store.finish(job.id, "cancelled", self._cancelled(job.id))
+            elif slot is not None and slot.cancel_at is None:
+                slot.cancel_at = time.time()
+
+    def _worker_elsewhere(self, job: Job) -> bool:
+        """Whether another live server process runs ``job`` (so its end is that process's to record)."""
+        owner = job.state.get("manager")
+        try:
+            return isinstance(owner, str) and owner != self.identity and alive(owner)
+        except (ValueError, IndexError):  # not an identity this code wrote: nobody we can find runs it
+            return False
+
+    def cancel_all(self, *, owner: str | None = None, client: str | None = None, by: Viewer | None = None) -> int:
+        """Cancel every queued or running job of ``owner`` or from ``client`` (the teacher's "cancel
+        everything from this student"); returns how many. JobError unless ``by`` is the teacher."""
+        if by is not None and by.classroom and not by.teacher:
+            raise JobError("only the teacher can cancel another student's jobs")
+        count = 0
+        with self._lock:
+            for job in self.store.list():
+                mine = (owner is not None and job.owner == owner) or \
+                       (client is not None and job.config.get("client") == client)
+                if job.active and mine:
+                    self._stop_job(job, "teacher" if by is not None else "")
+                    count += 1
+        return count
+
+    def force_fail(self, job_id: str, *, by: Viewer | None = None) -> Job:
+        """Mark a stuck job failed now (its worker, if any, is terminated): for a job left "running"
+        that nothing will end. JobError unless ``by`` is the teacher (or a trusted local caller)."""
+        if by is not None and by.classroom and not by.teacher:
+            raise JobError("only the teacher can mark a job failed")
+        with self._lock:
+            self.store.get(job_id)  # JobError for an unknown id
+            for slot in self._slots:
+                if slot.job_id == job_id:
+                    self.runner.terminate(job_id)
+                    slot.job_id, slot.cancel_at = None, None
+            self._queue.pop(job_id, None)
+            self.store.finish(job_id, "failed", "marked failed by the teacher (it was stuck)")
         return self.store.get(job_id)
 
     def delete(self, job_id: str, *, by: Viewer | None = None) -> None:
@@ -266,13 +326,31 @@ class JobManager:
                     self.store.finish(job_id, "cancelled", self._cancelled(job_id))
                 else:
                     self.store.finish(job_id, "failed", exit_reason(code))
-                self._remember_timing(job_id)
+                remember_timing(self.store, job_id)
+            self._enforce_time_limit()
             for slot in self._slots:
                 if slot.job_id and slot.cancel_at and time.time() - slot.cancel_at > CANCEL_GRACE_SECONDS:
                     self.runner.terminate(slot.job_id)
+            if queue_paused(self.store.home):  # the teacher paused it: running jobs go on, none start
+                return
             for slot in self._slots:
                 if slot.job_id is None:
                     self._start_next(slot)
+
+    def _enforce_time_limit(self) -> None:
+        """Stop a running job past the class's minutes per job (it keeps its best epoch, as on Cancel)."""
+        busy = [s for s in self._slots if s.job_id and s.cancel_at is None]
+        if not busy or not class_mode():  # one's own machine: a run may take as long as it takes
+            return
+        settings = self.settings()
+        for slot in busy:
+            try:
+                job = self.store.get(slot.job_id or "")
+            except JobError:
+                continue
+            if over_time(job, settings):
+                self.store.request_cancel(job.id, f"time limit {settings.max_job_minutes}")
+                slot.cancel_at = time.time()
 
     def _cancelled(self, job_id: str) -> str:
         """The message of a cancelled job whose worker ended without recording it (e.g. terminated)."""
@@ -281,30 +359,7 @@ class JobManager:
         except JobError:
             progress = {}
         return cancel_message(progress, self.store.results(job_id),
-                              model_kept=self.store.folder(job_id).artifacts.is_dir())
-
-    def _remember_timing(self, job_id: str) -> None:
-        """What an ended job measured, into this machine's calibration: the per-image costs of its
-        settings, and its fixed seconds (wall time from start to finish, less the counted work)."""
-        from playground.finetune import calibration
-        from playground.finetune.eta import Costs
-
-        try:
-            job = self.store.get(job_id)
-        except JobError:
-            return
-        timing = (self.store.results(job_id) or {}).get("timing")
-        if job.status not in ("done", "cancelled") or not isinstance(timing, dict):
-            return
-        costs = Costs.from_dict(timing.get("costs"))
-        key, work = timing.get("key"), timing.get("work_seconds")
-        if costs is None or not isinstance(key, str):
-            return
-        started, finished = job.state.get("started"), job.state.get("finished")
-        overhead = None
-        if job.status == "done" and all(isinstance(v, int | float) for v in (started, finished, work)):
-            overhead = finished - started - work  # type: ignore[operator]  # numbers: checked just above
-        calibration.record_run(key, costs, overhead, self.store.home)
+                              model_kept=self.store.folder(job_id).artifacts.is_dir(), by=self.store.cancel_by(job_id))
 
     def _start_next(self, slot: _Slot) -> None:
         while self._queue:
@@ -344,11 +399,14 @@ def get_manager(home: str | Path | None = None) -> JobManager:
     """The process-wide manager for a data directory (created on first use).
 
     The app's ``st.cache_resource`` only holds this handle: clearing that cache
-    returns the same manager, so running workers are never orphaned by it.
+    returns the same manager, so running workers are never orphaned by it. The first call takes the
+    data folder's server lock (:mod:`~playground.finetune.jobs.datalock`): JobError when another
+    server process already serves that folder.
     """
     key = Path(home or home_dir()).resolve()
     with _MANAGERS_LOCK:
         manager = _MANAGERS.get(key)
         if manager is None:
+            hold_data_folder(key)  # JobError when another server process uses this data folder
             manager = _MANAGERS[key] = JobManager(key)
         return manager

@@ -7,6 +7,7 @@ no disk, no processes, no ray, no torch.
 """
 from __future__ import annotations
 
+import errno
 import signal
 from typing import Any
 
@@ -17,6 +18,7 @@ __all__ = [
     "describe_error",
     "done_message",
     "cancel_message",
+    "stopped_by",
     "exit_reason",
     "start_failure",
     "ray_failure",
@@ -46,6 +48,8 @@ _RAY_IMPORT_HINT = ("; every Ray node needs the packages of requirements.txt (to
 
 def describe_error(exc: BaseException) -> str:
     """An unexpected error as one line: its type and the first line of its message."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the server's disk is full (no space left to write the job's files); ask the teacher to free some"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
@@ -55,14 +59,31 @@ def done_message(metrics: dict[str, Any]) -> str:
     return f"validation accuracy {metrics['val_accuracy']:.1%}"
 
 
+def stopped_by(by: str) -> str:
+    """Who stopped a job, in words, from what its cancel flag holds (see ``JobStore.request_cancel``).
+
+    Classmates may read the message too, so it names the role ("its owner", "the teacher") rather
+    than saying "you"; only a local caller (the CLI, Python: ``by`` empty) reads "at your request"."""
+    if by == "owner":
+        return "stopped by its owner"
+    if by == "teacher":
+        return "stopped by the teacher"
+    if by.startswith("time limit"):
+        minutes = by.removeprefix("time limit").strip()
+        return f"stopped by the server: it ran longer than the class's limit of {minutes or '?'} min per job"
+    return "stopped at your request"
+
+
 def cancel_message(progress: dict[str, Any], results: dict[str, Any] | None = None, *,
-                   model_kept: bool = False) -> str:
+                   model_kept: bool = False, by: str = "") -> str:
     """Where a cancelled job stopped and what it kept, for the page and the job list.
 
     ``progress``: the job's progress when it stopped; ``results``: its results.json (a kept
     model's epoch and accuracy), None when no model was saved; ``model_kept``: its model folder
-    exists though results.json does not say which epoch it holds (the worker was stopped in between).
+    exists though results.json does not say which epoch it holds (the worker was stopped in between);
+    ``by``: who asked (:func:`stopped_by`).
     """
+    who = stopped_by(by)
     if progress.get("phase") == "training" and progress.get("epoch"):
         where = (f"in epoch {progress['epoch']} of {progress.get('epochs', '?')}, "
                  f"step {progress.get('step', '?')} of {progress.get('steps_per_epoch', '?')}")
@@ -70,13 +91,13 @@ def cancel_message(progress: dict[str, Any], results: dict[str, Any] | None = No
         where = f"while {progress.get('phase') or 'starting'}"
     kept = results.get("kept_epoch") if results else None
     if results and kept:
-        return (f"stopped at your request {where}; kept the model of epoch {kept} (the best so far: "
+        return (f"{who} {where}; kept the model of epoch {kept} (the best so far: "
                 f"validation accuracy {results.get('val_accuracy', 0):.1%})")
     if model_kept:
-        return f"stopped at your request {where}; the best epoch so far was kept"
+        return f"{who} {where}; the best epoch so far was kept"
     if progress.get("epochs_done"):  # epochs had finished, but the worker was gone before it saved one
-        return f"stopped at your request {where}; no model was saved"
-    return f"stopped at your request {where}; no epoch had finished, so no model was saved"
+        return f"{who} {where}; no model was saved"
+    return f"{who} {where}; no epoch had finished, so no model was saved"
 
 
 def exit_reason(code: int | None) -> str:

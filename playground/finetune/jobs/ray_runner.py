@@ -286,14 +286,15 @@ class RayRunner:
         if outcome.get("outputs"):  # done, or cancelled with its best epoch kept
             unpack_outputs(store.folder(job.id), outcome["outputs"])
         if status == "cancelled":
-            outcome["message"] = cancel_message(store.get(job.id).progress, store.results(job.id))
+            outcome["message"] = cancel_message(store.get(job.id).progress, store.results(job.id),
+                                                by=store.cancel_by(job.id))
         store.finish(job.id, status, outcome["message"], only_from=running)
         return _ALL_DONE if status == "done" else _NOT_DONE
 
     def _failure(self, job: _RayJob, exc: Exception) -> tuple[str, str]:
         """(final state, reason) for a task that raised instead of returning."""
         if job.store.cancel_requested(job.id) and (job.forced or type(exc).__name__ == "TaskCancelledError"):
-            return "cancelled", cancel_message(job.store.get(job.id).progress)
+            return "cancelled", cancel_message(job.store.get(job.id).progress, by=job.store.cancel_by(job.id))
         return ray_failure(exc)
 
     def _lost(self, exc: Exception) -> dict[str, int | None]:

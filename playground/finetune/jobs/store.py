@@ -12,7 +12,8 @@ this module is the only one that names the paths inside it:
 - ``worker.log``    the worker's output, tracebacks included
 - ``data/``         the job's own copy of its dataset (hard links to the upload)
 - ``artifacts/``    the fine-tuned model folder (see playground.models.finetuned)
-- ``cancel``        present once a cancel was requested; the worker checks it every batch
+- ``cancel``        present once a cancel was requested (holding who asked); the worker checks it every batch
+- ``last_used``     touched when the job's model is used (Predict, the CLI); retention counts from it
 
 No processes here, and no torch at import time.
 """
@@ -30,9 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from playground._fileio import write_json_atomic
+from playground._fileio import disk_full, overwrite_json_in_place, write_json_atomic
 from playground.errors import PlaygroundError
 from playground.finetune.config import TrainConfig, TrainingError
+from playground.finetune.design_config import settings_from_dict
+from playground.finetune.jobs.jobfiles import config_problem, set_aside, state_problem
 from playground.paths import home_dir
 
 __all__ = [
@@ -106,7 +109,7 @@ def _read_train(data: object) -> TrainConfig | None:
     if not isinstance(data, dict):
         return None
     try:
-        return TrainConfig.from_dict(data)
+        return settings_from_dict(data)  # a TrainConfig, or a design's DesignConfig
     except TrainingError:
         return None
 
@@ -153,7 +156,7 @@ class Job:
         data = self.config.get("train") if isinstance(self.config, dict) else None
         if not isinstance(data, dict):
             raise TrainingError("this job has no training settings")
-        return TrainConfig.from_dict(data)  # raises, naming the bad setting
+        return settings_from_dict(data)  # raises, naming the bad setting
 
     @property
     def status(self) -> str:
@@ -189,6 +192,11 @@ class Job:
     @property
     def log_file(self) -> Path:
         return self.dir / "worker.log"
+
+    @property
+    def last_used_file(self) -> Path:
+        """Touched when the job's model is used (retention counts "unused" from its time)."""
+        return self.dir / "last_used"
 
     @property
     def cancel_file(self) -> Path:
@@ -270,8 +278,14 @@ class JobStore:
         config = read_json(job.config_file)
         if config is None:
             raise JobError(f"no job {job_id} in {self.root}; it may have been deleted")
-        state = read_json(job.state_file) or {
-            "state": "failed", "message": "the job folder is incomplete (no readable state.json)"}
+        state = read_json(job.state_file)
+        if state is None:
+            state = {"state": "failed", "message": "the job folder is incomplete (no readable state.json)"}
+        # One malformed folder (a hand edit, a bad restore) must never take a page down: set it aside.
+        problem = config_problem(config) or state_problem(state)
+        if problem is not None:
+            set_aside(job.dir, problem)
+            raise JobError(f"job {job_id} was malformed ({problem}); it was set aside for the teacher")
         return Job(job_id, job.dir, config, state)
 
     def ids(self) -> Iterator[str]:
@@ -301,22 +315,43 @@ class JobStore:
     def update(self, job_id: str, **changes: Any) -> dict[str, Any]:
         """Merge ``changes`` into state.json (atomically) and return the new state."""
         path = self.folder(job_id).state_file
-        state = read_json(path) or {}
+        state = read_json(path)
+        state = state if isinstance(state, dict) else {}
         state.update(changes, updated=_now())
-        write_json_atomic(path, state)
+        try:
+            write_json_atomic(path, state)
+        except OSError as exc:
+            if not (disk_full(exc) and state.get("state") in FINAL_STATES):
+                raise
+            # The disk is full and this is how the job ended: record that much over the old file's
+            # bytes, so the job is not left "running" forever (its progress details are dropped).
+            keep = ("state", "message", "created", "started", "finished", "updated", "manager")
+            overwrite_json_in_place(path, {k: state[k] for k in keep if k in state})
         return state
 
     def finish(self, job_id: str, status: str, message: str, *, only_from: frozenset[str] = ACTIVE_STATES) -> bool:
         """Move a job to a final state unless it already left ``only_from``; True if it moved."""
-        state = read_json(self.folder(job_id).state_file) or {}
-        if state.get("state") not in only_from:
+        state = read_json(self.folder(job_id).state_file)
+        if not isinstance(state, dict) or state.get("state") not in only_from:
             return False
         self.update(job_id, state=status, message=message, finished=_now())
         return True
 
-    def request_cancel(self, job_id: str) -> None:
-        """Leave the flag the worker checks every batch."""
-        self.folder(job_id).cancel_file.touch()
+    def request_cancel(self, job_id: str, by: str = "") -> None:
+        """Leave the flag the worker checks every batch; ``by`` (who asked: "owner", "teacher",
+        "time limit N", or "" for a local caller) is its content, for the final message."""
+        path = self.folder(job_id).cancel_file
+        try:
+            path.write_text(by)
+        except OSError:
+            path.touch()  # a full disk: the flag matters more than who raised it
+
+    def cancel_by(self, job_id: str) -> str:
+        """Who asked for the cancel (see :meth:`request_cancel`); "" when unknown."""
+        try:
+            return self.folder(job_id).cancel_file.read_text().strip()
+        except OSError:
+            return ""
 
     def cancel_requested(self, job_id: str) -> bool:
         """Whether a cancel was asked for."""

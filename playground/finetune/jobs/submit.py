@@ -20,15 +20,16 @@ __all__ = ["submit_finetune", "job_config"]
 
 def job_config(train: TrainConfig, dataset_name: str, classes: list[str], images: int) -> dict[str, Any]:
     """The config.json of a fine-tuning job (the job folder adds id, owner and creation time)."""
-    return {"kind": "finetune", "train": train.to_dict(),
+    kind = "design" if train.model == "design" else "finetune"  # a DesignConfig: a design trained from scratch
+    return {"kind": kind, "train": train.to_dict(),
             "dataset": JobDataset(dataset_name, tuple(classes), images).to_dict()}
 
 
 def submit_finetune(manager: JobManager, dataset: Dataset, train: TrainConfig, *, owner: str | None = None,
-                    owner_name: str | None = None, session: str | None = None) -> Job:
+                    owner_name: str | None = None, session: str | None = None, client: str | None = None) -> Job:
     """Queue a fine-tuning job: its config plus its own copy of ``dataset`` in the job's data folder.
 
-    ``owner`` / ``owner_name``: see :meth:`JobManager.submit`. Raises ClassroomError when the settings
+    ``owner`` / ``owner_name`` / ``client``: see :meth:`JobManager.submit`. Raises ClassroomError when the settings
     exceed the class caps the teacher set (maximum epochs, image size).
     """
     from playground.classroom import check_caps, load_settings
@@ -41,7 +42,7 @@ def submit_finetune(manager: JobManager, dataset: Dataset, train: TrainConfig, *
     if prior is not None:
         config["prior_costs"] = prior  # travels with the job (to a Ray worker too): the first time left
     return manager.submit(config, owner=owner if owner is not None else session, owner_name=owner_name,
-                          prepare=lambda job: link_dataset(dataset, job.data_dir))
+                          client=client, prepare=lambda job: link_dataset(dataset, job.data_dir))
 
 
 def _prior_costs(train: TrainConfig, home: Path) -> dict[str, Any] | None:

@@ -69,7 +69,8 @@ class _Progress:
 
 def run_job(job_dir: str | Path, *, should_stop: Callable[[], bool] | None = None,
             keep_on_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
-    """Run the fine-tuning job in ``job_dir``; write artifacts/ and results.json; return the metrics.
+    """Run the fine-tuning (or from-scratch design) job in ``job_dir``; write artifacts/ and results.json;
+    return the metrics.
 
     Raises training.Stopped when ``should_stop()`` turns True; if ``keep_on_stop()`` then says
     the stop is the user's cancel (not a shutdown), the best epoch so far is saved first, as
@@ -77,17 +78,22 @@ def run_job(job_dir: str | Path, *, should_stop: Callable[[], bool] | None = Non
     PlaygroundError for anything the user can fix.
     """
     from playground.finetune.data import load_dataset
+    from playground.finetune.design_config import DesignConfig
     from playground.finetune.eta import Costs
     from playground.finetune.loop import Stopped, train
+    from playground.finetune.scratch import train_design
 
     store, job_id = JobStore.of(job_dir)
     job = store.get(job_id)
     cfg = job.train_config()  # settings that cannot be used fail the job, saying why
     dataset = load_dataset(job.data_dir)
     progress = _Progress(store, job)
+    prior = Costs.from_dict(job.config.get("prior_costs"))
     try:
-        result = train(cfg, dataset, on_event=progress, should_stop=should_stop,
-                       prior=Costs.from_dict(job.config.get("prior_costs")))
+        if isinstance(cfg, DesignConfig):  # a Designer design trained from scratch (job kind "design")
+            result = train_design(cfg, dataset, on_event=progress, should_stop=should_stop, prior=prior)
+        else:
+            result = train(cfg, dataset, on_event=progress, should_stop=should_stop, prior=prior)
     except Stopped as stop:
         if stop.result is not None and keep_on_stop is not None and keep_on_stop():
             _save(job, stop.result)
@@ -152,8 +158,8 @@ def worker_main(job_dir: str, device: int | None, parent_pid: int, threads: int 
         metrics = run_job(job_dir, should_stop=should_stop, keep_on_stop=lambda: store.cancel_requested(job_id))
     except Stopped:
         if store.cancel_requested(job_id):
-            store.finish(job_id, "cancelled", cancel_message(store.get(job_id).progress, store.results(job_id)),
-                         only_from=running)
+            store.finish(job_id, "cancelled", cancel_message(store.get(job_id).progress, store.results(job_id),
+                                                             by=store.cancel_by(job_id)), only_from=running)
         else:
             store.finish(job_id, "interrupted", INTERRUPTED_MESSAGE, only_from=running)
     except PlaygroundError as exc:

@@ -78,7 +78,8 @@ def _catalogue_columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     number, percent = st.column_config.NumberColumn, "%.2f %%"
     return {
-        "Model": st.column_config.TextColumn(pinned=True),  # stays in view while the wide columns scroll
+        # Wide enough for the longest name ("MobileNet-V3-Large") and for "Open in designer" at a 1400 px window
+        "Model": st.column_config.TextColumn(pinned=True, width=150),  # in view while the wide columns scroll
         "Params": number(format="localized"),
         "GMACs @224": number(format="%.3f"),
         "Receptive field": number(
@@ -93,7 +94,7 @@ def _catalogue_columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                                           f"({without('paper_top1_error')}). AlexNet's top-1 is "
                                                           "on validation."),
         "Designer": st.column_config.LinkColumn(
-            display_text="Open in designer",
+            display_text="Open in designer", width=130,
             help=f"Opens the designer on this exact network as a layer spec (224×224 input). {MISSING}: the "
                  "designer's layer spec cannot express it (Inception branches, inverted residuals with "
                  "squeeze-and-excitation, ConvNeXt blocks, attention)."),
@@ -220,11 +221,12 @@ def _render_flops_note() -> None:
 def _designer_button(key: str) -> None:
     spec = designer_spec(key)
     if spec is None:
-        st.caption(":material/block: The designer's layer spec cannot express this model "
-                   "(only plain stacks, residual and bottleneck blocks, and depthwise-separable blocks).")
+        st.caption(":material/block: The designer's layer spec cannot express this model: it is a Transformer, "
+                   "and self-attention has no layer-spec equivalent (every CNN opens as an exact design).")
         return
     st.link_button("Open in designer", designer_url(spec), icon=":material/architecture:",
-                   help="Opens the designer on this exact network as a layer spec (224×224 input).")
+                   help="Opens the designer on this exact network as a layer spec (same parameters and MACs), at the "
+                        "input size its weights were evaluated at.")
 
 
 _OTHER = "other"  # the selectbox entry for any torchvision classifier outside the catalogue

@@ -17,6 +17,7 @@ from playground.models.serving import encode_image, serving
 from playground.models.unit_fields import draw_unit, layer_fields
 from playground.ui.concepts import TRAINED_ERF_LAYER_KEY
 from playground.ui.model_cache import get_model
+from playground.ui.predict.layer_names import readable_layer
 from playground.ui.text import show_error
 
 __all__ = ["render_trained_erf", "DEFAULT_TRAINED_ERF_LAYER"]
@@ -56,7 +57,8 @@ def render_trained_erf(photo: Image.Image, digest: str) -> None:
     if st.session_state.get(TRAINED_ERF_LAYER_KEY) not in layers:  # kept by the page's tabs, with its default
         default = DEFAULT_TRAINED_ERF_LAYER if DEFAULT_TRAINED_ERF_LAYER in layers else layers[len(layers) // 2]
         st.session_state[TRAINED_ERF_LAYER_KEY] = default
-    layer = str(st.select_slider("Layer", layers, key=TRAINED_ERF_LAYER_KEY))
+    layer = str(st.select_slider("Layer", layers, key=TRAINED_ERF_LAYER_KEY,
+                                 format_func=lambda n: readable_layer(n, layers)))
     try:
         m = _measure(DEFAULT_MODEL, layer, digest, photo)
     except PlaygroundError as exc:
@@ -73,7 +75,8 @@ def render_trained_erf(photo: Image.Image, digest: str) -> None:
     trained, init = m["trained_side"][0], m["init_side"][0]
     verdict = ("wider than" if trained > init else "narrower than" if trained < init else "as wide as")
     st.caption(
-        f"Colour: |∂ unit / ∂ input| of the centre unit {tuple(m['unit'])} of `{layer}`, all channels, on the "
+        f"Colour: |∂ unit / ∂ input| of the centre unit {tuple(m['unit'])} of the {readable_layer(layer, layers)} "
+        f"(module `{layer}`), all channels, on the "
         f"{m['crop']}×{m['crop']} crop the model sees; red: its theoretical field{clipped}; blue: the square "
         "around the centre holding 95% of the gradient. At init the gradient piles up in the middle of the field, "
         "as Luo et al. (2016) found for random networks; they also saw the effective field grow with training. "

@@ -18,6 +18,7 @@ from PIL import Image
 from playground import concepts as C
 from playground.design.rfview import draw_receptive_field
 from playground.models.serving import ImageView, ResultCache, encode_image, image_digest
+from playground.ui.plot_axes import set_integer_x
 
 __all__ = ["image_map", "dense_matrix", "gradient_lines", "gray_photo", "apply_conv", "apply_maxpool",
            "conv_as_dense", "memo_image_map", "memo_dense_matrix", "memo_gradient_lines", "rf_picture"]
@@ -50,8 +51,11 @@ def image_map(values: np.ndarray, title: str, signed: bool = False, height: int 
                          showgrid=False, zeroline=False, showline=True, linecolor="#bbb", mirror=True)
         fig.update_xaxes(range=span, constrain="domain", showticklabels=False, showgrid=False, zeroline=False,
                          showline=True, linecolor="#bbb", mirror=True)
+    # A framed map keeps a few pixels of margin: its frame line sits on the plot's edge, and a zero
+    # margin cut the bottom (and side) line in half
+    edge = 4 if extent is not None else 0
     fig.update_layout(title=dict(text=f"{title} — {h}×{w}", font=dict(size=14)), height=height,
-                      margin=dict(l=0, r=0, t=36, b=0))
+                      margin=dict(l=edge, r=edge, t=36, b=edge))
     return fig
 
 
@@ -78,7 +82,8 @@ def gradient_lines(series: Sequence[tuple[str, Sequence[float]]], y_title: str) 
         fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=list(values), name=name,
                                  mode="lines+markers", line=dict(color=colour)))
     fig.update_yaxes(type="log", title=y_title, exponentformat="power")
-    fig.update_xaxes(title="layer (1 = next to the input)")
+    set_integer_x(fig, range(1, max((len(v) for _, v in series), default=1) + 1),
+                  title="layer (1 = next to the input)")
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", y=-0.25),
                       hovermode="x unified")
     return fig
@@ -119,7 +124,8 @@ memo_gradient_lines = _memo(gradient_lines)
 
 
 @_memo
-def rf_picture(photo: Image.Image, **kwargs: Any) -> tuple[ImageView, tuple[int, int]]:
-    """The receptive-field drawing, encoded once (st.image would encode a PIL image on every run)."""
+def rf_picture(photo: Image.Image, **kwargs: Any) -> tuple[ImageView, tuple[int, int], int]:
+    """The receptive-field drawing, encoded once (st.image would encode a PIL image on every run), the
+    field's size and the step of the drawn unit centres (every n-th unit)."""
     view = draw_receptive_field(photo, **kwargs)
-    return encode_image(view.image), (view.field.size[0], view.field.size[1])
+    return encode_image(view.image), (view.field.size[0], view.field.size[1]), view.grid_step

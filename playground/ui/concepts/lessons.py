@@ -45,9 +45,11 @@ from playground.ui.concepts.figures import (
     rf_picture,
 )
 from playground.ui.pictures import show_image
+from playground.ui.plot_axes import set_integer_x
 from playground.ui.replay import replayed
 
 __all__ = ["render_convolution", "render_padding_stride", "render_receptive_field", "render_effective_field",
+           "DESIGNER_PADDING",
            "render_dwsep", "render_skip", "shape_text", "LESSON_WIDGETS", "KERNEL_EDITS"]
 
 KERNEL_EDITS = "cc_kernel_edits"  # not a widget: the edited 3×3 grid per preset, kept while its tab is closed
@@ -64,6 +66,12 @@ LESSON_WIDGETS: tuple[dict[str, object], ...] = (
 )
 
 _DESIGN = ":material/architecture:"
+
+
+# The Designer's new conv2d differs from PyTorch's default (design/fields.py): said where the default is taught
+DESIGNER_PADDING = ("In the Designer, a conv2d you add starts with padding 1: *same* padding for its 3×3 kernel, so a "
+                    "new layer keeps the map's size while you build. PyTorch's own default, which a layer written "
+                    "without `padding` gets (in the Designer's JSON too), is 0: *valid*.")
 
 
 def shape_text(report: Report) -> str:
@@ -147,6 +155,8 @@ def _parameter_sharing(digest: str, kernel_values: tuple[float, ...], _photo: Im
              "layer computing the same map needs one weight per (input, output) pair.")
     m = st.columns(3)
     m[0].metric("Conv 3×3 parameters", f"{conv.report.total_params:,}", help="9 weights + 1 bias")
+    m[0].caption("9 weights + 1 bias: the 9 of a 3×3 kernel, plus the one number added to every output "
+                 "(PyTorch's `bias=True` default).")
     m[1].metric("Fully connected parameters", f"{dense.report.total_params:,}",
                 help=f"{h * w:,} inputs × {int(np.prod(C.output_of(conv.report))):,} outputs + one bias per output")
     m[2].metric("Ratio", f"{share.ratio('dense', 'conv'):,.0f}×")
@@ -194,6 +204,7 @@ def _padding(digest: str, size: int, k: int, _photo: Image.Image) -> tuple[Link,
     st.caption(f"Both run a {k}×{k} average filter, drawn at their true size on the {size}×{size} input's frame: "
                f"*valid* loses {(k - 1) // 2} pixel(s) on every side, *same* pads with zeros, which darkens the "
                "border.")
+    st.caption(DESIGNER_PADDING)
     return (("Open valid padding in the designer", valid.spec, "cc_link_valid"),
             ("Open same padding in the designer", same.spec, "cc_link_same"))
 
@@ -269,11 +280,20 @@ def _rf_photo(digest: str, n: int, stride: int, dilation: int, _photo: Image.Ima
     photo = _photo
     last = _stack(n, stride, dilation).report.layers[-1]
     out_h, out_w = last.output_shape[1:]
-    picture, field = rf_picture(photo, input_shape=(1, 64, 64), receptive_field=last.receptive_field,
-                                jump=last.jump, start=last.start, output_hw=(out_h, out_w),
-                                unit=(out_h // 2, out_w // 2), max_side=420)
+    # Dots far apart (every n-th unit): one dot per unit of a stride-1 stack is a mesh that hides the photo
+    picture, field, step = rf_picture(photo, input_shape=(1, 64, 64), receptive_field=last.receptive_field,
+                                      jump=last.jump, start=last.start, output_hw=(out_h, out_w),
+                                      unit=(out_h // 2, out_w // 2), max_side=420, grid_spacing=_RF_DOT_SPACING)
+    every = "every unit's centre" if step == 1 else f"the centre of every {_ordinal(step)} unit in each direction"
     show_image(picture, width="content", caption=f"Field of the centre unit of the last layer on a 64×64 input: "
-                                                 f"{field[0]}×{field[1]} pixels (dots: unit centres)")
+                                                 f"{field[0]}×{field[1]} pixels. Dots: {every}.")
+
+
+_RF_DOT_SPACING = 42  # display pixels between two drawn unit centres on the 420-pixel lesson picture
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 _ERF_MAX_DEPTH = 16
@@ -304,6 +324,7 @@ def _effective_field(n: int, kind: str) -> dict[str, Any]:
     fig.add_trace(go.Scatter(x=xs, y=[r["theoretical"] for r in rows], name="theoretical", mode="lines+markers"))
     fig.add_trace(go.Scatter(x=xs, y=[r["effective"] for r in rows], name="effective (measured)",
                              mode="lines+markers"))
+    set_integer_x(fig, xs)  # a count of convs: no "3.5" between 3 and 4
     fig.update_layout(title="Receptive field vs depth", xaxis_title="3×3 convs", yaxis_title="pixels", height=320,
                       margin=dict(t=50, b=40, l=50, r=20), legend=dict(orientation="h", y=-0.25))
     st.plotly_chart(fig, width="stretch", key="cc_erf_chart")

@@ -35,6 +35,11 @@ TYPE_COLOURS: dict[str, str] = {
     "conv2d": "#1f6feb", "dwsep": "#0f9d8a", "residual": "#8250df", "bottleneck": "#a371f7",
     "maxpool2d": "#e36209", "avgpool2d": "#f0883e", "global_avgpool": "#d4a72c",
     "batchnorm2d": "#b1bac4", "flatten": "#bf8700", "dropout": "#d0d7de", "linear": "#cf222e",
+    # graph designs: a branch and the named blocks that stand for one
+    "branch": "#6e40c9", "inverted_residual": "#1a7f37", "mbconv": "#116329", "fused_mbconv": "#4ac26b",
+    "se": "#bf3989", "inception": "#0550ae", "convnext_block": "#953800", "dense_layer": "#8a4600",
+    "layernorm2d": "#8c959f", "groupnorm": "#6e7781", "conv_transpose2d": "#218bff", "upsample": "#fb8f44",
+    "adaptive_avgpool2d": "#bf8700", "channel_shuffle": "#a475f9", "layer_scale": "#57606a", "drop_path": "#d8dee4",
 }
 _ACTIVATION = "#2da44e"  # relu, gelu, tanh, ...: every activation shares one colour
 

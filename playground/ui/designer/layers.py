@@ -18,6 +18,7 @@ import streamlit as st
 from playground._format import format_dims
 from playground.design.blocks import BLOCK_HELP, BLOCKS
 from playground.design.editor import LAYER_TYPE_NAMES, Design, EditorField, fields_of, format_value
+from playground.design.expand import EXPANDABLE
 from playground.design.presets import PRESETS
 from playground.design.view import DesignView
 from playground.spec.parse import SpecError, parse_layer
@@ -26,8 +27,8 @@ from playground.ui.text import md_text
 from playground.ui.widget_state import keep, remember
 
 __all__ = ["render_toolbar", "render_input", "render_layers", "render_editor", "render_add_bar", "row_key",
-           "MOVE_UP", "MOVE_DOWN", "COPY", "REMOVE", "ABOVE", "BELOW", "ADD_TYPE_KEY", "ADD_KEY", "PRESET_KEY",
-           "UNDO_KEY", "NEW_KEY",
+           "MOVE_UP", "MOVE_DOWN", "COPY", "REMOVE", "ABOVE", "BELOW", "EXPAND", "ADD_TYPE_KEY", "ADD_KEY",
+           "PRESET_KEY", "UNDO_KEY", "NEW_KEY",
            "ARCH_KEY", "PASTE_KEY", "PASTE_LOAD_KEY", "IMPORT_KEY", "quick_key", "where_key", "type_key",
            "position_key"]
 
@@ -37,6 +38,7 @@ PRESET_KEY, UNDO_KEY, NEW_KEY = "dz.preset", "dz.undo", "dz.new"
 ARCH_KEY, PASTE_KEY, PASTE_LOAD_KEY = "dz.arch", "dz.paste", "dz.paste.load"
 IMPORT_KEY = "dz.import"  # the import expander (its content is drawn only while it is open)
 MOVE_UP, MOVE_DOWN, COPY, REMOVE, ABOVE, BELOW = "up", "dn", "cp", "rm", "ia", "ib"  # a row's buttons (row_key)
+EXPAND = "ex"  # a named block's Expand button
 ADD_CHOICES: tuple[str, ...] = (*LAYER_TYPE_NAMES, *BLOCKS)  # what the add bar and "insert above/below" offer
 
 
@@ -100,7 +102,7 @@ def _field_widget(layer_id: int, layer: dict[str, Any], f: EditorField, *, locke
     value = layer.get(f.name)
     # The design gives each widget its first value; after that the widget keeps what the user typed.
     # (A layer changed behind its widgets' back gets a fresh id, hence fresh widgets: see Design.undo.)
-    if f.kind == "bool" and (value is None or isinstance(value, bool)):
+    if f.kind == "bool" and (isinstance(value, bool) or (value is None and f.default is not None)):
         key = ss.wkey(layer_id, f.name)
         st.checkbox(f.label, value=f.default if value is None else value, key=key,
                     on_change=ss.on_field, args=(layer_id, f.name, "bool", key), disabled=locked)
@@ -114,7 +116,7 @@ def _field_widget(layer_id: int, layer: dict[str, Any], f: EditorField, *, locke
 
 
 def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: DesignView, *, locked: bool,
-                show_numbers: bool) -> None:
+                show_numbers: bool, show_shapes: bool = True) -> None:
     err = view.error if view.error is not None and view.error.layer_index == i else None
     if err is not None:
         st.error(md_text(err), icon=":material/error:")
@@ -122,6 +124,8 @@ def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: D
     if not locked:
         _type_and_position(d, i, layer_id, kind, view)
     fields = fields_of(kind) if isinstance(kind, str) and kind in LAYER_TYPE_NAMES else ()
+    if kind == "branch":
+        _branch_body(layer, i, view)
     if not fields and isinstance(kind, str) and kind in LAYER_TYPE_NAMES:
         st.caption("No settings: this layer has nothing to choose.")
     elif not fields:
@@ -134,12 +138,18 @@ def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: D
                 _field_widget(layer_id, layer, f, locked=locked)
     if show_numbers and i < view.n_valid and view.report is not None:
         row = view.report.layers[i]
+        # MACs ÷ weights and activations ÷ 4 bytes give a hidden output shape away: the params only then
         st.caption(f"{row.params:,} parameters · {row.macs:,} MACs · "
-                   f"{row.activation_bytes / 1e6:.3g} MB of activations (fp32)")
+                   f"{row.activation_bytes / 1e6:.3g} MB of activations (fp32)" if show_shapes else
+                   f"{row.params:,} parameters")
     if locked:
         return
     # A wrapping row of content-wide buttons: in a narrow column they wrap instead of clipping their labels.
     bar = st.container(horizontal=True, gap="small")
+    if kind in EXPANDABLE:
+        bar.button("Expand", icon=":material/account_tree:", key=row_key(EXPAND, layer_id), on_click=ss.on_expand,
+                   args=(layer_id, view), help="Replace this block by the branch and layers it stands for (same "
+                                               "parameters, MACs and field); Undo brings it back")
     bar.button("Up", icon=":material/arrow_upward:", key=row_key(MOVE_UP, layer_id), on_click=ss.on_move,
                args=(layer_id, -1), disabled=i == 0, help="Move this layer up")
     bar.button("Down", icon=":material/arrow_downward:", key=row_key(MOVE_DOWN, layer_id), on_click=ss.on_move,
@@ -153,6 +163,18 @@ def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: D
                on_click=ss.on_insert, args=(choice, i, view), help="Change what is inserted in the add bar below")
     bar.button(f"Insert {choice} below", icon=":material/vertical_align_bottom:", key=row_key(BELOW, layer_id),
                on_click=ss.on_insert, args=(choice, i + 1, view), help="Change what is inserted in the add bar below")
+
+
+def _branch_body(layer: dict[str, Any], i: int, view: DesignView) -> None:
+    """A branch's paths, read-only for now: each path's layers, with the report's numbers when valid."""
+    row = view.report.layers[i] if view.report is not None and i < view.n_valid else None
+    if row is None:
+        st.code(json.dumps(layer.get("paths"), indent=1)[:4000], language="json")
+        return
+    for p, path in enumerate(row.children):
+        lines = [f"`{x.name}` {md_text(x.description)} → {format_dims(x.output_shape)}" for x in path]
+        st.markdown(f"**path {p}**: " + (" · ".join(lines) if lines else "identity (the input itself)"))
+    st.caption("Editing inside a branch comes later: change it in the JSON (Share & export) and paste it back.")
 
 
 def _type_and_position(d: Design, i: int, layer_id: int, kind: Any, view: DesignView) -> None:
@@ -198,7 +220,7 @@ def render_editor(d: Design, view: DesignView, *, locked: bool, show_shapes: boo
     layer = d.layers[i] if isinstance(d.layers[i], dict) else {}
     with st.container(border=True):
         st.markdown(_title(i, layer, view, show_shapes)[0])
-        _layer_body(d, i, chosen, layer, view, locked=locked, show_numbers=show_numbers)
+        _layer_body(d, i, chosen, layer, view, locked=locked, show_numbers=show_numbers, show_shapes=show_shapes)
 
 
 def _layer_list(d: Design, view: DesignView, chosen: int | None, *, show_shapes: bool) -> None:

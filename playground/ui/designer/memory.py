@@ -61,16 +61,20 @@ def fits_message(training_bytes: int, device: str = "cpu") -> str | None:
 
 def render_estimate(data: dict[str, Any], device: str = "cpu") -> None:
     """The numbers of one estimate as metrics, its method, and the does-it-fit warning."""
-    cols = st.columns(3)
-    cols[0].metric("Training total", human_bytes(data["training_bytes"]), border=True,
-                   help="Weights + gradients + optimizer state + activations saved for backward.")
-    cols[1].metric("Saved activations", human_bytes(data["activations_bytes"]), border=True,
-                   help="What autograd keeps from the forward pass until backward: grows with the batch.")
-    cols[2].metric("Inference peak", human_bytes(data["inference_peak_bytes"]), border=True,
-                   help="Weights plus the largest input + output of one layer, with nothing kept for backward.")
+    # A wrapping row of metrics as wide as their text: three equal columns in the Fine-tune page's narrow
+    # form cut both the labels ("Saved activ…") and the values ("13.9…")
+    row = st.container(horizontal=True, gap="small")
+    row.metric("Training total", human_bytes(data["training_bytes"]), border=True, width="content",
+               help="Weights + gradients + optimizer state + activations saved for backward + the "
+                    "peak of activations in flight (a frozen backbone's, which it does not keep).")
+    row.metric("Saved activations", human_bytes(data["activations_bytes"]), border=True, width="content",
+               help="What autograd keeps from the forward pass until backward: grows with the batch.")
+    row.metric("Inference peak", human_bytes(data["inference_peak_bytes"]), border=True, width="content",
+               help="Weights plus the largest input + output of one layer, with nothing kept for backward.")
     st.caption(f"Weights {human_bytes(data['parameters_bytes'])} · gradients {human_bytes(data['gradients_bytes'])} "
                f"({data['trainable_params']:,} trainable of {data['total_params']:,} parameters) · "
-               f"{data['optimizer']} state {human_bytes(data['optimizer_bytes'])}. How: {data['method']}.")
+               f"{data['optimizer']} state {human_bytes(data['optimizer_bytes'])} · activations in flight, not "
+               f"saved {human_bytes(data.get('transient_bytes', 0))}. How: {data['method']}.")
     warning = fits_message(data["training_bytes"], device)
     if warning:
         st.warning(warning, icon=":material/memory:")

@@ -14,7 +14,11 @@ from playground.ui.replay import arrow_table, replayed
 from playground.ui.text import md_text
 
 __all__ = ["render_status", "render_totals", "render_warnings", "render_table", "table_rows", "spec_key",
-           "render_summary"]
+           "render_summary", "SHAPES_HIDE_MORE"]
+
+# Said wherever the output shapes take MACs and activation sizes with them (a link with ?hide=shapes)
+SHAPES_HIDE_MORE = ("MACs and activation sizes are hidden with the output shapes on this link: divided by a "
+                    "layer's weights, or by 4 bytes, they would give the shapes away.")
 
 
 def spec_key(view: DesignView) -> str:
@@ -33,7 +37,7 @@ def _summary(key: str, selected: tuple[int, ...], hidden: tuple[str, ...], _view
     view = _view  # the caller's analysis of the design ``key`` names (not part of the cache key)
     render_status(view)
     if "totals" not in hidden:
-        render_totals(view)
+        render_totals(view, show_shapes="shapes" not in hidden)
     render_diagram(view, selected=selected, show_shapes="shapes" not in hidden)
     if "warnings" not in hidden:
         render_warnings(view, frozenset(hidden))
@@ -59,10 +63,12 @@ def render_status(view: DesignView) -> None:
                icon=":material/construction:")
 
 
-def render_totals(view: DesignView) -> None:
+def render_totals(view: DesignView, *, show_shapes: bool = True) -> None:
     """Parameters, MACs, FLOPs, fp32 model size and activation memory for one image.
 
-    While a layer is broken they are the valid part's, and say so; with no valid layer there are none."""
+    While a layer is broken they are the valid part's, and say so; with no valid layer there are none.
+    Without ``show_shapes`` only parameters and model size: MACs and activations are sums of output
+    sizes (a one-conv design's MACs ÷ its weights is H·W; its activations ÷ 4 bytes is C·H·W)."""
     r = view.report
     if r is None:
         return
@@ -75,11 +81,16 @@ def render_totals(view: DesignView) -> None:
     # A wrapping row: five numbers side by side when there is room, fewer per line when narrow.
     box = st.container(horizontal=True, gap="small")
     box.metric("Parameters", human(r.total_params), help=f"{r.total_params:,} (all trainable)", width="content")
-    box.metric("MACs", human(r.total_macs), help=f"{r.total_macs:,} multiply-accumulates per image", width="content")
-    box.metric("FLOPs", human(r.total_flops), help=f"{r.total_flops:,} = 2 × MACs", width="content")
+    if show_shapes:
+        box.metric("MACs", human(r.total_macs), help=f"{r.total_macs:,} multiply-accumulates per image",
+                   width="content")
+        box.metric("FLOPs", human(r.total_flops), help=f"{r.total_flops:,} = 2 × MACs", width="content")
     box.metric("Model size", human_bytes(r.model_bytes), help="parameters × 4 bytes (fp32)", width="content")
-    box.metric("Activations", human_bytes(r.total_activation_bytes),
-               help="every layer's output for one image, fp32, summed", width="content")
+    if show_shapes:
+        box.metric("Activations", human_bytes(r.total_activation_bytes),
+                   help="every layer's output for one image, fp32, summed", width="content")
+    else:
+        st.caption(SHAPES_HIDE_MORE)
 
 
 def render_warnings(view: DesignView, hidden: frozenset[str] = frozenset()) -> None:
@@ -94,7 +105,8 @@ def render_warnings(view: DesignView, hidden: frozenset[str] = frozenset()) -> N
 
 
 def table_rows(view: DesignView, *, show_shapes: bool = True) -> list[dict[str, Any]]:
-    """One dict per analysed layer (plus the input), the columns of the layer table."""
+    """One dict per analysed layer (plus the input), the columns of the layer table; the layers inside a
+    branch follow it, their "#" path-qualified (layer 4, path 1, layer 0 is ``4.1.0``)."""
     r = view.report
     if r is None:
         return []
@@ -103,15 +115,20 @@ def table_rows(view: DesignView, *, show_shapes: bool = True) -> list[dict[str, 
     if show_shapes:
         first["output shape"] = format_dims(r.input_shape or ())
     rows.append({**first, "params": 0, "MACs": 0, "field": "1", "jump": "1", "start": "0", "activations": ""})
-    for x in r.layers:
-        row: dict[str, Any] = {"#": str(x.index), "layer": x.description}
+    for x in r.rows():  # a branch's rows follow it, indented and named by path ("4.1.0")
+        row: dict[str, Any] = {"#": x.name, "layer": "\u2003" * x.depth + ("↳ " if x.depth else "") + x.description}
         if show_shapes:
             row["output shape"] = format_dims(x.output_shape)
         row.update({"params": x.params, "MACs": x.macs, "field": format_pair(x.receptive_field, missing="–"),
                     "jump": format_pair(x.jump, missing="–"), "start": format_pair(x.start, "{:g}", missing="–"),
                     "activations": human_bytes(x.activation_bytes)})
         rows.append(row)
+    if not show_shapes:  # activations ÷ 4 bytes ÷ C is H·W; a conv's MACs ÷ its weights is H·W too
+        rows = [{k: v for k, v in row.items() if k not in _SHAPE_DERIVED} for row in rows]
     return rows
+
+
+_SHAPE_DERIVED = ("MACs", "activations")  # the table's columns that give away a hidden output shape
 
 
 def render_table(view: DesignView, *, show_shapes: bool) -> None:
@@ -138,5 +155,9 @@ def _table(key: str, show_shapes: bool, _view: DesignView) -> None:
                                 "activations": st.column_config.TextColumn(help="this layer's output, fp32")})
     st.caption("**field**: the receptive field, how many input pixels one unit sees; **jump**: input pixels "
                "between neighbouring units; **start**: the input coordinate at the centre of the top-left "
-               "unit's field (negative when it reaches into the padding); **activations**: the layer's "
-               "output for one image in fp32.")
+               "unit's field (negative when it reaches into the padding)"
+               + ("; **activations**: the layer's output for one image in fp32. " if show_shapes else ". ")
+               + "Rows such as **4.1.0** are inside a branch: layer 4, path 1, layer 0; the branch's own row "
+               "holds the totals of its paths and, where paths merge, the largest field.")
+    if not show_shapes:
+        st.caption(SHAPES_HIDE_MORE)

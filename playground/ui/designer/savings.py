@@ -55,32 +55,40 @@ def render_savings(view: DesignView, *, locked: bool, hidden: frozenset[str] = f
         return
     params_share = dw.total_params_after / max(1, dw.total_params_before)
     macs_share = dw.total_macs_after / max(1, dw.total_macs_before)
+    # MAC counts beside weight counts give a hidden output size away (a conv's MACs ÷ its weights is H·W)
+    macs_hidden = "shapes" in hidden
     if "totals" in hidden:
         st.markdown(f"**Whole net** if every such conv were separated: parameters ×**{params_share:.3f}**, "
                     f"MACs ×**{macs_share:.3f}** (the counts are hidden on this link).")
     else:
+        macs = (f"MACs ×**{macs_share:.3f}**" if macs_hidden else
+                f"MACs {human(dw.total_macs_before)} → **{human(dw.total_macs_after)}** ({macs_share:.1%})")
         st.markdown(f"**Whole net** if every such conv were separated: parameters {human(dw.total_params_before)} "
-                    f"→ **{human(dw.total_params_after)}** ({params_share:.1%}), "
-                    f"MACs {human(dw.total_macs_before)} → **{human(dw.total_macs_after)}** ({macs_share:.1%}).")
+                    f"→ **{human(dw.total_params_after)}** ({params_share:.1%}), {macs}.")
     can_apply = view.valid and not locked
-    if not view.valid:
+    if not view.valid and not locked:
         st.caption("Fix the broken layer first to apply a replacement.")
+    rows = {row.name: row for row in r.rows()}  # a conv inside a branch is named "4.1.0"
     for s in dw.layers:
-        conv = cast(Conv2d, parsed.layers[s.index])  # savings are listed for plain conv2d layers only
-        c_in, (kh, kw), out = parsed.shapes[s.index][0], conv.kernel_size, conv.out_channels
+        name = s.key or str(s.index)
+        row = rows[name]
+        conv = cast(Conv2d, row.layer)  # savings are listed for plain conv2d layers only
+        c_in, (kh, kw), out = row.input_shape[0], conv.kernel_size, conv.out_channels
         k2 = f"{kh}²" if kh == kw else f"{kh}·{kw}"
         text, button = st.columns([5, 1], vertical_alignment="center")
         if "table" in hidden or "totals" in hidden:  # per-layer counts: the table's (and they sum to the totals)
-            text.markdown(f"`{s.index}` {conv.describe()} — weights `out·in·{k2}` vs `in·{k2} + in·out`: "
+            text.markdown(f"`{name}` {conv.describe()} — weights `out·in·{k2}` vs `in·{k2} + in·out`: "
                           f"params ×**{s.params_ratio:.3f}**, MACs ×**{s.macs_ratio:.3f}**")
         else:
             text.markdown(
-                f"`{s.index}` {conv.describe()} — weights `{out}·{c_in}·{k2}` = {out * c_in * kh * kw:,} vs "
+                f"`{name}` {conv.describe()} — weights `{out}·{c_in}·{k2}` = {out * c_in * kh * kw:,} vs "
                 f"`{c_in}·{k2} + {c_in}·{out}` = {c_in * kh * kw + c_in * out:,}; "
                 f"params{' with bias' if conv.bias else ''} {s.params:,} → **{s.dwsep_params:,}** "
                 f"(×{s.params_ratio:.3f}), "
-                f"MACs {human(s.macs)} → **{human(s.dwsep_macs)}** (×{s.macs_ratio:.3f})")
-        blocker = dwsep_blocker(conv)
+                + (f"MACs ×**{s.macs_ratio:.3f}**" if macs_hidden else
+                   f"MACs {human(s.macs)} → **{human(s.dwsep_macs)}** (×{s.macs_ratio:.3f})"))
+        blocker = (dwsep_blocker(conv) if not s.key
+                   else f"inside the branch of layer {s.index}: the rewrite works on the layers of the list")
         if can_apply and blocker is None:
             button.button("Replace", key=replace_key(s.index), on_click=on_apply, args=(s.index,),
                           help="Rewrite this conv as a dwsep block (BatchNorm + ReLU inside; Undo reverts)")
@@ -89,7 +97,12 @@ def render_savings(view: DesignView, *, locked: bool, hidden: frozenset[str] = f
     if can_apply:
         st.button("Replace all", icon=":material/auto_fix_high:", key=replace_key(None), on_click=on_apply,
                   args=(None,), type="primary")
-    st.caption("The numbers above are the pure pair (same stride, padding and dilation, bias on the pointwise "
-               "conv). **Replace** uses the designer's `dwsep` block, MobileNet's version: BatchNorm + ReLU after "
-               "each of its convs, no bias, padding (k−1)/2. A BatchNorm/ReLU right after the conv becomes part "
-               "of the block; the message after replacing lists everything that changed.")
+    pure = ("The numbers above are the pure pair (same stride, padding and dilation, bias on the pointwise "
+            "conv).")
+    if can_apply:  # only where the Replace buttons are: a read-only link has none
+        st.caption(pure + " **Replace** uses the designer's `dwsep` block, MobileNet's version: BatchNorm + ReLU "
+                   "after each of its convs, no bias, padding (k−1)/2. A BatchNorm/ReLU right after the conv "
+                   "becomes part of the block; the message after replacing lists everything that changed.")
+    else:
+        st.caption(pure + " The designer's `dwsep` block is MobileNet's version: BatchNorm + ReLU after each of "
+                   "its convs, no bias, padding (k−1)/2.")

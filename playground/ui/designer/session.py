@@ -17,6 +17,7 @@ import streamlit as st
 
 from playground.design.blocks import BLOCKS, fit_position, new_block
 from playground.design.editor import Design, FieldKind, new_layer, parse_text, spec_from_text, spec_structure_error
+from playground.design.from_torchvision import TORCHVISION_DESIGNS, design_title
 from playground.design.presets import PRESET_NOTES, default_spec, preset
 from playground.design.view import DesignView
 from playground.spec.parse import SpecError
@@ -27,14 +28,16 @@ __all__ = ["design", "init_design", "sync_url", "wkey", "list_key", "in_key", "s
            "show_notices", "on_field", "on_input", "on_select", "on_add", "on_remove", "on_move", "on_duplicate",
            "on_undo", "on_preset", "replace_design", "select_layer", "JUST_ADDED", "DESIGN_KEY", "SELECTED_KEY",
            "TAB_KEY", "FIT", "new_layers", "on_insert", "on_move_to", "on_change_type", "on_clear", "on_paste",
-           "on_architecture", "ARCHITECTURES", "selected_indices"]
+           "on_architecture", "ARCHITECTURES", "selected_indices", "on_expand"]
 
 FIT = -1  # the "where it fits" insertion position (before the head; see editor.fit_position)
 
-# torchvision architectures the layer spec expresses exactly (playground.arch.landmarks.designer_spec keys)
+# Architectures the layer spec expresses exactly (playground.arch.landmarks.designer_spec keys): the classic
+# stacks first, then every CNN of torchvision (names are data: listing them imports nothing).
 ARCHITECTURES: dict[str, str] = {"alexnet": "AlexNet", "vgg16": "VGG-16", "vgg19": "VGG-19",
                                  "resnet18": "ResNet-18", "resnet50": "ResNet-50", "resnet152": "ResNet-152",
                                  "mobilenet_v1": "MobileNet-V1"}
+ARCHITECTURES.update({name: design_title(name) for name in TORCHVISION_DESIGNS if name not in ARCHITECTURES})
 
 DESIGN_KEY = "dz.design"    # the session's Design
 SELECTED_KEY = "dz.selected"  # id of the layer whose editor is shown under the list (None: none)
@@ -241,8 +244,28 @@ def on_architecture(key: str) -> None:
         return
     st.session_state[key] = None
     replace_design({"name": ARCHITECTURES[name], **spec}, f"load {ARCHITECTURES[name]}")
-    notify("success", f"Loaded torchvision's {ARCHITECTURES[name]} as a layer spec (the parameter count matches "
-                      "torchvision's). Undo brings back the design you had.")
+    notify("success", f"Loaded torchvision's {ARCHITECTURES[name]} as a layer spec (its parameters and MACs match "
+                      "torchvision's; blocks such as mbconv stand for their branches). Undo brings back the design "
+                      "you had.")
+
+
+def on_expand(layer_id: int, view: DesignView) -> None:
+    """Spell a named block out as its branch and layers (one level; Undo brings the block back)."""
+    d = design()
+    at = d.position(layer_id)
+    channels = view.channels_into(at) or (view.parsed.input[0] if view.parsed is not None else None)
+    if channels is None:
+        notify("error", "Cannot expand: the channels reaching this block are unknown until the layers above are "
+                        "valid.")
+        return
+    try:
+        new_ids = d.expand(layer_id, channels)
+    except (ValueError, SpecError) as exc:
+        notify("error", f"Cannot expand: {md_text(exc)}.")
+        return
+    select_layer(new_ids[0])
+    notify("info", f"Expanded layer {at} into its branch (same parameters, MACs and field). Undo brings the "
+                   "block back.")
 
 
 def on_remove(layer_id: int) -> None:

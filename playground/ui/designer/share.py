@@ -1,4 +1,4 @@
-"""Share and export: teacher flags from the URL, the share link, PyTorch code, JSON download/upload."""
+"""Share and export: teacher flags from the URL, the share link, PyTorch code, ONNX, JSON download/upload."""
 from __future__ import annotations
 
 import io
@@ -6,18 +6,20 @@ import json
 import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlencode
 
 import streamlit as st
 
 from playground.design.editor import spec_structure_error
+from playground.design.onnx_export import OPSET, onnx_available, onnx_bytes
 from playground.design.view import DesignView
 from playground.spec.parse import SpecError, load_json_bytes
 from playground.ui.designer import session as ss
-from playground.ui.text import md_text
+from playground.ui.text import md_text, server_details_visible
 
-__all__ = ["HIDE_FLAGS", "PANELS", "visible_panels", "TeacherFlags", "teacher_flags", "share_url", "render_share",
-           "render_export", "render_upload", "read_design_json", "strip_comments"]
+__all__ = ["HIDE_FLAGS", "PANELS", "visible_panels", "panel_notes", "TeacherFlags", "teacher_flags", "share_url",
+           "render_share", "render_export", "render_upload", "read_design_json", "strip_comments"]
 
 # ?hide=<comma list>: panels a teacher can hide from students (README documents them).
 # A hidden quantity is hidden everywhere on the page, not just in its own panel.
@@ -34,12 +36,22 @@ HIDE_FLAGS: dict[str, str] = {
 }
 _ON = ("1", "true", "yes", "on")
 
+# An ONNX file holds every weight (4 bytes each) and sits in the server's memory while it downloads: above
+# this (AlexNet-sized, ~250 MB) the page points to the command line instead.
+MAX_ONNX_DOWNLOAD_PARAMS = 64_000_000
+
 # The results tabs, in order, and the hide flags that each one needs shown. A panel that would give
 # away a hidden quantity goes with it: the photo's grid of unit centres counts out every output's
-# size (shapes); the memory panel's per-layer bytes are the table's and sum to the totals.
+# size (shapes); the memory panel's per-layer bytes are the table's, sum to the totals and are
+# C·H·W·4 bytes (shapes).
 PANELS: dict[str, tuple[str, ...]] = {
     "Layers": ("table",), "Depthwise savings": ("savings",), "Plots": ("plots",),
-    "Receptive field": ("rf", "shapes"), "Memory": ("memory", "totals", "table"), "Share & export": (),
+    "Receptive field": ("rf", "shapes"), "Memory": ("memory", "totals", "table", "shapes"), "Share & export": (),
+}
+# Why a panel goes with a quantity that is not its own: said on the page, so no tab vanishes unexplained
+_GIVES_AWAY = {
+    "Receptive field": "its photo's grid of unit centres counts out every layer's output size",
+    "Memory": "its per-layer activation bytes are each layer's output size × 4 bytes, and sum to the totals",
 }
 
 
@@ -70,6 +82,18 @@ def visible_panels(flags: TeacherFlags) -> list[str]:
     return [label for label, needs in PANELS.items() if all(flags.shows(flag) for flag in needs)]
 
 
+def panel_notes(flags: TeacherFlags) -> list[str]:
+    """One sentence per results tab this link leaves out although its own flag is not set: which hidden
+    quantity took it, and how it would have given that away (markdown)."""
+    notes = []
+    for label, needs in PANELS.items():
+        own, others = needs[:1], [flag for flag in needs[1:] if not flags.shows(flag)]
+        if others and all(flags.shows(flag) for flag in own):
+            notes.append(f"**{label}** is hidden too, as this link hides the {' and the '.join(others)}: "
+                         f"{_GIVES_AWAY.get(label, 'it would show them')}.")
+    return notes
+
+
 def teacher_flags(query: Mapping[str, str]) -> TeacherFlags:
     """Read ``hide`` and ``lock`` from the query parameters; unknown names are reported, not fatal."""
     names = [n.strip().lower() for n in str(query.get("hide", "")).split(",") if n.strip()]
@@ -91,8 +115,11 @@ def render_share(view: DesignView, flags: TeacherFlags) -> None:
         return
     st.markdown("**Share link** — the address bar always holds it too; the copy button is at the box's right.")
     st.code(share_url(view.token, flags), language=None, wrap_lines=True)
-    if flags.locked:  # a student on a read-only link has no business making teacher links
-        return
+    if view.valid:  # the Fine-tune page opens with this design in "from scratch" mode
+        st.markdown(f"[:material/model_training: Train this design from scratch](/finetune?"
+                    f"{urlencode({'design': view.token})})")
+    if flags.locked or not server_details_visible():  # a teacher's tool: not for students (a read-only
+        return                                          # link, or a class server's student)
     with st.expander("Teacher link: hide panels or lock editing", icon=":material/school:"):
         hide = st.multiselect("Hide from students", list(HIDE_FLAGS), format_func=lambda n: f"{n}: {HIDE_FLAGS[n]}",
                               key="dz.t.hide")
@@ -145,11 +172,36 @@ def render_export(view: DesignView, flags: TeacherFlags = TeacherFlags()) -> Non
     if not flags.shows("totals"):
         code = strip_comments(code)
     st.code(code, language="python", line_numbers=True)
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     left.download_button("Download net.py", code, file_name="net.py", mime="text/x-python",
                          icon=":material/download:", key="dz.dl.py", width="stretch")
-    right.download_button("Download JSON", canonical, file_name="design.json", mime="application/json",
-                          icon=":material/download:", key="dz.dl.json", width="stretch")
+    middle.download_button("Download JSON", canonical, file_name="design.json", mime="application/json",
+                           icon=":material/download:", key="dz.dl.json", width="stretch")
+    with right:
+        _render_onnx(view, canonical)
+
+
+def _render_onnx(view: DesignView, canonical: str) -> None:
+    """The ONNX download: the file is built only when clicked (a deferred download), never on a page run."""
+    params = view.report.total_params if view.report is not None else 0
+    if not onnx_available():
+        st.caption("ONNX export needs the `onnx` package on the server (`pip install onnx`).")
+    elif params > MAX_ONNX_DOWNLOAD_PARAMS:
+        st.caption(f"At {params:,} parameters the ONNX file is too large to download here; on your computer: "
+                   "`playground export design.json --onnx net.onnx`.")
+    else:
+        st.download_button("Download ONNX", data=lambda: _onnx_file(canonical), file_name="net.onnx",
+                           mime="application/octet-stream", icon=":material/download:", on_click="ignore",
+                           key="dz.dl.onnx", width="stretch",
+                           help=f"The network in ONNX (opset {OPSET}) with untrained weights, for Netron or an "
+                                "ONNX runtime. Built when you click: a large network takes a few seconds.")
+
+
+@lru_cache(maxsize=2)
+def _onnx_file(spec_json: str) -> bytes:
+    """A design's ONNX file, kept for the next click on the same design (a class often downloads one preset;
+    the same bytes are then also stored once by Streamlit's media files, which key by content)."""
+    return onnx_bytes(json.loads(spec_json))
 
 
 def read_design_json(data: bytes, name: str) -> dict:

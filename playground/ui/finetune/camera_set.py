@@ -94,14 +94,9 @@ def _on_shot(key: str, root: str, widget: str, target: str) -> None:
 
 def _on_files(key: str, root: str, widget: str, target: str) -> None:
     files = st.session_state.get(widget) or []
-    photo_set, added, notes = PhotoSet(root), 0, []
-    for file in files:
-        try:
-            photo_set.add_photo(target, file.getvalue(), file.name)
-        except PhotoSetError as exc:  # one bad file does not stop the others
-            notes.append(("error", str(exc)))
-        else:
-            added += 1
+    # One upload decodes at most MAX_UPLOAD_PIXELS (photoset): the rest are refused from their headers.
+    added, errors = PhotoSet(root).add_photos(target, [(file.name, file.getvalue()) for file in files])
+    notes = [("error", text) for text in errors]
     if files:
         notes.insert(0, ("done", f"Added {added} of {len(files)} file(s) to {target!r}."))
         _note(key, notes)

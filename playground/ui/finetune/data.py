@@ -14,6 +14,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from playground.finetune.archive import stage_upload
 from playground.finetune.data import BUNDLED, Dataset, DatasetError, bundled, load_dataset
+from playground.housekeeping import RetentionError, check_room
 from playground.images import ImageError
 from playground.ui.finetune import DATA_SOURCE, DATA_UPLOAD
 from playground.ui.finetune.camera_set import photo_set_picker
@@ -22,7 +23,14 @@ from playground.ui.replay import replayed
 from playground.ui.text import md_text, plotly_text, show_error
 from playground.ui.widget_state import keep, remember, widget_key
 
-__all__ = ["dataset_picker", "dataset_summary", "sample_grid", "shows_own_photos"]
+__all__ = ["dataset_picker", "dataset_summary", "sample_grid", "shows_own_photos", "upload_limit_mb"]
+
+
+def upload_limit_mb() -> int:
+    """The largest upload the server takes (``server.maxUploadSize``, in MiB) in whole MB of 10⁶ bytes: the
+    unit of the uploader's own "…MB per file" and "File must be …MB or smaller" texts, so all three agree.
+    (Above 500 MB those texts switch to GB rounded to a whole or half GB: hence a limit just under it.)"""
+    return int(st.get_option("server.maxUploadSize")) * 2**20 // 10**6
 
 
 def shows_own_photos(key: str) -> bool:
@@ -52,6 +60,10 @@ def _staged(key: str, file: UploadedFile) -> Dataset:
             st.session_state[f"{key}_last_upload"] = (root, name)
             ds.name = name
             return ds
+    try:  # a full data folder refuses the upload (the sweep never deletes a classmate's jobs to make room)
+        check_room()
+    except RetentionError as exc:
+        raise DatasetError(str(exc)) from None
     bar = st.progress(0.0, text=f"Checking {md_text(file.name)}...")
 
     def progress(i: int, n: int) -> None:
@@ -97,7 +109,7 @@ def dataset_picker(key: str) -> Dataset | None:
                 st.caption(f"Using your earlier upload **{md_text(last[1])}**; upload another zip to replace it.")
                 ds.name = last[1]
                 return ds
-        st.caption("Upload a .zip with one folder per class, e.g. `cats/`, `dogs/`.")
+        st.caption(f"Upload a .zip with one folder per class, e.g. `cats/`, `dogs/`: up to {upload_limit_mb()} MB.")
         return None
     try:
         return _staged(key, file)

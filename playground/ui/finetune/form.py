@@ -16,7 +16,8 @@ from playground.finetune.data import Dataset, load_dataset
 from playground.finetune.estimate import estimate
 from playground.finetune.runtime import suggested_image_size
 from playground.finetune.strategy import count_parameters
-from playground.models.registry import DEFAULT_MODEL, MODELS, zoo_status
+from playground.models.registry import DEFAULT_MODEL, MODELS, ModelStatus, zoo_rows
+from playground.ui.alive import session_alive
 from playground.ui.finetune import EPOCHS, IMAGE_SIZE
 from playground.ui.text import show_error
 from playground.ui.widget_state import keep, remember, widget_key
@@ -42,7 +43,19 @@ def _number(column: DeltaGenerator, key: str, setting: str, part: str, label: st
     value = st.session_state.get(widget)
     if isinstance(value, int | float) and value not in allowed:  # from before the cap, or a suggested size
         st.session_state[widget] = int(min(max(value, allowed.lo), allowed.hi))
-    return int(column.number_input(label, int(allowed.lo), int(allowed.hi), key=widget, help=help))
+    chosen = int(column.number_input(label, int(allowed.lo), int(allowed.hi), key=widget, help=help))
+    # The range in words: a number typed past it only gets a red outline and is not taken
+    capped = allowed.hi < LIMITS[setting].hi
+    column.caption(f"{int(allowed.lo):,} to {int(allowed.hi):,}" + (" (the class's limit)" if capped else ""))
+    return chosen
+
+
+@st.cache_data(ttl=30, show_spinner=False)  # a weights package installed while the server runs shows up within 30 s
+def zoo_status() -> list[ModelStatus]:
+    """The zoo models and whether each can be used now, shared by every session for 30 s: the check asks the
+    import system where each weights package lives, which cost a page run on a class server more than
+    drawing its form."""
+    return zoo_rows()
 
 
 def settings_form(key: str, ds: Dataset) -> TrainConfig | None:
@@ -110,7 +123,9 @@ def _counts(model: str, strategy: str, classes: int) -> tuple[int, int]:
 def _estimate(config_json: str, root: str, items: int, calibrated: int) -> dict[str, Any]:
     """Estimate keyed on the settings and the dataset folder (``items`` changes with its contents),
     and on the calibration file's stamp (``calibrated``: a finished job's own timing replaces the probe's)."""
-    return estimate(TrainConfig.from_dict(json.loads(config_json)), load_dataset(root)).to_dict()
+    # The probe runs in a limited child process, stopped if this session goes (the tab closes).
+    return estimate(TrainConfig.from_dict(json.loads(config_json)), load_dataset(root),
+                    alive=session_alive()).to_dict()
 
 
 def estimate_panel(cfg: TrainConfig, ds: Dataset) -> bool:

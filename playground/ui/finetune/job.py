@@ -33,11 +33,12 @@ from playground.paths import home_dir
 from playground.ui.finetune import open_key
 from playground.ui.finetune.live import live_view
 from playground.ui.finetune.thumbnails import thumbnail
-from playground.ui.owner import display_name, viewer
+from playground.ui.owner import client_address, display_name, viewer
+from playground.ui.plot_axes import set_integer_x
 from playground.ui.text import md_text, plotly_text, show_error
 
-__all__ = ["manager", "job_viewer", "job_view", "job_list", "job_row", "curves_figure", "confusion_figure",
-           "artifacts_zip", "STATUS_ICONS"]
+__all__ = ["manager", "job_viewer", "job_view", "job_list", "job_row", "row_status", "curves_figure",
+           "confusion_figure", "artifacts_zip", "STATUS_ICONS"]
 
 STATUS_ICONS = {
     "queued": ":material/schedule:",
@@ -49,6 +50,7 @@ STATUS_ICONS = {
 }
 _POLL_SECONDS = 1.0  # how often the live view of a running job refreshes
 _LISTED_JOBS = 30  # rows in each job list
+_ROW_POLL_SECONDS = 3.0  # how often an active job's row in a list re-reads its job (one small file)
 _MISCLASSIFIED_SHOWN, _THUMBS_PER_ROW = 24, 8  # misclassified validation images shown, per row
 _LOG_LINES = 60  # the end of a failed job's worker log
 
@@ -113,7 +115,7 @@ def curves_figure(metrics: list[dict[str, Any]]) -> go.Figure:
         fig.add_trace(go.Scatter(x=val_steps, y=[e[val_key] for e in epochs], mode="lines+markers",
                                  name="validation (epoch)", line=dict(color="#d1495b"), showlegend=col == 1,
                                  legendgroup="val"), row=1, col=col)
-    fig.update_xaxes(title_text="step")
+    set_integer_x(fig, steps or [1], title_text="step")  # steps are counted: no "1.5"
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25))
     return fig
@@ -174,6 +176,28 @@ def _predict_link(job_id: str) -> None:
         st.markdown(f"[:material/image_search: Use on the Predict page](predict?model=job%3A{job_id})")
 
 
+FEW_VAL_IMAGES = 30  # below this many validation images, one image moves the accuracy by over 3 points
+
+
+def few_images_note(val_images: int) -> str | None:
+    """Why an accuracy measured on ``val_images`` images says little, when they are few (else None)."""
+    if not 0 < val_images < FEW_VAL_IMAGES:
+        return None
+    return (f"Measured on only {val_images} validation image{'s' if val_images != 1 else ''}: each one is "
+            f"{100 / val_images:.0f} percentage points, so the accuracy can swing a lot by luck (which images "
+            "landed in the validation set). Add images per class, or a larger validation share, to trust it.")
+
+
+def _few_images_caution(results: dict[str, Any]) -> None:
+    count = results.get("val_images")
+    if not isinstance(count, int):  # results written before the count was kept: the confusion matrix holds it
+        confusion = results.get("confusion") or []
+        count = sum(sum(row) for row in confusion if isinstance(row, list))
+    note = few_images_note(int(count))
+    if note:
+        st.warning(note, icon=":material/warning:")
+
+
 def _results(job: Job, who: Viewer) -> None:
     results = manager().store.results(job.id) or {}
     classes = list(job.dataset.classes)
@@ -190,6 +214,7 @@ def _results(job: Job, who: Viewer) -> None:
                    + (" on cached backbone features." if results.get("feature_cache") else "."))
     c4.metric("Trainable parameters", _count(results.get("trainable_params", 0)), border=True,
               help=f"{results.get('trainable_params', 0):,} of {results.get('total_params', 0):,}")
+    _few_images_caution(results)
     mine = who.can_control(job.config)
     if mine:  # the model and the student's own images stay with the student (and the teacher)
         st.download_button("Download the model (zip)", data=lambda: artifacts_zip(job, who),
@@ -241,7 +266,7 @@ def _run_again(job: Job, who: Viewer) -> None:
     if st.button("Run again with the same settings", icon=":material/replay:", key=f"ft_again_{job.id}"):
         try:
             new = submit_finetune(manager(), load_dataset(job.data_dir), job.train_config(),
-                                  owner=who.owner, owner_name=display_name())
+                                  owner=who.owner, owner_name=display_name(), client=client_address())
         except PlaygroundError as exc:
             show_error(exc, icon=":material/error:")
             return
@@ -306,15 +331,47 @@ def job_row(job: Job, *, owner: str | None = None, epochs: bool = False) -> str:
     return row + (f" · {t.epochs if t else None} epoch(s)" if epochs else "")
 
 
+def row_status(job: Job) -> str:
+    """A job's short status for its row in a list (plain text): a running job's latest progress, as its
+    live panel shows it (the state's message stays "starting a worker process" for the whole run), else
+    the state's message."""
+    p = job.progress
+    if job.status == "running" and p.get("phase") == "training" and p.get("epochs"):
+        total = p.get("total_steps")
+        share = f" · {min(1.0, p.get('global_step', 0) / total):.0%}" if total else ""
+        return f"training: epoch {p.get('epoch', '?')}/{p['epochs']}{share}"
+    if job.status == "running" and p.get("phase"):
+        done, total = p.get("phase_done"), p.get("phase_total")
+        counts = f" ({done:,}/{total:,})" if isinstance(done, int) and isinstance(total, int) and total else ""
+        return f"{p['phase']}{counts}"
+    return str(job.state.get("message", ""))
+
+
+def _row(job: Job, key: str, current: str | None) -> None:
+    c1, c2, c3 = st.columns([5, 4, 1], vertical_alignment="center")
+    c1.markdown(job_row(job))
+    c2.caption(md_text(row_status(job)))
+    if c3.button("Open", key=key, disabled=job.id == current):
+        st.query_params["job"] = job.id
+        st.rerun()
+
+
+def _active_row(job_id: str, key: str, current: str | None) -> None:
+    """A queued or running job's row, re-read every few seconds: while a job trains only its live
+    panel reruns, so a row drawn once would say "starting a worker process" for the whole run."""
+    try:
+        job = manager().get(job_id)
+    except PlaygroundError:
+        return  # deleted meanwhile: the next page run drops the row
+    _row(job, key, current)
+
+
 def _rows(jobs: list[Job], key_of: Callable[[str], str], current: str | None) -> None:
     for job in jobs[:_LISTED_JOBS]:
-        note = job.state.get("message", "")
-        c1, c2, c3 = st.columns([5, 4, 1], vertical_alignment="center")
-        c1.markdown(job_row(job))
-        c2.caption(md_text(note))
-        if c3.button("Open", key=key_of(job.id), disabled=job.id == current):
-            st.query_params["job"] = job.id
-            st.rerun()
+        if job.active:
+            st.fragment(_active_row, run_every=_ROW_POLL_SECONDS)(job.id, key_of(job.id), current)
+        else:
+            _row(job, key_of(job.id), current)
 
 
 def job_list(who: Viewer, current: str | None) -> None:

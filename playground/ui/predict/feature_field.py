@@ -24,6 +24,7 @@ from playground.models.registry import LoadedModel
 from playground.models.serving import ImageView, encode_image, image_digest, serving
 from playground.models.unit_fields import LayerField, draw_unit, layer_field, layer_output, model_input, unit_gradient
 from playground.ui.cell_click import MAX_CLICK_CELLS, add_cell_markers, apply_click
+from playground.ui.predict.layer_names import readable_layer
 from playground.ui.text import md_text
 from playground.ui.widget_state import widget_key
 
@@ -106,11 +107,14 @@ def _map_figure(uri: str, out_hw: tuple[int, int], scale: int, unit: tuple[int, 
     return fig
 
 
-def field_caption(lf: LayerField, unit: tuple[int, int], channel: int, side: tuple[int, int] | None) -> str:
-    """Words for the two pictures: which pixels the unit sees, how much is padding, the effective field."""
+def field_caption(lf: LayerField, unit: tuple[int, int], channel: int, side: tuple[int, int] | None,
+                  name: str | None = None) -> str:
+    """Words for the two pictures: which pixels the unit sees, how much is padding, the effective field.
+    ``name``: the layer's readable name (:mod:`playground.ui.predict.layer_names`), put before its path."""
     f = lf.unit(*unit)
     (h, w), (ch, cw) = f.size, lf.input_hw
-    text = (f"Unit ({unit[0]}, {unit[1]}) of `{lf.layer}`, channel {channel}, sees input rows "
+    where = f"the {name} (module `{lf.layer}`)" if name else f"`{lf.layer}`"
+    text = (f"Unit ({unit[0]}, {unit[1]}) of {where}, channel {channel}, sees input rows "
             f"{f.top}…{f.bottom} and columns {f.left}…{f.right} of the {ch}×{cw} crop the model sees: a {h}×{w} "
             f"field (red) centred at ({f.centre[0]:g}, {f.centre[1]:g}); its neighbours are "
             f"{lf.jump[0]} px apart.")
@@ -160,4 +164,5 @@ def render_feature_field(loaded: LoadedModel, img: Image.Image, layer: str, chan
             st.caption(f"{out_h}×{out_w} units are too many to click: pick one with the sliders.")
     with right:
         right.image(picture.data, width=min(picture.size[0], 448), output_format="PNG")
-    st.caption(field_caption(lf, (row, col), int(channel), side))
+    st.caption(field_caption(lf, (row, col), int(channel), side,
+                             name=readable_layer(layer, loaded.entry.feature_layers)))

@@ -53,6 +53,7 @@ class FinetuneInfo:
     classes: tuple[str, ...]
     images: int | None  # usable images in the dataset (train + validation)
     val_images: int | None
+    owner: str | None = None  # the owner id in the job's config.json: who may see the model on a class server
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -105,6 +106,7 @@ def finetune_info(ref: str, home: str | Path | None = None) -> FinetuneInfo | No
         classes=tuple(str(c) for c in classes if isinstance(c, str)),
         images=job.dataset.images,
         val_images=int(val_images) if val_images is not None else None,
+        owner=job.owner or None,
     )
 
 

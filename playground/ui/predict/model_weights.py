@@ -13,7 +13,7 @@ import streamlit as st
 from playground.errors import PlaygroundError
 from playground.models.registry import MODELS, download_weights, hub_weights
 from playground.ui.predict.models import model_rows, refresh_model_list
-from playground.ui.text import md_text, show_error
+from playground.ui.text import md_text, server_details_visible, show_error
 from playground.ui.widget_state import widget_key
 
 __all__ = ["weights_downloader", "missing_downloadable", "DOWNLOAD"]
@@ -35,11 +35,14 @@ def _refresh_model_lists() -> None:
 
 
 def weights_downloader(key: str) -> None:
-    """An expander with a "Download weights" button per missing torchvision model (nothing when none)."""
+    """An expander with a "Download weights" button per missing torchvision model (nothing when none,
+    and nothing for a student on a class server)."""
     done = st.session_state.pop(widget_key(key, _DONE), None)
     if done:
         st.success(done, icon=":material/check_circle:")
-    missing = missing_downloadable()
+    # A download makes the server fetch files from the internet into its cache: on a class server, the
+    # teacher's call (a class clicking through every model would fill the disk and the line)
+    missing = missing_downloadable() if server_details_visible() else []
     if not missing:
         return
     with st.expander(f":material/download: Download weights ({len(missing)} torchvision model(s))"):

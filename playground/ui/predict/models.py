@@ -11,14 +11,17 @@ from datetime import tzinfo
 import streamlit as st
 
 from playground.catalog import JOB_PREFIX, finetuned_status, model_status
+from playground.classroom import ClassSettings, Viewer, load_settings
 from playground.models.registry import DEFAULT_MODEL, MODELS, ModelStatus
 from playground.paths import home_dir
+from playground.ui.owner import viewer
 from playground.ui.predict import MODEL_PICKER
 from playground.ui.predict.model_labels import FinetuneInfo, browser_timezone, finetune_infos, finetune_label
-from playground.ui.text import md_text
+from playground.ui.text import md_text, server_details_visible
 from playground.ui.widget_state import widget_key
 
-__all__ = ["model_picker", "model_rows", "refresh_model_list", "MODEL_LIST_TTL_S", "BAD_LINK_MODEL"]
+__all__ = ["model_picker", "model_rows", "refresh_model_list", "visible_to", "MODEL_LIST_TTL_S", "BAD_LINK_MODEL",
+           "NOT_SHARED_MODEL"]
 
 # The model list reads every job folder's meta.json: once per this many seconds for all sessions,
 # not on every click (a fine-tune that just finished shows up within it).
@@ -26,6 +29,8 @@ MODEL_LIST_TTL_S = 10.0
 BAD_LINK_MODEL = ("Cannot use the model from the link: a link can name a model from the list (by its "
                   "short name, e.g. `efficientnet_lite0`) or a finished fine-tune as `job:<id>`. Showing the "
                   "default model instead.")
+NOT_SHARED_MODEL = ("Cannot use the model from the link: it is another student's fine-tune, and the teacher has "
+                    "turned off seeing each other's jobs. Showing the default model instead.")
 _MAX_SHOWN_REF = 80  # characters of a bad ?model= value quoted back
 
 
@@ -64,21 +69,44 @@ def _link_status(wanted: str, rows: list[ModelStatus]) -> ModelStatus | None:
     return None
 
 
+def visible_to(who: Viewer, settings: ClassSettings, ref: str, info: FinetuneInfo | None) -> bool:
+    """Whether ``who`` may list and use model ``ref``: every zoo model; a fine-tune when its job could be
+    seen on the Fine-tune page (:meth:`~playground.classroom.Viewer.can_view`): with sharing off, another
+    student's model, its dataset's name and its accuracy are theirs alone. A job that cannot be read
+    (``info`` None) is nobody's, so only those who may see every job see it."""
+    if ref in MODELS:
+        return True
+    return who.can_view({"owner": info.owner if info is not None else None}, settings)
+
+
 def model_picker(key: str) -> str | None:
     """Choose a usable model (zoo or fine-tuned); honours ``?model=<catalogue name | job:<id>>``.
 
-    Shows why unavailable models cannot be used, and one message for a ``?model=`` that is not usable.
-    Returns the chosen model reference.
+    Lists only the fine-tunes this session may see (:func:`visible_to`) and refuses a link to any other;
+    shows why unavailable models cannot be used (with server paths and admin commands only to whoever
+    runs the server: :func:`playground.ui.text.server_details_visible`), and one message for a
+    ``?model=`` that is not usable. Returns the chosen model reference.
     """
-    rows = model_rows()
-    usable = {r.name: r for r in rows if r.available}
     wanted = _query_model()
+    all_rows = model_rows()
+    refs = tuple(r.name for r in all_rows if r.name.startswith(JOB_PREFIX))
+    if wanted and wanted.startswith(JOB_PREFIX) and wanted not in refs:
+        refs += (wanted,)
+    # Fine-tunes are told apart by their job (dataset, strategy, accuracy, date, id), not by their classes
+    infos = finetune_infos(str(home_dir()), refs)
+    who, settings = viewer(), load_settings(home_dir())
+    rows = [r for r in all_rows if visible_to(who, settings, r.name, infos.get(r.name))]
+    usable = {r.name: r for r in rows if r.available}
     if wanted and wanted not in usable:
         status = _link_status(wanted, rows)
-        if status is not None and status.available:
+        if status is not None and status.available and not visible_to(who, settings, wanted, infos.get(wanted)):
+            st.error(NOT_SHARED_MODEL, icon=":material/lock:")
+            wanted = None
+        elif status is not None and status.available:
             usable[wanted] = status
         elif status is not None and status.name in MODELS:  # a catalogue model this server lacks
-            st.error(f"Cannot use the model from the link: {status.reason}", icon=":material/error:")
+            reason = status.reason if server_details_visible() else "its weights are not on this server"
+            st.error(f"Cannot use the model from the link: {reason}", icon=":material/error:")
             wanted = None
         else:
             st.error(f"{BAD_LINK_MODEL} (The link asked for: {md_text(wanted[:_MAX_SHOWN_REF])})",
@@ -88,15 +116,17 @@ def model_picker(key: str) -> str | None:
     picker = widget_key(key, MODEL_PICKER)
     if picker not in st.session_state or st.session_state[picker] not in usable:
         st.session_state[picker] = wanted or (DEFAULT_MODEL if DEFAULT_MODEL in usable else options[0])
-    # Fine-tunes are told apart by their job (dataset, strategy, accuracy, date, id), not by their classes
-    infos = finetune_infos(str(home_dir()), tuple(n for n in options if n.startswith(JOB_PREFIX)))
     tz = browser_timezone()
     choice = st.selectbox("Model", options, key=picker, format_func=lambda n: _label(usable[n], infos.get(n), tz))
     missing = [r for r in rows if not r.available]
     if missing:
         with st.expander(f":material/info: {len(missing)} more model(s) not available here"):
-            for r in missing:
-                st.markdown(f"**{r.name}**: {r.reason}")
+            if server_details_visible():
+                for r in missing:
+                    st.markdown(f"**{md_text(r.name)}**: {md_text(r.reason)}")
+            else:  # the reasons name the server's folders and the commands of whoever runs it
+                st.markdown(", ".join(f"**{md_text(r.title)}**" for r in missing))
+                st.caption("Their weights are not on this server; the teacher can add them.")
     return choice
 
 

@@ -19,11 +19,12 @@ from playground.models.serving import image_digest, serving
 from playground.ui.pictures import show_image
 from playground.ui.predict import CAM_CLASS, CAM_LAYER, EXPLAIN_TAB, FEATURE_LAYER
 from playground.ui.predict.feature_field import render_feature_field
+from playground.ui.predict.layer_names import first_conv_label, layer_label, readable_layer
 from playground.ui.tabs import lazy_tabs
 from playground.ui.text import md_text, plotly_text
 from playground.ui.widget_state import widget_key
 
-__all__ = ["prediction", "top_k_chart", "render_explanations", "BAR_HEIGHT"]
+__all__ = ["prediction", "top_k_chart", "render_explanations", "cam_class_key", "BAR_HEIGHT"]
 
 _SHOWN = "shown"  # which (model, photo) the explanation widgets belong to (not a widget)
 _MAX_WIDTH = 720  # pixels: the widest explanation picture
@@ -31,18 +32,21 @@ _MAX_WIDTH = 720  # pixels: the widest explanation picture
 
 def prediction(loaded: LoadedModel, img: Image.Image, key: str, top_k: int = 5) -> Prediction:
     """The top-k prediction for this model and photo, from the shared cache (batched with other
-    sessions' requests when it has to be computed).
-
-    When the model or photo differs from the one ``key``'s explanations showed last, the class
-    picked for Grad-CAM is forgotten, so the class box and the map show the new top class (a kept
-    choice would show one class in the box and explain another).
-    """
-    shown = (serving().model_token(loaded), image_digest(img))
-    memo = widget_key(key, _SHOWN)
-    if st.session_state.get(memo) != shown:
-        st.session_state.pop(widget_key(key, CAM_CLASS), None)
-        st.session_state[memo] = shown
+    sessions' requests when it has to be computed). Remembers which (model, photo) ``key``'s
+    explanations are about (:func:`cam_class_key`)."""
+    st.session_state[widget_key(key, _SHOWN)] = f"{serving().model_token(loaded)}_{image_digest(img)[:16]}"
     return serving().predict(loaded, img, top_k=top_k)
+
+
+def cam_class_key(key: str) -> str:
+    """The key of the Grad-CAM "Class" box for the model and photo shown now.
+
+    A class choice belongs to the photo it was made for, so each (model, photo) has its own box: a new
+    photo (a sample, an upload, a camera shot) gets a new box that starts on its top class. Forgetting
+    the old box's value is not enough: the browser keeps a widget's last value and sends it back with
+    the next run, so the box would show the previous photo's class while the map explained another.
+    """
+    return widget_key(key, f"{CAM_CLASS}_{st.session_state.get(widget_key(key, _SHOWN), '')}")
 
 
 BAR_HEIGHT = 42  # px per bar of the top-k chart
@@ -95,8 +99,9 @@ def render_explanations(loaded: LoadedModel, img: Image.Image, pred: Prediction,
                 filters = serving().filters(loaded, max_width=_MAX_WIDTH)
                 out, cin, kh, kw = filters.shape
                 show_image(filters.grid, width=min(_MAX_WIDTH, filters.grid.size[0]))
-                st.caption(f"`{filters.layer}`: {out} filters of {kh}x{kw} over {cin} input channels, each "
-                           "scaled to its own range. Colour blobs and edges at various angles are typical.")
+                st.caption(f"The {first_conv_label(filters.layer)}: {out} filters of {kh}x{kw} over "
+                           f"{cin} input channels, each scaled to its own range. Colour blobs and edges at "
+                           "various angles are typical.")
         if tabs[3].open:
             with tabs[3]:
                 p = loaded.preprocess
@@ -118,30 +123,34 @@ def _keep_valid(key: str, options: list) -> None:
 def _grad_cam_tab(loaded: LoadedModel, img: Image.Image, pred: Prediction, layers: list[str], key: str) -> None:
     c1, c2 = st.columns(2)
     names = {idx: f"{label} ({p:.1%})" for label, idx, p in pred.top}
-    class_key, layer_key = widget_key(key, CAM_CLASS), widget_key(key, CAM_LAYER)
+    class_key, layer_key = cam_class_key(key), widget_key(key, CAM_LAYER)
     _keep_valid(class_key, list(names))
     _keep_valid(layer_key, layers)
     index = c1.selectbox("Class", list(names), format_func=names.__getitem__, key=class_key)
     default = layers.index(loaded.entry.cam_layer) if loaded.entry.cam_layer in layers else len(layers) - 1
-    layer = c2.selectbox("Layer", layers, index=default, key=layer_key,
-                         help="Later layers: coarse maps of whole objects. Earlier: finer, more local.")
+    layer = c2.selectbox("Layer", layers, index=default, key=layer_key, format_func=lambda n: layer_label(n, layers),
+                         help="Later layers: coarse maps of whole objects. Earlier: finer, more local. "
+                              "After the name: the layer's module in the model's PyTorch code.")
     cam = serving().grad_cam(loaded, img, class_index=index, layer=layer)
     for col, (view, caption) in zip(st.columns(2), ((cam.image, "model input"),
                                                     (cam.overlay, f"Grad-CAM: {cam.label}"))):
         show_image(view, caption=caption, where=col)
     st.caption("Red regions raised the score of this class most: the gradient of the class score, "
-               f"averaged per channel of `{layer}`, weights that layer's feature maps.")
+               f"averaged per channel of the {readable_layer(layer, layers)} (module `{layer}`), weights that "
+               "layer's feature maps.")
 
 
 def _feature_tab(loaded: LoadedModel, img: Image.Image, layers: list[str], key: str) -> None:
     layer_key = widget_key(key, FEATURE_LAYER)
     _keep_valid(layer_key, layers)
-    layer = st.select_slider("Layer", layers, value=layers[max(1, len(layers) // 6)], key=layer_key)
+    layer = st.select_slider("Layer", layers, value=layers[max(1, len(layers) // 6)], key=layer_key,
+                             format_func=lambda n: readable_layer(n, layers))
     fm = serving().feature_maps(loaded, img, layer)
     c, h, w = fm.shape
     grid_width = fm.grid.size[0]
     show_image(fm.grid, width=max(360, grid_width) if grid_width <= _MAX_WIDTH else "stretch")
-    st.caption(f"`{layer}` outputs {c} maps of {h}x{w}; these are the {len(fm.channels)} most active "
+    st.caption(f"The {readable_layer(layer, layers)} (module `{layer}`) outputs {c} maps of {h}x{w}; these are "
+               f"the {len(fm.channels)} most active "
                f"(channels {', '.join(map(str, fm.channels[:8]))}{', ...' if len(fm.channels) > 8 else ''}), "
                "yellow = strong.")
     render_feature_field(loaded, img, layer, fm.channels, key)  # click a unit: what it sees

@@ -14,7 +14,7 @@ def _quick_start() -> str:
 
 
 def test_the_class_command_sets_a_passcode_and_an_address() -> None:
-    (class_run,) = [line for line in _quick_start().splitlines() if "streamlit run app.py --server.address 0.0.0.0"
+    (class_run,) = [line for line in _quick_start().splitlines() if "playground serve --server.address 0.0.0.0"
                     in line]
     assert "PLAYGROUND_CLASS_PASSCODE=" in class_run
     assert "share it with the class" not in _quick_start()  # the old advice: a passcode-less server to share

@@ -29,11 +29,12 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from playground.arch.graph import ShapeError, propagate_shapes, walk_graph
+from playground.arch.graph import propagate_shapes, walk_graph
 from playground.arch.landmarks import LANDMARKS, designer_spec, torchvision_metrics
 from playground.arch.nodes import Walk
 from playground.arch.report import ArchLayer, ArchReport, caveats, group_stages
-from playground.errors import PlaygroundError
+from playground.arch.user_model import ArchitectureError
+from playground.arch.user_model import first_line as _first_line
 
 __all__ = [
     "ArchitectureError",
@@ -49,11 +50,6 @@ __all__ = [
 ]
 
 MAX_ARCH_SIDE = 4096  # larger inputs are refused: the graph would be analysed, but nobody needs it
-_MESSAGE_CHARS = 200  # an exception's first line is cut there in a one-line message
-
-
-class ArchitectureError(PlaygroundError):
-    """An architecture name or input size that cannot be analysed (message says what to do)."""
 
 
 # --------------------------------------------------------------------------- public entry points
@@ -62,11 +58,20 @@ class ArchitectureError(PlaygroundError):
 def analyze_module(model: Any, input_shape: Sequence[int] = (3, 224, 224), name: str = "model") -> ArchReport:
     """Analyse any ``nn.Module`` taking one ``(1, C, H, W)`` image batch (built on any device; meta is fastest).
 
-    Raises :class:`ArchitectureError` when the module cannot be traced or cannot take that input.
+    Raises :class:`ArchitectureError` when the module cannot take that input. A module torch.fx cannot
+    trace is measured by one eager forward pass instead (:mod:`playground.arch.eager`; the notes say what
+    that cannot give).
     """
     shape = _check_shape(input_shape)
     model = model.eval()
-    gm = _trace(model, name)
+    try:
+        gm = _trace(model, name)
+    except _Untraceable as exc:
+        from playground.arch.eager import analyze_eager
+
+        _one_input(None, model, name)
+        return analyze_eager(model, shape, name, str(exc))
+    _one_input(gm, model, name)
     _propagate(gm, model, shape, name)
     layers, walk = _walk(gm, name)
     return _report(model, name, shape, layers, walk)
@@ -79,23 +84,15 @@ def load_user_model(ref: str, args: Any = None) -> Any:
     Any failure in that code (import error, missing class, bad arguments) is an :class:`ArchitectureError`
     naming the file and what failed, in one line.
     """
-    import importlib.util
     from pathlib import Path
+
+    from playground.arch.user_model import import_user_file
 
     path_text, sep, class_name = ref.rpartition(":")
     path = Path(path_text)
     if not sep or not class_name or path.suffix != ".py":
         raise ArchitectureError(f"{ref!r}: give the model as path/to/model.py:ClassName")
-    if not path.is_file():
-        raise ArchitectureError(f"{path}: no such Python file")
-    spec = importlib.util.spec_from_file_location(f"_user_model_{abs(hash(str(path.resolve())))}", path)
-    if spec is None or spec.loader is None:
-        raise ArchitectureError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except BaseException as exc:  # the user's module may fail in any way, SystemExit included
-        raise ArchitectureError(f"{path}: importing it failed: {type(exc).__name__}: {_first_line(exc)}") from None
+    module = import_user_file(path)
     cls = getattr(module, class_name, None)
     if cls is None:
         names = sorted(n for n, v in vars(module).items() if isinstance(v, type) and v.__module__ == module.__name__)
@@ -128,25 +125,35 @@ def _trace(model: Any, name: str) -> Any:
     try:
         return trace(model)
     except Exception as exc:  # torch.fx raises many kinds for data-dependent Python control flow
-        raise ArchitectureError(
-            f"{name}: its forward() cannot be traced with torch.fx ({_first_line(exc)}); "
-            "only models whose control flow does not depend on tensor values can be analysed"
-        ) from None
+        raise _Untraceable(_first_line(exc)) from None
+
+
+class _Untraceable(Exception):
+    """torch.fx could not trace a forward(); the message says why."""
+
+
+def _one_input(gm: Any, model: Any, name: str) -> None:
+    """ArchitectureError when forward() needs more inputs than the one image batch this analysis gives it."""
+    from playground.arch.shape_advice import extra_inputs
+
+    extra = extra_inputs(gm, model)
+    if extra:
+        raise ArchitectureError(f"{name}: its forward() needs {len(extra) + 1} inputs (also {', '.join(extra)}); "
+                                "this analysis gives it one image batch, so wrap it in a module taking one")
 
 
 def _propagate(gm: Any, model: Any, shape: tuple[int, int, int], name: str) -> None:
     """Every node's output shape for one empty image, on the model's device (meta when it has no parameters)."""
     import torch
 
+    from playground.arch.shape_advice import explain_shape_failure
+
     c, h, w = shape
     device = next((p.device for p in model.parameters()), torch.device("meta"))
     try:
         propagate_shapes(gm, torch.empty(1, c, h, w, device=device))
     except Exception as exc:
-        raise ArchitectureError(
-            f"{name} cannot take a {c}×{h}×{w} input: {_shape_failure(exc)}; "
-            "try a larger image such as 3×224×224"
-        ) from None
+        raise ArchitectureError(f"{name} cannot take a {c}×{h}×{w} input: {explain_shape_failure(exc, gm)}") from None
 
 
 def _walk(gm: Any, name: str) -> tuple[list[ArchLayer], Walk]:
@@ -202,18 +209,6 @@ def _check_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
         raise ArchitectureError(
             f"input {h}×{w} is larger than this tool analyses; use a side of at most {MAX_ARCH_SIDE}")
     return c, h, w
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:_MESSAGE_CHARS] if text else type(exc).__name__
-
-
-def _shape_failure(exc: BaseException) -> str:
-    """The node that failed (when known) and the reason, in one line."""
-    if isinstance(exc, ShapeError):
-        return f"layer {exc.node}: {_first_line(exc.cause)}"
-    return _first_line(exc.__cause__ or exc)
 
 
 def resolve_name(name: str) -> str:

@@ -201,7 +201,7 @@ class ArchReport:
             f"Total MACs: {self.total_macs:,} (conv {self.conv_macs:,}, linear {self.linear_macs:,}, "
             f"attention {self.attention_macs:,})",
             f"Depth (conv + linear on the longest path): {self.depth}",
-            f"Receptive field of the last feature map ({self.rf_layer}): {rf}",
+            f"Receptive field of the last feature map{f' ({self.rf_layer})' if self.rf_layer else ''}: {rf}",
         ]
         summary += [f"Note: {note}" for note in self.notes]
         return "\n".join([lines[0], rule, *lines[1:], rule, *summary])

@@ -73,17 +73,22 @@ def _spec_memory(report: Report, measure: bool, spec: SpecSource) -> dict[str, A
         from playground.design.memory import memory_estimate
 
         return memory_estimate(spec, 1).to_dict()
-    n = report.total_params
+    data = _params_memory(report.total_params)
+    data["method"] = ("parameters, gradients and AdamW state counted exactly; add --memory to measure the "
+                      "activations saved for backward (imports PyTorch)")
+    return data
+
+
+def _params_memory(n: int) -> dict[str, Any]:
+    """The batch-1 memory that ``n`` parameters need under AdamW in fp32, activations left unmeasured."""
     return {"batch": 1, "optimizer": "adamw", "precision": "fp32", "total_params": n, "trainable_params": n,
             "parameters_bytes": 4 * n, "gradients_bytes": 4 * n, "optimizer_bytes": 8 * n,
-            "activations_bytes": None, "training_bytes": None, "inference_peak_bytes": None,
-            "method": "parameters, gradients and AdamW state counted exactly; add --memory to measure the "
-                      "activations saved for backward (imports PyTorch)"}
+            "activations_bytes": None, "training_bytes": None, "inference_peak_bytes": None}
 
 
 def _own_model(ref: str, args_json: str | None, shape: tuple[int, int, int]) -> tuple[ArchReport, dict[str, Any]]:
     from playground.arch.measure import ArchitectureError, analyze_module, load_user_model
-    from playground.design.memory import memory_estimate
+    from playground.design.memory import MemoryEstimateError, memory_estimate
 
     try:
         ctor_args = json.loads(args_json) if args_json else None
@@ -93,7 +98,36 @@ def _own_model(ref: str, args_json: str | None, shape: tuple[int, int, int]) -> 
     model = load_user_model(ref, ctor_args)
     name = ref.rpartition(":")[2]
     report = analyze_module(model, shape, name=name)
-    return report, memory_estimate(model, 1, input_shape=shape).to_dict()
+    try:
+        return report, memory_estimate(model, 1, input_shape=shape).to_dict()
+    except MemoryEstimateError as exc:  # the report stands: say what could not be measured, and why
+        return report, _memory_not_measured(report.total_params, str(exc))
+
+
+def _memory_not_measured(params: int, error: str) -> dict[str, Any]:
+    """``"memory"`` when the activation measurement failed: the exact counts and ``not_measured`` (why)."""
+    data_dependent = any(w in error for w in ("register_meta", "data-dependent", "nonzero", "meta tensors"))
+    reason = ("its forward() depends on tensor values (a data-dependent shape such as torch.nonzero, or an "
+              "if on a tensor), which the data-free measurement on PyTorch's meta device cannot follow"
+              if data_dependent else error)
+    data = _params_memory(params)
+    data.update(not_measured=reason, method="parameters, gradients and AdamW state counted exactly; the "
+                                            "activations could not be measured")
+    return data
+
+
+def _not_a_class_ref(arg: str) -> SpecError:
+    """The error for ``analyze FILE.py`` without ``:ClassName``: the expected form and the file's nn.Modules."""
+    from playground.arch.measure import ArchitectureError
+    from playground.arch.user_model import import_user_file, module_classes
+
+    hint = ""
+    try:
+        names = module_classes(import_user_file(Path(arg)))
+        hint = f"; {arg} defines {', '.join(names)}" if names else f"; {arg} defines no nn.Module class"
+    except ArchitectureError as exc:
+        hint = f" ({exc})"
+    return SpecError(f"{arg} is Python, not a spec: give your model as FILE.py:ClassName{hint}")
 
 
 def _model_design(name: str, shape: tuple[int, int, int] | None, save: str | None) -> dict[str, Any]:
@@ -146,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
 
             memory = memory_estimate(build_architecture(args.model, result.input_shape), 1,
                                      input_shape=result.input_shape).to_dict()
+    elif args.spec and args.spec.endswith(".py"):
+        raise _not_a_class_ref(args.spec)
     elif args.spec:
         from playground.spec.parse import parse_spec
 
@@ -167,7 +203,9 @@ def run(args: argparse.Namespace) -> int:
         print_json(data)
     else:
         print(result)
-        if memory is not None:
+        if memory is not None and memory.get("not_measured"):
+            print(f"memory: not measured ({memory['not_measured']})")
+        elif memory is not None:
             from playground._format import human_bytes
 
             print(f"memory (batch 1, AdamW, fp32): training {human_bytes(memory['training_bytes'])} = weights, "

@@ -2,30 +2,21 @@
 every click is stored once under its own owner, and each tab shows the server's check."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.support.bench_loader import load_bench_classroom
+
 pytestmark = pytest.mark.slow  # a real app server driven by the classroom benchmark
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
 SESSIONS = 4
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench_classroom", BENCH / "bench_classroom.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_classroom"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_classroom()
 
 
 def test_the_class_submits_together_and_nothing_is_lost(bench: ModuleType) -> None:

@@ -6,37 +6,23 @@ checked; timings depend on the machine.
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.support.bench_loader import load_bench_classroom
+
 pytestmark = pytest.mark.slow  # real app servers driven by the classroom benchmark
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
 QUICK_SESSIONS = 5
 QUICK_PAGE = "Home"
 QUICK_TIMEOUT_S = 120.0  # a hard bound; the run takes ~15 s on the 2-core box
 
 
-def _load_bench() -> ModuleType:
-    """bench/ is not a package: load bench_classroom.py from its path (it finds classroom_client)."""
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench_classroom", BENCH / "bench_classroom.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_classroom"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return _load_bench()
+    return load_bench_classroom()
 
 
 @pytest.fixture(scope="module")

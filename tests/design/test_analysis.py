@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from typing import Any
 
@@ -13,9 +12,10 @@ from hypothesis import HealthCheck, example, given, settings
 from torch import nn
 
 from playground._format import human, human_bytes
-from playground.design.analysis import Report, analyze, analyze_prefix
+from playground.design.analysis import LayerReport, Report, analyze, analyze_prefix
 from playground.design.build import build_model
 from playground.spec.parse import SpecError
+from tests.support.field_input import enlarged
 from tests.support.strategies import one_torch_thread, stacks  # noqa: F401 (autouse fixture)
 
 
@@ -289,22 +289,23 @@ def test_receptive_field_jump_start_match_gradient_support(spec: dict[str, Any])
     last = analyze(spec).layers[-1] if spec["layers"] else None
     if last is None:
         return
-    (r_h, r_w), (j_h, j_w), (s_h, s_w) = last.receptive_field, last.jump, last.start
-    # Enlarge the input (shapes only grow, so the stack stays valid) until two diagonal neighbours have
-    # fields wholly inside it: then their gradient support is exactly [centre − (r−1)/2, centre + (r−1)/2].
-    units = [max(0, math.ceil(((r - 1) / 2 - s) / j)) for r, s, j in ((r_h, s_h, j_h), (r_w, s_w, j_w))]
-    side = [int(s + (u + 1) * j + (r - 1) / 2) + 1 for r, s, j, u in ((r_h, s_h, j_h, units[0]),
-                                                                       (r_w, s_w, j_w, units[1]))]
-    shape = (spec["input"][0], max(spec["input"][1], side[0]), max(spec["input"][2], side[1]))
-    big = {"input": list(shape), "layers": spec["layers"]}
+    big, unit = enlarged(spec, last)
     assert analyze(big).layers[-1].receptive_field == last.receptive_field  # the field does not depend on size
-    model = _linearised(build_model(big))
-    first = _support(model, shape, (units[0], units[1]))
-    second = _support(model, shape, (units[0] + 1, units[1] + 1))
-    for axis, (r, j, s) in enumerate(((r_h, j_h, s_h), (r_w, j_w, s_w))):
+    assert_support_matches_field(_linearised(build_model(big)), big, unit, last, spec)
+
+
+def assert_support_matches_field(model: nn.Module, big: dict[str, Any], unit: tuple[int, int], last: LayerReport,
+                                 spec: dict[str, Any]) -> None:
+    """The gradient support of ``unit`` and of its diagonal neighbour in ``model`` (linearised, on ``big``'s
+    input) is exactly the receptive field, jump and start that ``last`` reports."""
+    shape = tuple(big["input"])
+    first = _support(model, shape, unit)
+    second = _support(model, shape, (unit[0] + 1, unit[1] + 1))
+    assert last.receptive_field is not None and last.jump is not None and last.start is not None
+    for axis, (r, j, s) in enumerate(zip(last.receptive_field, last.jump, last.start)):
         lo, hi = first[axis]
         assert hi - lo + 1 == r, (axis, spec)
-        assert (lo + hi) / 2 == s + units[axis] * j, (axis, spec)
+        assert (lo + hi) / 2 == s + unit[axis] * j, (axis, spec)
         assert second[axis][0] - lo == j, (axis, spec)
 
 

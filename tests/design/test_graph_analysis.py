@@ -3,7 +3,6 @@ blocks; shapes, parameters and MACs row by row (inside branches too) against a f
 ``build_model``, the receptive field against a gradient probe, and named blocks against their expansion."""
 from __future__ import annotations
 
-import math
 import types
 import warnings
 from typing import Any
@@ -16,7 +15,8 @@ from playground.design.analysis import LayerReport, analyze
 from playground.design.build import build_model
 from playground.design.expand import EXPANDABLE, expand_block
 from playground.design.modules import Branch, LayerNorm2d, SqueezeExcitation
-from tests.design.test_analysis import _SumPool, _support
+from tests.design.test_analysis import _SumPool, assert_support_matches_field
+from tests.support.field_input import enlarged
 from tests.support.strategies import GRAPH_EXAMPLE, graphs, one_torch_thread  # noqa: F401 (autouse fixture)
 
 
@@ -120,25 +120,12 @@ def test_graph_receptive_field_matches_gradient_support(spec: dict[str, Any]) ->
     last = analyze(spec).layers[-1] if spec["layers"] else None
     if last is None or last.receptive_field is None or last.output_shape[1:] == (1, 1):
         return
-    (r_h, r_w), (j_h, j_w), (s_h, s_w) = last.receptive_field, last.jump, last.start
-    # Enlarge the input until two diagonal neighbours have fields wholly inside it (as for plain stacks).
-    units = [max(0, math.ceil(((r - 1) / 2 - s) / j)) for r, s, j in ((r_h, s_h, j_h), (r_w, s_w, j_w))]
-    side = [int(s + (u + 1) * j + (r - 1) / 2) + 1 for r, s, j, u in ((r_h, s_h, j_h, units[0]),
-                                                                       (r_w, s_w, j_w, units[1]))]
-    shape = (spec["input"][0], max(spec["input"][1], side[0]), max(spec["input"][2], side[1]))
-    big = {"input": list(shape), "layers": spec["layers"]}
+    big, unit = enlarged(spec, last)  # two diagonal neighbours' fields wholly inside (as for plain stacks)
     report = analyze(big)
     if report.layers[-1].receptive_field != last.receptive_field or report.misaligned:
         return  # an uneven adaptive pool or a merge out of step: no single window grid to probe
     event(f"probed a design with {sum(1 for row in report.rows() if row.children)} branches")
-    model = _linearised(build_model(big))
-    first = _support(model, shape, (units[0], units[1]))
-    second = _support(model, shape, (units[0] + 1, units[1] + 1))
-    for axis, (r, j, s) in enumerate(((r_h, j_h, s_h), (r_w, j_w, s_w))):
-        lo, hi = first[axis]
-        assert hi - lo + 1 == r, (axis, spec)
-        assert (lo + hi) / 2 == s + units[axis] * j, (axis, spec)
-        assert second[axis][0] - lo == j, (axis, spec)
+    assert_support_matches_field(_linearised(build_model(big)), big, unit, last, spec)
 
 
 # --- named blocks = their expansion -------------------------------------------------------------------

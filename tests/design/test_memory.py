@@ -15,6 +15,7 @@ from playground.design.memory import (
     available_memory,
     memory_estimate,
 )
+from tests.support.memory_probe import saved_bytes
 
 SPECS = [
     {"input": [3, 32, 32], "layers": [
@@ -37,17 +38,7 @@ SPECS = [
 def step_saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
     """A real training step (forward + backward at the real batch): bytes of the non-parameter storages
     autograd saved, deduplicated by data pointer."""
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    found: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        found[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = model(x)
-    out.float().sum().backward()  # the step really runs: what was saved was needed
-    return sum(n for ptr, n in found.items() if ptr not in params)
+    return saved_bytes(model, x)
 
 
 def close(estimate: int, measured: int) -> bool:

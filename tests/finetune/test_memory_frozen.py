@@ -11,23 +11,10 @@ import pytest
 import torch
 
 from playground.finetune.memory import _zoo_model, memory_estimate
+from tests.support.memory_probe import saved_bytes
 
 MODELS = ("resnet18", "mobilenet_v2", "efficientnet_lite0")
 BATCH, SIZE = 2, 160
-
-
-def _saved_bytes_cpu(model: torch.nn.Module, x: torch.Tensor) -> int:
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    found: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        found[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = model(x)
-    del out
-    return sum(n for ptr, n in found.items() if ptr not in params)
 
 
 def _forward_peak_cpu(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -51,7 +38,7 @@ def test_head_and_last_block_within_ten_percent_of_a_measurement(name: str) -> N
         model = factory("cpu")
         prepare(model)
         x = torch.randn(BATCH, 3, SIZE, SIZE)
-        measured = _saved_bytes_cpu(model, x) + _forward_peak_cpu(model, x)
+        measured = saved_bytes(model, x, backward=False) + _forward_peak_cpu(model, x)
         est = memory_estimate(name, BATCH, strategy, input_shape=(3, SIZE, SIZE), num_classes=10)
         estimated = est.activations_bytes + est.transient_bytes
         assert estimated == pytest.approx(measured, rel=0.10), (strategy, estimated, measured)

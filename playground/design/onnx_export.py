@@ -17,13 +17,15 @@ import importlib.util
 import io
 import threading
 import warnings
+from collections.abc import Callable
 from os import PathLike
 from typing import IO
 
 from playground.errors import PlaygroundError
 from playground.spec.parse import SpecSource, parse_spec
 
-__all__ = ["OPSET", "INPUT_NAME", "OUTPUT_NAME", "OnnxUnavailable", "onnx_available", "to_onnx", "onnx_bytes"]
+__all__ = ["OPSET", "INPUT_NAME", "OUTPUT_NAME", "OnnxUnavailable", "onnx_available", "to_onnx", "onnx_bytes",
+           "export_refusal", "onnx_bytes_limited", "MAX_EXPORT_OPS", "MAX_EXPORT_BYTES"]
 
 # Opset 17 (2022): read by every onnxruntime since 1.13 and by the common converters (TensorRT, OpenVINO,
 # onnx2tf), and it has every operator these layers need; a newer opset would only narrow who can load the file.
@@ -80,3 +82,46 @@ def onnx_bytes(spec: SpecSource) -> bytes:
     buffer = io.BytesIO()
     to_onnx(spec, buffer)
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- for a class server
+# Exporting traces one forward pass at the spec's input size and serialises the weights: a student's link
+# (up to 65,536 channels at 8,192 px) could ask for terabytes. The server checks the forward pass's work and
+# bytes first (the same cost model as the effective field) and exports in a limited child process.
+MAX_EXPORT_OPS = 20_000_000_000  # forward operations: a few seconds of one core
+MAX_EXPORT_BYTES = 1024**3  # every layer's output of the traced pass, plus the input
+_EXPORT_MEMORY = 3 * 1024**3  # the child's limit over its start size: the pass, the weights, the file, copies
+_EXPORT_CPU_S = 60
+_EXPORT_WALL_S = 120.0
+
+
+def export_refusal(spec: SpecSource) -> str | None:
+    """Why a server would not export ``spec`` (its forward pass over the budget, with the figures), or None.
+
+    Pure arithmetic on the spec (no torch): call it before offering the export."""
+    from playground._format import human_bytes
+    from playground.design.workload import human_ops, spec_workload
+
+    work = spec_workload(spec)
+    forward_ops = work.ops // 3  # the workload counts forward + backward (twice the forward)
+    held = work.activation_bytes + work.input_bytes // 2
+    if forward_ops <= MAX_EXPORT_OPS and held <= MAX_EXPORT_BYTES:
+        return None
+    return (f"exporting traces one forward pass: {human_ops(forward_ops)} operations and {human_bytes(held)} of "
+            f"feature maps here (the heaviest is {work.heaviest}), over what the server spends "
+            f"({human_ops(MAX_EXPORT_OPS)}, {human_bytes(MAX_EXPORT_BYTES)}); use a smaller input or export it on "
+            "your computer: `playground export design.json --onnx net.onnx`")
+
+
+def onnx_bytes_limited(spec: SpecSource, alive: Callable[[], bool] | None = None) -> bytes:
+    """:func:`onnx_bytes` as a server runs it: refused before any work when :func:`export_refusal` says so
+    (a :class:`~playground.errors.PlaygroundError`), else in a child process under memory, CPU-time and wall
+    limits, stopped when ``alive()`` turns False (the session that asked has gone)."""
+    from playground.sandbox import run_limited
+
+    refusal = export_refusal(spec)
+    if refusal is not None:
+        raise PlaygroundError(refusal)
+    data = parse_spec(spec).to_dict()
+    return run_limited(onnx_bytes, data, memory_bytes=_EXPORT_MEMORY, cpu_seconds=_EXPORT_CPU_S,
+                       wall_seconds=_EXPORT_WALL_S, alive=alive, what="exporting the design to ONNX")

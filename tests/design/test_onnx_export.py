@@ -16,7 +16,16 @@ import pytest
 import torch
 
 from playground.design.build import build_model
-from playground.design.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, OnnxUnavailable, onnx_bytes, to_onnx
+from playground.design.onnx_export import (
+    INPUT_NAME,
+    OPSET,
+    OUTPUT_NAME,
+    OnnxUnavailable,
+    export_refusal,
+    onnx_bytes,
+    onnx_bytes_limited,
+    to_onnx,
+)
 from playground.design.presets import preset
 from playground.errors import PlaygroundError
 from playground.spec.parse import SpecError
@@ -108,3 +117,29 @@ def test_missing_onnx_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     assert isinstance(info.value, PlaygroundError)
     with pytest.raises(SpecError, match="layer 0"):  # a bad spec is reported first, whatever is installed
         onnx_bytes({"input": [3, 8, 8], "layers": [{"type": "conv2d", "out_channels": 4, "kernel_size": 20}]})
+
+
+def test_a_server_refuses_a_huge_traced_pass_before_any_work() -> None:
+    """A student's link may ask for 65,536 channels at 8,192 px: the traced forward pass alone would need
+    terabytes. The server's export checks the pass first and refuses with the figures, allocating nothing."""
+    import resource
+
+    huge = {"input": [3, 8192, 8192], "layers": [{"type": "conv2d", "out_channels": 256, "kernel_size": 3}]}
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    refusal = export_refusal(huge)
+    assert refusal is not None and "operations" in refusal and "use a smaller input" in refusal
+    with pytest.raises(PlaygroundError, match="over what the server spends"):
+        onnx_bytes_limited(huge)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50 * 1024  # KiB: nothing was allocated
+    assert export_refusal(preset("LeNet-5")) is None
+
+
+def test_the_server_export_runs_in_a_limited_child_and_gives_the_same_file() -> None:
+    import onnx
+
+    spec = preset("LeNet-5")
+    data = onnx_bytes_limited(spec)
+    model = onnx.load_from_string(data)
+    onnx.checker.check_model(model)
+    assert [i.name for i in model.graph.input] == [INPUT_NAME]
+    assert len(data) == len(onnx_bytes(spec))  # the same graph and weights' size as an export here

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from playground.design.editor import spec_structure_error
-from playground.design.onnx_export import OPSET, onnx_available, onnx_bytes
+from playground.design.onnx_export import OPSET, export_refusal, onnx_available, onnx_bytes_limited
 from playground.design.view import DesignView
 from playground.spec.parse import SpecError, load_json_bytes
 from playground.ui.designer import session as ss
@@ -189,6 +189,8 @@ def _render_onnx(view: DesignView, canonical: str) -> None:
     elif params > MAX_ONNX_DOWNLOAD_PARAMS:
         st.caption(f"At {params:,} parameters the ONNX file is too large to download here; on your computer: "
                    "`playground export design.json --onnx net.onnx`.")
+    elif (refusal := _export_refusal(canonical)) is not None:
+        st.caption(refusal[0].upper() + refusal[1:] + ".")  # our words and validated layer types only
     else:
         st.download_button("Download ONNX", data=lambda: _onnx_file(canonical), file_name="net.onnx",
                            mime="application/octet-stream", icon=":material/download:", on_click="ignore",
@@ -197,11 +199,19 @@ def _render_onnx(view: DesignView, canonical: str) -> None:
                                 "ONNX runtime. Built when you click: a large network takes a few seconds.")
 
 
+@lru_cache(maxsize=8)
+def _export_refusal(spec_json: str) -> str | None:
+    """Why the server will not export this design (its traced pass over budget), checked before offering the
+    button: pure arithmetic, kept for the reruns of the same design."""
+    return export_refusal(json.loads(spec_json))
+
+
 @lru_cache(maxsize=2)
 def _onnx_file(spec_json: str) -> bytes:
-    """A design's ONNX file, kept for the next click on the same design (a class often downloads one preset;
-    the same bytes are then also stored once by Streamlit's media files, which key by content)."""
-    return onnx_bytes(json.loads(spec_json))
+    """A design's ONNX file, built in a limited child process (never in the server's own), kept for the next
+    click on the same design (a class often downloads one preset; the same bytes are then also stored once by
+    Streamlit's media files, which key by content)."""
+    return onnx_bytes_limited(json.loads(spec_json))
 
 
 def read_design_json(data: bytes, name: str) -> dict:

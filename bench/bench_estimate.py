@@ -14,7 +14,11 @@ from the calibration earlier jobs left). For each job it prints
 A ratio of 1.00 is exact; the goal is within +-30%. Timings depend on everything else the machine
 is doing; compare only rows of one run. About two to four minutes on a 2-core CPU.
 
-    python bench/bench_estimate.py [--images 900] [--size 48] [--device cpu]
+``--long N`` runs one more job, a full fine-tune of N epochs (what the walk watched swing from 3 m 27 s to
+9 m 53 s), and prints the time left it showed at every tenth of its wall time against the real rest, and
+how far the projected length (time so far + time left) moved between the 20% and 90% marks.
+
+    python bench/bench_estimate.py [--images 900] [--size 48] [--device cpu] [--long 15]
 """
 from __future__ import annotations
 
@@ -95,6 +99,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=48)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--long", type=int, default=0, metavar="EPOCHS",
+                        help="also run a full fine-tune of this many epochs and trace its time left")
     args = parser.parse_args()
 
     ds = subset(bundled("digits"), args.images)
@@ -115,10 +121,26 @@ def main() -> None:
             name = f"{strategy}{' +aug' if augment else ''}, {epochs} ep"
             print(f"{name:<22} {est.source:<17} {est.seconds:8.1f}s {wall:7.1f}s {est.seconds / wall:6.2f}   "
                   f"{_cell(quarter)}   {_cell(half)}")
+        if args.long:
+            cfg = TrainConfig(strategy="full", epochs=args.long, image_size=args.size, batch_size=args.batch,
+                              device=args.device)
+            trace(*run_job(manager, ds, cfg), epochs=args.long)
     finally:
         manager.shutdown(terminate=True)
     inside = sum(abs(r - 1) <= _GOAL for r in ratios)
     print(f"{inside} of {len(ratios)} ratios within +-{_GOAL:.0%}; worst {max(ratios, key=lambda r: abs(r - 1)):.2f}")
+
+
+def trace(wall: float, samples: list[tuple[float, float | None]], *, epochs: int) -> None:
+    """The long job's time left at each tenth of its wall time, as shown / the real rest, and the spread of
+    its projected length (seconds so far + time left shown) from 20% to 90% of the run, as max / min."""
+    cells = [time_left_at(k / 10, wall, samples) for k in range(1, 10)]
+    print(f"full, {epochs} ep: {wall:.1f}s; time left shown / real rest at 10%..90%: "
+          + " ".join(f"{c['ratio']:.2f}" if c else "n/a" for c in cells))
+    projected = [t + shown for t, shown in samples if shown is not None and 0.2 * wall <= t <= 0.9 * wall]
+    if projected:
+        print(f"  projected length from 20% to 90%: {min(projected):.1f}s to {max(projected):.1f}s "
+              f"(max / min {max(projected) / min(projected):.2f}; real {wall:.1f}s)")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ No torch here.
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +23,14 @@ __all__ = ["Work", "Costs", "TimeLeft", "work_seconds", "throughput", "WARMUP_ST
 
 # The first training steps of a run pay for memory allocation and kernel selection: never timed.
 WARMUP_STEPS = 2
-# Step time is the median of this many recent steps: robust to a hiccup, quick to follow a change.
+# Step cost is the mean over the later half of the run's steady steps: at least this many, and at
+# least one epoch's worth.
+# A mean, not a median: a run's remaining time is the *sum* of its step times, and on a shared machine
+# their spread is heavy-tailed (a 15-epoch run measured 6 to 148 images/s from step to step). The
+# median of such steps sits near the fast ones, so it underestimated, then jumped whenever a streak of
+# slow steps became the majority of its window: "time left" went 3 m 27 s -> 4 m 21 s -> 9 m 53 s.
+# A mean over the later half of the run steadies as the run goes on (a burst moves it less and less)
+# and still follows a lasting change: fully once the run is twice as long as it was when the change came.
 RECENT_STEPS = 25
 # Without any measurement of a validation pass, it is taken as this share of a training step per
 # image (a forward pass is about a third of forward + backward); the first real pass replaces it.
@@ -123,7 +129,7 @@ class TimeLeft:
     def __init__(self, work: Work, prior: Costs | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.work, self.prior, self.clock = work, prior or Costs(), clock
         self._phases: dict[str, _Phase] = {}
-        self._steps: list[float] = []  # seconds per image of each step, in order
+        self._steps: list[tuple[float, int]] = []  # (seconds, images) of each step, in order
         self._trained = 0  # training images through the optimiser
         self._evals = 0  # validation passes done
         self._eval_seconds, self._eval_images = 0.0, 0
@@ -148,7 +154,7 @@ class TimeLeft:
         """One optimiser step over ``images`` training images took ``seconds``."""
         self._trained += images
         self._work_seconds += seconds
-        self._steps.append(seconds / max(images, 1))
+        self._steps.append((seconds, max(images, 1)))
 
     def evaluated(self, images: int, seconds: float) -> None:
         """A validation pass over ``images`` images took ``seconds``."""
@@ -172,8 +178,12 @@ class TimeLeft:
         return self._work_seconds
 
     def _step_cost(self) -> float | None:
+        """Seconds per training image: the mean over the later half of the steady steps (at least
+        :data:`RECENT_STEPS` and an epoch's worth), the warm-up steps left out once there are steady ones."""
         timed = self._steps[WARMUP_STEPS:] if len(self._steps) > WARMUP_STEPS else self._steps[1:]
-        return statistics.median(timed[-RECENT_STEPS:]) if timed else None
+        recent = timed[-max(RECENT_STEPS, self.work.steps_per_epoch, len(timed) // 2):]
+        images = sum(n for _, n in recent)
+        return sum(sec for sec, _ in recent) / images if images else None
 
     def costs(self) -> Costs:
         """The best cost of each kind of work: measured here, else the prior scaled to this run."""

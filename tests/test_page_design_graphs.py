@@ -56,7 +56,10 @@ def test_a_graph_spec_shows_branches_as_one_line_and_expands_a_block() -> None:
     at = run_page("design", timeout=120, spec=encode_share(GRAPH))
     assert not at.exception and not at.error
     titles = next(list(r.options) for r in at.radio if r.label == "Layers")
-    assert len(titles) == len(GRAPH["layers"])  # a branch or a named block is one line
+    top = [t for t in titles if not t.startswith("\u2003")]  # a branch's paths are indented under its line
+    assert len(top) == len(GRAPH["layers"])  # a named block is one line
+    # layer 1: conv, mul, the mul's identity and 3 layers, the add's identity; layer 2: an identity and a conv
+    assert len(titles) == len(top) + 9
     at = _open_all_tabs(at)
     at.session_state[TAB_KEY] = "Layers"
     at = at.run()

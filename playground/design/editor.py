@@ -10,9 +10,11 @@ widgets' back (undo, replace) gets a fresh id, so its widgets start again from t
 Every change goes through one method and can be undone: insert a layer or block anywhere, remove,
 duplicate, move (a step or to any position), change a layer's type keeping the settings that still
 apply, set a field or the input, expand a named block into its branch, replace the whole design, clear
-it. Layers enter the editor only through :meth:`Design.from_spec` / :meth:`Design.replace`, which refuse
-over :data:`MAX_LAYERS` layers before copying anything (a short share link can inflate to 330,000 empty
-layers).
+it. Inside a branch's paths too, at any depth (ids and addresses: :mod:`playground.design.tree`), plus
+the branch's own: add or remove a path, and wrap layers in a residual connection. Layers enter the editor
+only through :meth:`Design.from_spec` / :meth:`Design.replace`, which refuse over :data:`MAX_LAYERS`
+layers (or too many inside branches) before copying anything (a short share link can inflate to 330,000
+empty layers; :mod:`playground.design.structure`).
 
 Which fields a layer type shows, and their defaults, come from the typed layer specs in
 :mod:`playground.spec.layers` (one dataclass per layer type), so the editor offers exactly
@@ -36,42 +38,26 @@ from playground.design.fields import (
     parse_text,
     retype,
 )
+from playground.design.structure import check_structure, spec_from_text, spec_structure_error, too_many_layers
+from playground.design.tree import (
+    Slot,
+    SubIds,
+    count_layers,
+    locate,
+    own,
+    paths_of,
+    residual_around,
+    sync,
+    walk,
+)
 from playground.spec.keys import _n
-from playground.spec.parse import MAX_LAYERS, SpecError, load_json_bytes
+from playground.spec.parse import MAX_LAYERS, MAX_TOTAL_LAYERS
 
 __all__ = ["Design", "Snapshot", "UNDO_DEPTH", "spec_structure_error", "too_many_layers", "spec_from_text",
            "EditorField", "FieldKind", "fields_of", "LAYER_TYPE_NAMES", "new_layer", "parse_text", "format_value",
            "retype"]
 
 UNDO_DEPTH = 30  # changes the Undo button can take back
-
-
-def too_many_layers(count: int) -> str | None:
-    """The parser's message for a design over :data:`MAX_LAYERS` layers, or None when it fits.
-
-    Checked wherever layers enter the editor (share link, upload, paste) *before* anything is
-    copied or drawn: a short link can inflate to hundreds of thousands of empty layers."""
-    return f"{_n(count)} layers is over the {MAX_LAYERS} layer limit" if count > MAX_LAYERS else None
-
-
-def spec_structure_error(spec: Any) -> str | None:
-    """Why ``spec`` cannot even be edited (not an object with an input list and a list of at most
-    :data:`MAX_LAYERS` layer objects), or None. Bad *values* are fine: the analysis explains those per layer."""
-    if not isinstance(spec, dict):
-        return "it is not a spec object"
-    if not isinstance(spec.get("input"), list):
-        return '"input" is not a list like [3, 224, 224]'
-    layers = spec.get("layers", [])
-    if not isinstance(layers, list):
-        return '"layers" is not a list of layer objects'
-    too_many = too_many_layers(len(layers))  # before looking at each one
-    if too_many:
-        return too_many
-    if not all(isinstance(layer, dict) for layer in layers):
-        return '"layers" is not a list of layer objects'
-    if spec.get("name") is not None and not isinstance(spec["name"], str):
-        return '"name" is not text'
-    return None
 
 
 @dataclass(frozen=True)
@@ -83,11 +69,15 @@ class Snapshot:
     layers: list[dict[str, Any]]
     ids: list[int]
     name: str | None
+    sub: SubIds = field(default_factory=dict)
 
 
 @dataclass
 class Design:
-    """A spec (input + layers) being edited, with one stable id per layer."""
+    """A spec (input + layers) being edited, with one stable id per layer at every depth.
+
+    ``ids`` are the top-level layers' ids; ``sub`` each branch's path ids (:mod:`playground.design.tree`).
+    Every method taking a ``layer_id`` works on a layer inside a path exactly as at the top level."""
 
     input: list[Any]
     layers: list[dict[str, Any]]
@@ -96,10 +86,16 @@ class Design:
     next_id: int = 0
     input_rev: int = 0  # bumped when the input changes other than through its own fields
     undo_stack: list[Snapshot] = field(default_factory=list)
+    sub: SubIds = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.ids) != len(self.layers):
             self.ids = self._fresh_ids(len(self.layers))
+        self._sync()
+
+    def _sync(self) -> None:
+        """Give every layer inside a (new or reshaped) branch an id; keep the ids of the others."""
+        self.sub = sync(self.layers, self.ids, self.sub, self._fresh_ids)
 
     revision: int = 0   # counts every change (edits and undos): "has the user edited since ...?"
 
@@ -111,7 +107,7 @@ class Design:
         over :data:`MAX_LAYERS` layers, before copying anything; values inside may be invalid,
         that is what the analysis reports.
         """
-        _check_structure(spec)
+        check_structure(spec)
         return cls(list(copy.deepcopy(spec["input"])), copy.deepcopy(list(spec.get("layers", []))), spec.get("name"))
 
     def _fresh_ids(self, n: int) -> list[int]:
@@ -127,8 +123,21 @@ class Design:
         return out
 
     def position(self, layer_id: int) -> int:
-        """Index of the layer with this id (ValueError when it no longer exists)."""
-        return self.ids.index(layer_id)
+        """Top-level index of the layer with this id, or of the top-level branch holding it (ValueError when
+        it no longer exists)."""
+        return self.locate(layer_id).address[0]
+
+    def locate(self, layer_id: int) -> Slot:
+        """Where the layer with this id is, at any depth (ValueError when it no longer exists)."""
+        return locate(self.layers, self.ids, self.sub, layer_id)
+
+    def slots(self) -> list[Slot]:
+        """Every layer at every depth, in list order (a branch, then its paths' layers)."""
+        return list(walk(self.layers, self.ids, self.sub))
+
+    def all_ids(self) -> list[int]:
+        """The ids of every layer at every depth, in list order."""
+        return [slot.layer_id for slot in walk(self.layers, self.ids, self.sub)]
 
     @property
     def can_undo(self) -> bool:
@@ -145,7 +154,7 @@ class Design:
         """Remember the current design so :meth:`undo` can bring it back (before an edit)."""
         self.revision += 1
         self.undo_stack.append(Snapshot(label, copy.deepcopy(self.input), copy.deepcopy(self.layers), list(self.ids),
-                                        self.name))
+                                        self.name, copy.deepcopy(self.sub)))
         del self.undo_stack[:-UNDO_DEPTH]
         # An edited preset is no longer the preset: say so in its name (exported code uses it).
         if self.name and not self.name.endswith(" (edited)"):
@@ -162,48 +171,79 @@ class Design:
             return {}
         snap = self.undo_stack.pop()
         self.revision += 1
-        shown = dict(zip(self.ids, self.layers))
+        # A branch's own widgets show its merge and split; its paths' layers are compared each under its own id.
+        shown = {slot.layer_id: own(slot.layer) for slot in self.slots()}
         if snap.input != self.input:
             self.input_rev += 1
         self.input, self.layers, self.name = snap.input, snap.layers, snap.name
         renamed: dict[int, int] = {}
-        self.ids = []
-        for old, layer in zip(snap.ids, self.layers):
-            if shown.get(old) != layer:  # changed, or brought back after a removal
-                (renamed[old],) = self._fresh_ids(1)
-            self.ids.append(renamed.get(old, old))
+        gone = object()
+        for slot in walk(self.layers, snap.ids, snap.sub):
+            if shown.get(slot.layer_id, gone) != own(slot.layer):  # changed, or brought back after a removal
+                (renamed[slot.layer_id],) = self._fresh_ids(1)
+        self.ids = [renamed.get(i, i) for i in snap.ids]
+        self.sub = {renamed.get(k, k): [[renamed.get(i, i) for i in p] for p in paths] for k, paths in snap.sub.items()}
+        self._sync()
         return renamed
 
     def replace(self, spec: dict[str, Any], label: str) -> None:
         """Replace the whole design (preset, upload, share link, paste), keeping a way back.
 
         SpecError (before anything changes) when ``spec`` cannot be edited, e.g. too many layers."""
-        _check_structure(spec)
+        check_structure(spec)
         self.checkpoint(label)
         self.input = list(copy.deepcopy(spec["input"]))
         self.layers = copy.deepcopy(list(spec.get("layers", [])))
         self.name = spec.get("name")
         self.ids = self._fresh_ids(len(self.layers))
+        self.sub = {}
+        self._sync()
         self.input_rev += 1
 
     def clear(self) -> None:
         """A new empty design: no layers, the same input size (Undo brings the layers back)."""
         self.checkpoint("new empty design")
-        self.layers, self.ids, self.name = [], [], None
+        self.layers, self.ids, self.name, self.sub = [], [], None, {}
 
-    def insert(self, layers: list[dict[str, Any]], at: int | None = None, label: str | None = None) -> list[int]:
-        """Insert copies of ``layers`` (a layer or a block) at position ``at`` (the end by default,
-        clamped to the list); returns their new ids. ValueError when the design would pass
-        :data:`MAX_LAYERS`."""
-        if len(self.layers) + len(layers) > MAX_LAYERS:
-            raise ValueError(f"the design already has {len(self.layers)} layers; {MAX_LAYERS} is the limit")
+    def _room(self, slot_list: list[Any], adding: int, removing: int = 0) -> None:
+        """ValueError when ``adding`` layers (less ``removing``) would pass a limit: :data:`MAX_LAYERS` in one list,
+        :data:`MAX_TOTAL_LAYERS` counting every layer inside branches."""
+        if len(slot_list) - removing + adding > MAX_LAYERS:
+            raise ValueError(f"this list already has {len(slot_list)} layers; {MAX_LAYERS} is the limit")
+        total = count_layers(self.layers, MAX_TOTAL_LAYERS)[0]
+        if total - removing + adding > MAX_TOTAL_LAYERS:
+            raise ValueError(f"the design already has {_n(total)} layers counting those inside branches; "
+                             f"{_n(MAX_TOTAL_LAYERS)} is the limit")
+
+    def _path(self, branch_id: int, path: int) -> tuple[list[Any], list[int]]:
+        """Path ``path`` of the branch with this id: its layers and their ids (ValueError when there is none)."""
+        paths = paths_of(self.locate(branch_id).layer)
+        if paths is None or branch_id not in self.sub or not 0 <= path < len(paths):
+            raise ValueError(f"layer {self.locate(branch_id).name} has no path {path}")
+        return paths[path], self.sub[branch_id][path]
+
+    def insert(self, layers: list[dict[str, Any]], at: int | None = None, label: str | None = None, *,
+               into: tuple[int, int] | None = None) -> list[int]:
+        """Insert copies of ``layers`` (a layer or a block) at position ``at`` (the end by default, clamped to the
+        list) of the top level, or of path ``into = (branch id, path)``; returns their new ids. ValueError when
+        the design would pass a limit (:meth:`_room`)."""
+        target, target_ids = (self.layers, self.ids) if into is None else self._path(*into)
+        self._room(target, _count(layers))
         what = layers[0].get("type", "layer") if len(layers) == 1 else f"{len(layers)} layers"
-        self.checkpoint(label or f"add {what}")
-        at = len(self.layers) if at is None else max(0, min(at, len(self.layers)))
+        where = "" if into is None else f" in layer {self.locate(into[0]).name} path {into[1]}"
+        self.checkpoint(label or f"add {what}{where}")
+        at = len(target) if at is None else max(0, min(at, len(target)))
         new_ids = self._fresh_ids(len(layers))
-        self.layers[at:at] = copy.deepcopy(layers)
-        self.ids[at:at] = new_ids
+        target[at:at] = copy.deepcopy(layers)
+        target_ids[at:at] = new_ids
+        self._sync()
         return new_ids
+
+    def insert_near(self, layer_id: int, layers: list[dict[str, Any]], offset: int) -> list[int]:
+        """Insert ``layers`` in the list holding the layer: above it (offset 0) or below it (offset 1)."""
+        slot = self.locate(layer_id)
+        into = None if slot.parent is None or slot.path is None else (slot.parent, slot.path)
+        return self.insert(layers, slot.index + offset, into=into)
 
     def add(self, layer: dict[str, Any], at: int | None = None) -> int:
         """Insert ``layer`` (at the end by default); returns its new id."""
@@ -211,45 +251,53 @@ class Design:
         return new_id
 
     def remove(self, layer_id: int) -> None:
-        """Delete the layer with this id."""
-        i = self.position(layer_id)
-        self.checkpoint(f"remove layer {i} ({self.layers[i].get('type')})")
-        del self.layers[i], self.ids[i]
+        """Delete the layer with this id (a branch with everything inside it)."""
+        slot = self.locate(layer_id)
+        self.checkpoint(f"remove layer {slot.name} ({_type(slot.layer)})")
+        del slot.layers[slot.index], slot.ids[slot.index]
+        self._sync()
 
     def duplicate(self, layer_id: int) -> int:
-        """Insert a copy right below the layer; returns the copy's id."""
-        i = self.position(layer_id)
-        (new_id,) = self.insert([self.layers[i]], i + 1, f"duplicate layer {i}")
+        """Insert a copy right below the layer (in its own list); returns the copy's id."""
+        slot = self.locate(layer_id)
+        self._room(slot.layers, _count([slot.layer]))
+        self.checkpoint(f"duplicate layer {slot.name}")
+        (new_id,) = self._fresh_ids(1)
+        slot.layers.insert(slot.index + 1, copy.deepcopy(slot.layer))
+        slot.ids.insert(slot.index + 1, new_id)
+        self._sync()
         return new_id
 
     def move(self, layer_id: int, delta: int) -> None:
-        """Move a layer up (delta < 0) or down; a move past either end does nothing."""
-        i = self.position(layer_id)
-        if 0 <= i + delta < len(self.layers):
-            self.move_to(layer_id, i + delta)
+        """Move a layer up (delta < 0) or down within its list; a move past either end does nothing."""
+        slot = self.locate(layer_id)
+        if 0 <= slot.index + delta < len(slot.layers):
+            self.move_to(layer_id, slot.index + delta)
 
     def move_to(self, layer_id: int, position: int) -> None:
-        """Move a layer to ``position`` (clamped to the list), in one step however far."""
-        i = self.position(layer_id)
-        j = max(0, min(position, len(self.layers) - 1))
+        """Move a layer to ``position`` of its list (clamped to the list), in one step however far."""
+        slot = self.locate(layer_id)
+        i, j = slot.index, max(0, min(position, len(slot.layers) - 1))
         if i == j:
             return
-        self.checkpoint(f"move layer {i}")
-        self.layers.insert(j, self.layers.pop(i))
-        self.ids.insert(j, self.ids.pop(i))
+        self.checkpoint(f"move layer {slot.name}")
+        slot.layers.insert(j, slot.layers.pop(i))
+        slot.ids.insert(j, slot.ids.pop(i))
 
     def change_type(self, layer_id: int, layer_type: str, channels: int | None = None) -> int:
         """Make the layer a ``layer_type``, keeping the settings that type also has (see :func:`retype`).
 
         Returns the layer's new id: its contents changed behind its widgets' back."""
-        i = self.position(layer_id)
-        new = retype(self.layers[i], layer_type, channels)
-        if new == self.layers[i]:
+        slot = self.locate(layer_id)
+        new = retype(slot.layer if isinstance(slot.layer, dict) else {}, layer_type, channels)
+        if new == slot.layer:
             return layer_id
-        self.checkpoint(f"change layer {i} to {layer_type}")
-        self.layers[i] = new
-        (self.ids[i],) = self._fresh_ids(1)
-        return self.ids[i]
+        self._room(slot.layers, _count([new]), _count([slot.layer]))
+        self.checkpoint(f"change layer {slot.name} to {layer_type}")
+        slot.layers[slot.index] = new
+        (slot.ids[slot.index],) = self._fresh_ids(1)
+        self._sync()
+        return slot.ids[slot.index]
 
     def expand(self, layer_id: int, channels: int) -> list[int]:
         """Replace a named block (``mbconv``, ``residual``...) by the branch and layers it stands for, given the
@@ -257,27 +305,66 @@ class Design:
         ValueError when the layer is not a named block, SpecError when its settings are invalid."""
         from playground.design.expand import expand_block
 
-        i = self.position(layer_id)
-        layers = expand_block(self.layers[i], channels)
-        if len(self.layers) - 1 + len(layers) > MAX_LAYERS:
-            raise ValueError(f"the design already has {len(self.layers)} layers; {MAX_LAYERS} is the limit")
-        self.checkpoint(f"expand layer {i} ({self.layers[i].get('type')})")
+        slot = self.locate(layer_id)
+        layers = expand_block(slot.layer, channels)
+        self._room(slot.layers, _count(layers), 1)
+        self.checkpoint(f"expand layer {slot.name} ({_type(slot.layer)})")
         new_ids = self._fresh_ids(len(layers))
-        self.layers[i:i + 1] = layers
-        self.ids[i:i + 1] = new_ids
+        slot.layers[slot.index:slot.index + 1] = layers
+        slot.ids[slot.index:slot.index + 1] = new_ids
+        self._sync()
         return new_ids
+
+    def wrap(self, layer_id: int, count: int = 1) -> int:
+        """Wrap the layer and the ``count - 1`` after it in its list (fewer at the list's end) in a residual
+        connection: an ``add`` branch of those layers and the identity, in one change. The wrapped layers keep
+        their ids (their contents are unchanged); returns the new branch's id."""
+        slot = self.locate(layer_id)
+        end = min(len(slot.layers), slot.index + max(1, count))
+        inner, inner_ids = slot.layers[slot.index:end], slot.ids[slot.index:end]
+        self._room(slot.layers, 1)
+        self.checkpoint(f"wrap layer{'s' if end - slot.index > 1 else ''} {slot.name} in a residual")
+        (branch_id,) = self._fresh_ids(1)
+        slot.layers[slot.index:end] = [residual_around(inner)]
+        slot.ids[slot.index:end] = [branch_id]
+        self.sub[branch_id] = [inner_ids, []]
+        self._sync()
+        return branch_id
+
+    def add_path(self, branch_id: int) -> None:
+        """Add an empty path (the identity) to the branch with this id (ValueError: not an editable branch)."""
+        slot = self.locate(branch_id)
+        paths = paths_of(slot.layer)
+        if paths is None:
+            raise ValueError(f"layer {slot.name} is not a branch with a list of paths")
+        self.checkpoint(f"add a path to layer {slot.name}")
+        paths.append([])
+        self.sub[branch_id].append([])
+
+    def remove_path(self, branch_id: int, path: int) -> None:
+        """Remove path ``path`` (with its layers) from the branch; ValueError for its last path (remove the
+        branch instead) or a path that is not there."""
+        slot = self.locate(branch_id)
+        self._path(branch_id, path)
+        paths = paths_of(slot.layer) or []
+        if len(paths) == 1:
+            raise ValueError(f"layer {slot.name} has one path left: remove the branch instead")
+        self.checkpoint(f"remove path {path} of layer {slot.name}")
+        del paths[path], self.sub[branch_id][path]
+        self._sync()
 
     def set_field(self, layer_id: int, name: str, value: Any) -> None:
         """Set one key of a layer; None removes it (back to the default)."""
-        i = self.position(layer_id)
-        layer = self.layers[i]
+        slot = self.locate(layer_id)
+        layer = slot.layer
         if layer.get(name) == value:
             return
-        self.checkpoint(f"edit layer {i} {name}")
+        self.checkpoint(f"edit layer {slot.name} {name}")
         if value is None:
             layer.pop(name, None)
         else:
             layer[name] = value
+        self._sync()
 
     def set_input(self, dim: int, value: Any) -> None:
         """Set input dimension ``dim`` (0 = channels, 1 = height, 2 = width)."""
@@ -289,19 +376,10 @@ class Design:
         self.input[dim] = value
 
 
-def _check_structure(spec: Any) -> None:
-    problem = spec_structure_error(spec)
-    if problem:
-        raise SpecError(f"this is not a design the editor can open: {problem}")
+def _count(layers: list[Any]) -> int:
+    """Layers in ``layers`` counting those inside branches (stops counting past the limit)."""
+    return count_layers(layers, MAX_TOTAL_LAYERS)[0]
 
 
-def spec_from_text(text: str) -> dict[str, Any]:
-    """The design in pasted JSON text (what "Download JSON" gives); SpecError with a one-line reason.
-
-    Decoded by the spec files' one decoder (size limit, strict JSON); only the structure is checked
-    here, bad values load and the designer explains each at its layer."""
-    spec = load_json_bytes(text.encode("utf-8"), "the pasted text")
-    problem = spec_structure_error(spec)
-    if problem:
-        raise SpecError(f"the pasted text is not a design: {problem}")
-    return spec
+def _type(layer: Any) -> Any:
+    return layer.get("type") if isinstance(layer, dict) else "?"

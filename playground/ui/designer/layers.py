@@ -1,8 +1,10 @@
 """The designer's editing column: toolbar (preset, new, import, undo), input size, the layer list,
 the chosen layer's editor, the add bar (one-click blocks where they fit, or any type at any position).
 
-The list is one radio group, a line per layer (the layer and its output shape); the chosen layer's
-fields and actions (type, position, insert above/below, copy, remove) are drawn under it. One
+The list is one radio group, a line per layer (the layer and its output shape); a branch's paths follow
+its line, indented, each path's layers (or "identity") selectable in the same group. The chosen layer's
+fields and actions (type, position, insert above/below, copy, remove, wrap in residual; a branch's merge
+and paths, see :mod:`playground.ui.designer.paths`) are drawn under it, the same at any depth. One
 element for the whole list, where an expander per layer cost Streamlit a keyed widget each on every
 run: 40 of them took 9.7 ms of server CPU per run against 2.4 ms for the radio (measured with 40 rows
 under `streamlit run`), and the Designer is the page a whole class edits at once.
@@ -20,8 +22,10 @@ from playground.design.blocks import BLOCK_HELP, BLOCKS
 from playground.design.editor import LAYER_TYPE_NAMES, Design, EditorField, fields_of, format_value
 from playground.design.expand import EXPANDABLE
 from playground.design.presets import PRESETS
+from playground.design.tree import EmptyPath, Slot, lines, rows_by_name
 from playground.design.view import DesignView
 from playground.spec.parse import SpecError, parse_layer
+from playground.ui.designer import paths as branch_ui
 from playground.ui.designer import session as ss
 from playground.ui.text import md_text
 from playground.ui.widget_state import keep, remember
@@ -63,6 +67,7 @@ def position_key(layer_id: int, index: int) -> str:
 
 _FIELDS_PER_ROW = 3
 _TYPE_LABEL_CHARS = 24     # a layer type quoted in a position label (a link may hold any text there)
+_INDENT = "\u2003\u2003"    # an em space pair per level of branch (markdown keeps them; plain spaces it drops)
 _ROWS_BEFORE_SCROLL = 18   # more layers than this (the default design's count): the list scrolls in a box ...
 _LIST_HEIGHT = 500         # ... this many pixels tall (about 18 lines)
 
@@ -84,18 +89,25 @@ def render_input(d: Design, view: DesignView, *, locked: bool) -> None:
         st.error(md_text(view.error), icon=":material/error:")
 
 
-def _title(i: int, layer: dict[str, Any], view: DesignView, show_shapes: bool) -> tuple[str, str | None]:
-    """Expander title and icon for layer ``i``."""
-    if i < view.n_valid:
-        desc = view.parsed.layers[i].describe()  # type: ignore[union-attr]
-        shape = f" → **{format_dims(view.output_shape(i))}**" if show_shapes else ""
-        return f"`{i}` {desc}{shape}", None
-    kind = md_text(layer.get("type", "layer"))  # any text a link or file put there: shown, never interpreted
-    if view.error is not None and view.error.layer_index == i:
-        return f"`{i}` {kind} — needs a fix", ":material/error:"
-    with contextlib.suppress(SpecError):  # after the broken layer: no shapes, but its own settings still label it
-        kind = parse_layer(layer, i).describe()  # validated values only
-    return f"`{i}` {kind}{' → ?' if show_shapes else ''}", None
+def _title(slot: Slot, layer: dict[str, Any], view: DesignView, show_shapes: bool, broken: int | None,
+           rows: dict[str, Any]) -> tuple[str, str | None]:
+    """List line and icon for the layer at ``slot`` (inside a path: indented, with its path and its name)."""
+    prefix = "" if slot.parent is None else f"{_INDENT * slot.depth}path {slot.path} · "
+    row = rows.get(slot.name) if slot.parent is not None else None
+    if slot.parent is None and slot.index < view.n_valid:
+        desc, shape = view.parsed.layers[slot.index].describe(), view.output_shape(slot.index)  # type: ignore[union-attr]
+    elif row is not None:
+        desc, shape = row.description, row.output_shape
+    else:
+        kind = md_text(layer.get("type", "layer"))  # any text a link or file put there: shown, never interpreted
+        if broken == slot.layer_id:
+            return f"{prefix}`{slot.name}` {kind} — needs a fix", ":material/error:"
+        with contextlib.suppress(SpecError):  # after the broken layer: no shapes, but its own settings still label it
+            kind = parse_layer(layer, slot.index).describe()  # validated values only
+        return f"{prefix}`{slot.name}` {kind}{' → ?' if show_shapes else ''}", None
+    if broken == slot.layer_id:  # a valid-looking branch whose merge fails
+        return f"{prefix}`{slot.name}` {desc} — needs a fix", ":material/error:"
+    return f"{prefix}`{slot.name}` {desc}{f' → **{format_dims(shape)}**' if show_shapes else ''}", None
 
 
 def _field_widget(layer_id: int, layer: dict[str, Any], f: EditorField, *, locked: bool) -> None:
@@ -115,29 +127,32 @@ def _field_widget(layer_id: int, layer: dict[str, Any], f: EditorField, *, locke
                   args=(layer_id, f.name, f.kind, key), disabled=locked)
 
 
-def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: DesignView, *, locked: bool,
+def _layer_body(d: Design, slot: Slot, layer: dict[str, Any], view: DesignView, *, locked: bool,
                 show_numbers: bool, show_shapes: bool = True) -> None:
-    err = view.error if view.error is not None and view.error.layer_index == i else None
+    layer_id = slot.layer_id
+    err = view.error if view.error is not None and ss.broken_id(d, view) == layer_id else None
     if err is not None:
         st.error(md_text(err), icon=":material/error:")
     kind = layer.get("type")
     if not locked:
-        _type_and_position(d, i, layer_id, kind, view)
+        _type_and_position(slot, kind, view)
     fields = fields_of(kind) if isinstance(kind, str) and kind in LAYER_TYPE_NAMES else ()
     if kind == "branch":
-        _branch_body(layer, i, view)
-    if not fields and isinstance(kind, str) and kind in LAYER_TYPE_NAMES:
+        branch_ui.render_branch_controls(slot, layer, locked=locked)
+        fields = tuple(f for f in fields if f.name != "merge")  # the merge is a choice, drawn above
+    if not fields and isinstance(kind, str) and kind in LAYER_TYPE_NAMES and kind != "branch":
         st.caption("No settings: this layer has nothing to choose.")
-    elif not fields:
-        st.code(json.dumps(layer), language="json")
+    elif not fields and kind != "branch":
+        st.code(json.dumps(slot.layer), language="json")  # as it came (a link may hold a bare number)
         st.caption("Pick one of the layer types above, or remove this layer.")
     for start in range(0, len(fields), _FIELDS_PER_ROW):
         cols = st.columns(_FIELDS_PER_ROW)
         for col, f in zip(cols, fields[start:start + _FIELDS_PER_ROW]):
             with col:
                 _field_widget(layer_id, layer, f, locked=locked)
-    if show_numbers and i < view.n_valid and view.report is not None:
-        row = view.report.layers[i]
+    row = rows_by_name(view).get(slot.name) if slot.parent is not None else (
+        view.report.layers[slot.index] if view.report is not None and slot.index < view.n_valid else None)
+    if show_numbers and row is not None:
         # MACs ÷ weights and activations ÷ 4 bytes give a hidden output shape away: the params only then
         st.caption(f"{row.params:,} parameters · {row.macs:,} MACs · "
                    f"{row.activation_bytes / 1e6:.3g} MB of activations (fp32)" if show_shapes else
@@ -145,96 +160,110 @@ def _layer_body(d: Design, i: int, layer_id: int, layer: dict[str, Any], view: D
     if locked:
         return
     # A wrapping row of content-wide buttons: in a narrow column they wrap instead of clipping their labels.
-    bar = st.container(horizontal=True, gap="small")
+    bar = st.container(horizontal=True, gap="small", vertical_alignment="bottom")
     if kind in EXPANDABLE:
         bar.button("Expand", icon=":material/account_tree:", key=row_key(EXPAND, layer_id), on_click=ss.on_expand,
                    args=(layer_id, view), help="Replace this block by the branch and layers it stands for (same "
                                                "parameters, MACs and field); Undo brings it back")
     bar.button("Up", icon=":material/arrow_upward:", key=row_key(MOVE_UP, layer_id), on_click=ss.on_move,
-               args=(layer_id, -1), disabled=i == 0, help="Move this layer up")
+               args=(layer_id, -1), disabled=slot.index == 0, help="Move this layer up (within its list)")
     bar.button("Down", icon=":material/arrow_downward:", key=row_key(MOVE_DOWN, layer_id), on_click=ss.on_move,
-               args=(layer_id, 1), disabled=i == len(d.layers) - 1, help="Move this layer down")
+               args=(layer_id, 1), disabled=slot.index == len(slot.layers) - 1,
+               help="Move this layer down (within its list)")
     bar.button("Copy", icon=":material/content_copy:", key=row_key(COPY, layer_id), on_click=ss.on_duplicate,
                args=(layer_id,), help="Insert a copy below")
     bar.button("Remove", icon=":material/delete:", key=row_key(REMOVE, layer_id), on_click=ss.on_remove,
                args=(layer_id,))
-    choice = st.session_state.get(ADD_TYPE_KEY) or ADD_CHOICES[0]
+    choice = _add_choice()
     bar.button(f"Insert {choice} above", icon=":material/vertical_align_top:", key=row_key(ABOVE, layer_id),
-               on_click=ss.on_insert, args=(choice, i, view), help="Change what is inserted in the add bar below")
+               on_click=ss.on_insert_near, args=(choice, layer_id, 0, view),
+               help="Change what is inserted in the add bar above")
     bar.button(f"Insert {choice} below", icon=":material/vertical_align_bottom:", key=row_key(BELOW, layer_id),
-               on_click=ss.on_insert, args=(choice, i + 1, view), help="Change what is inserted in the add bar below")
+               on_click=ss.on_insert_near, args=(choice, layer_id, 1, view),
+               help="Change what is inserted in the add bar above")
+    branch_ui.render_wrap(slot, bar)
 
 
-def _branch_body(layer: dict[str, Any], i: int, view: DesignView) -> None:
-    """A branch's paths, read-only for now: each path's layers, with the report's numbers when valid."""
-    row = view.report.layers[i] if view.report is not None and i < view.n_valid else None
-    if row is None:
-        st.code(json.dumps(layer.get("paths"), indent=1)[:4000], language="json")
-        return
-    for p, path in enumerate(row.children):
-        lines = [f"`{x.name}` {md_text(x.description)} → {format_dims(x.output_shape)}" for x in path]
-        st.markdown(f"**path {p}**: " + (" · ".join(lines) if lines else "identity (the input itself)"))
-    st.caption("Editing inside a branch comes later: change it in the JSON (Share & export) and paste it back.")
+def _add_choice() -> str:
+    """What "insert above/below" inserts: the add bar's choice."""
+    choice = st.session_state.get(ADD_TYPE_KEY)
+    return choice if choice in ADD_CHOICES else ADD_CHOICES[0]
 
 
-def _type_and_position(d: Design, i: int, layer_id: int, kind: Any, view: DesignView) -> None:
-    """Change the layer's type (keeping the settings that still apply) or move it anywhere in one step."""
+def _type_and_position(slot: Slot, kind: Any, view: DesignView) -> None:
+    """Change the layer's type (keeping the settings that still apply) or move it anywhere in its list in one
+    step (the top level, or its path)."""
     left, right = st.columns([3, 2])
     known = isinstance(kind, str) and kind in LAYER_TYPE_NAMES
+    layer_id, i = slot.layer_id, slot.index
     left.selectbox("Type", LAYER_TYPE_NAMES, index=LAYER_TYPE_NAMES.index(kind) if known else None,
                    placeholder="choose a type", key=type_key(layer_id), on_change=ss.on_change_type,
                    args=(layer_id, type_key(layer_id), view),
                    help="Settings the new type also has are kept (e.g. conv2d → dwsep keeps width, kernel, stride)")
-    right.number_input("Position", min_value=0, max_value=max(0, len(d.layers) - 1), value=i, step=1,
+    right.number_input("Position" if slot.parent is None else f"Position in path {slot.path}", min_value=0,
+                       max_value=max(0, len(slot.layers) - 1), value=i, step=1,
                        key=position_key(layer_id, i), on_change=ss.on_move_to,
                        args=(layer_id, position_key(layer_id, i)),
-                       help="Move this layer to another place in the list in one step")
+                       help="Move this layer to another place in its list in one step")
 
 
 def render_layers(d: Design, view: DesignView, *, show_shapes: bool) -> None:
-    """The layer list: a line per layer (the layer and its output shape); a click chooses the layer
-    whose editor :func:`render_editor` draws. A new error chooses the broken layer."""
+    """The layer list: a line per layer (the layer and its output shape), a branch's paths indented under it;
+    a click chooses the layer whose editor :func:`render_editor` draws. A new error chooses the broken layer,
+    inside a branch too."""
     if not d.layers:
         st.info("No layers yet: add one below, or load a preset.")
         return
     err = view.error
-    if err is not None and err.layer_index is not None and err.layer_index < len(d.layers):
-        broken = d.ids[err.layer_index]
-        if st.session_state.get("dz.auto") != (broken, str(err)):
-            # Choose the broken layer once per new error, so its message and fields are in view.
-            st.session_state["dz.auto"] = (broken, str(err))
-            ss.select_layer(broken)
-    _layer_list(d, view, ss.selected_id(), show_shapes=show_shapes)
+    broken = ss.broken_id(d, view)
+    if err is not None and broken is not None and st.session_state.get("dz.auto") != (broken, str(err)):
+        # Choose the broken layer once per new error, so its message and fields are in view.
+        st.session_state["dz.auto"] = (broken, str(err))
+        ss.select_layer(broken)
+    _layer_list(d, view, broken, show_shapes=show_shapes)
     if err is not None and err.layer_index is not None and err.layer_index >= len(d.layers):
         st.error(md_text(err), icon=":material/error:")  # defensive: an error past the last row
 
 
 def render_editor(d: Design, view: DesignView, *, locked: bool, show_shapes: bool, show_numbers: bool = True) -> None:
-    """The chosen layer's settings and actions, in a box under the list and the add bar."""
+    """The chosen layer's settings and actions (at any depth), or the chosen empty path's, in a box under the
+    list and the add bar."""
     chosen = ss.selected_id()
     if chosen is None:
-        if d.layers:
+        path = ss.selected_path()
+        if path is not None:
+            branch_ui.render_path_box(d, path, view, _add_choice(), locked=locked)
+        elif d.layers:
             st.caption("Choose a layer in the list to see its settings" + ("." if locked else " and change them."))
         return
-    i = d.position(chosen)
-    layer = d.layers[i] if isinstance(d.layers[i], dict) else {}
+    slot = d.locate(chosen)
+    layer = slot.layer if isinstance(slot.layer, dict) else {}
     with st.container(border=True):
-        st.markdown(_title(i, layer, view, show_shapes)[0])
-        _layer_body(d, i, chosen, layer, view, locked=locked, show_numbers=show_numbers, show_shapes=show_shapes)
+        title = _title(slot, layer, view, show_shapes, ss.broken_id(d, view), rows_by_name(view))[0]
+        st.markdown(title.replace(_INDENT, ""))
+        _layer_body(d, slot, layer, view, locked=locked, show_numbers=show_numbers, show_shapes=show_shapes)
 
 
-def _layer_list(d: Design, view: DesignView, chosen: int | None, *, show_shapes: bool) -> None:
-    titles = {}
-    for i, (layer_id, layer) in enumerate(zip(d.ids, d.layers)):
-        title, icon = _title(i, layer if isinstance(layer, dict) else {}, view, show_shapes)
-        titles[layer_id] = f"{icon} {title}" if icon else title
+def _layer_list(d: Design, view: DesignView, broken: int | None, *, show_shapes: bool) -> None:
+    titles: dict[Any, str] = {}
+    rows = rows_by_name(view) if any(d.sub.values()) else {}
+    for line in lines(d.layers, d.ids, d.sub):
+        if isinstance(line, EmptyPath):  # a line of its own: choose it to insert into the path
+            name = f"{d.locate(line.branch_id).name}.{line.path}"  # unique: lines are told apart by their text
+            titles[(line.branch_id, line.path)] = f"{_INDENT * line.depth}path {line.path} · `{name}` identity"
+            continue
+        layer = line.layer
+        title, icon = _title(line, layer if isinstance(layer, dict) else {}, view, show_shapes, broken, rows)
+        titles[line.layer_id] = f"{icon} {title}" if icon else title
+    options = list(titles)
+    chosen = st.session_state.get(ss.SELECTED_KEY)
     # A long stack scrolls inside its own box, so the results below stay within reach.
     # Right after "Add layer" it scrolls to the bottom, where the new (chosen) row is.
     just_added = st.session_state.pop(ss.JUST_ADDED, False)
-    box = (st.container(height=_LIST_HEIGHT, autoscroll=just_added or None) if len(d.layers) > _ROWS_BEFORE_SCROLL
+    box = (st.container(height=_LIST_HEIGHT, autoscroll=just_added or None) if len(options) > _ROWS_BEFORE_SCROLL
            else st.container())
-    key = ss.list_key(d.ids)
-    box.radio("Layers", d.ids, index=None if chosen is None else d.position(chosen), key=key,
+    key = ss.list_key(options)
+    box.radio("Layers", options, index=options.index(chosen) if chosen in titles else None, key=key,
               format_func=titles.__getitem__, on_change=ss.on_select, args=(key,), label_visibility="collapsed")
 
 
@@ -265,11 +294,19 @@ def render_add_bar(d: Design, view: DesignView) -> None:
               args=(ADD_TYPE_KEY, where, view), width="stretch", type="primary")
 
 
+def _start_label(name: str) -> str:
+    # The constructor's own name (torchvision.models.vgg16): what an engineer knows it by, and never a
+    # preset's name with more around it (e.g. "VGG-16"), so choosing a preset by its name stays unambiguous.
+    return name if name in PRESETS else f"torchvision.models.{name}"
+
+
 def render_toolbar(d: Design) -> None:
     """Load a preset (replaces the design; Undo brings it back), start empty, Undo; import a design."""
     bar = st.container(horizontal=True, gap="small", vertical_alignment="bottom")
-    bar.selectbox("Start from a preset", list(PRESETS), index=None, placeholder="Choose a classic network…",
-                  key=PRESET_KEY, on_change=ss.on_preset, args=(PRESET_KEY,), width=220,
+    # Presets, then every torchvision CNN: importing one is a single choice (the Import expander has them too).
+    bar.selectbox("Start from a preset", [*PRESETS, *(a for a in ss.ARCHITECTURES if a not in PRESETS)], index=None,
+                  placeholder="Choose a classic network…", key=PRESET_KEY, on_change=ss.on_preset,
+                  args=(PRESET_KEY,), width=220, format_func=_start_label,
                   help="Replaces the current design; Undo brings it back.")
     bar.button("New empty", icon=":material/note_add:", key=NEW_KEY, on_click=ss.on_clear,
                help="Remove every layer (the input size stays); Undo brings them back")

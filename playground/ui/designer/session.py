@@ -18,7 +18,8 @@ import streamlit as st
 from playground.design.blocks import BLOCKS, fit_position, new_block
 from playground.design.editor import Design, FieldKind, new_layer, parse_text, spec_from_text, spec_structure_error
 from playground.design.from_torchvision import TORCHVISION_DESIGNS, design_title
-from playground.design.presets import PRESET_NOTES, default_spec, preset
+from playground.design.presets import PRESET_NOTES, PRESETS, default_spec, preset
+from playground.design.tree import channels_in, error_address, id_at, paths_of
 from playground.design.view import DesignView
 from playground.spec.parse import SpecError
 from playground.spec.share import decode_share
@@ -28,7 +29,8 @@ __all__ = ["design", "init_design", "sync_url", "wkey", "list_key", "in_key", "s
            "show_notices", "on_field", "on_input", "on_select", "on_add", "on_remove", "on_move", "on_duplicate",
            "on_undo", "on_preset", "replace_design", "select_layer", "JUST_ADDED", "DESIGN_KEY", "SELECTED_KEY",
            "TAB_KEY", "FIT", "new_layers", "on_insert", "on_move_to", "on_change_type", "on_clear", "on_paste",
-           "on_architecture", "ARCHITECTURES", "selected_indices", "on_expand"]
+           "on_architecture", "ARCHITECTURES", "selected_indices", "on_expand", "selected_path", "PathRow",
+           "on_insert_near", "broken_id", "load_architecture", "designer_design", "load_token"]
 
 FIT = -1  # the "where it fits" insertion position (before the head; see editor.fit_position)
 
@@ -47,6 +49,37 @@ _NOTICES = "dz.notices"     # (kind, text) shown once on the next run
 _KEEP_URL = "dz.keep_url"   # design revision at which a damaged ?spec= link failed: keep it in the URL till an edit
 _SELECT_REV = "dz.selrev"   # counts the page's own choices of a layer (see list_key)
 JUST_ADDED = "dz.added"     # True for the run right after "Add layer" (the list scrolls to it)
+_ACTIVE = "dz.active"       # whose design the per-design keys hold now (the ``key`` a page gave init_design)
+_STASH = "dz.stash"         # key -> the per-design state of every other page's design, kept meanwhile
+
+
+def _per_design() -> tuple[str, ...]:
+    """The state that belongs to one design: the design, its chosen layer, its URL token and damaged-link mark."""
+    return DESIGN_KEY, SELECTED_KEY, _TOKEN, _KEEP_URL
+
+
+def _use(key: str) -> None:
+    """Make the per-design keys hold the design of ``key``'s page, stashing the one they held, so the
+    Designer's design and another page's (an assignment's) never mix. Every function here keeps using the
+    per-design keys: a page's widget callbacks run before its next run, while those keys still hold its design."""
+    active = st.session_state.get(_ACTIVE, DESIGN_KEY)
+    if active == key:
+        return
+    stash: dict[str, dict[str, Any]] = st.session_state.setdefault(_STASH, {})
+    stash[active] = {name: st.session_state[name] for name in _per_design() if name in st.session_state}
+    for name in _per_design():
+        st.session_state.pop(name, None)
+    for name, value in stash.pop(key, {}).items():
+        st.session_state[name] = value
+    st.session_state[_ACTIVE] = key
+
+
+def designer_design() -> Design | None:
+    """The Designer page's own design, wherever it is kept now (None before this session opened the Designer)."""
+    if st.session_state.get(_ACTIVE, DESIGN_KEY) == DESIGN_KEY:
+        return st.session_state.get(DESIGN_KEY)
+    kept: Design | None = st.session_state.get(_STASH, {}).get(DESIGN_KEY, {}).get(DESIGN_KEY)
+    return kept
 
 
 def wkey(layer_id: int, name: str) -> str:
@@ -89,7 +122,7 @@ def show_notices() -> None:
             getattr(st, kind)(text)
 
 
-def _load_token(token: str) -> dict[str, Any]:
+def load_token(token: str) -> dict[str, Any]:
     """The spec in a share token; SpecError when the link is malformed or not an editable spec."""
     spec = decode_share(token)
     problem = spec_structure_error(spec)
@@ -98,9 +131,13 @@ def _load_token(token: str) -> dict[str, Any]:
     return spec
 
 
-def init_design() -> Design:
+def init_design(key: str = DESIGN_KEY) -> Design:
     """Create the session's design on its first run (from ``?spec=`` or the default), or load
-    a share link opened into a live session (e.g. "Open in designer" from another page)."""
+    a share link opened into a live session (e.g. "Open in designer" from another page).
+
+    ``key``: whose design this page edits; a page other than the Designer with a design of its own (an
+    assignment) passes its own key, so the two never mix (see :func:`_use`)."""
+    _use(key)
     token = st.query_params.get("spec")
     current: Design | None = st.session_state.get(DESIGN_KEY)
     if current is not None and (not token or token == st.session_state.get(_TOKEN)):
@@ -109,7 +146,7 @@ def init_design() -> Design:
     failed = False
     if token:
         try:
-            spec = _load_token(token)
+            spec = load_token(token)
         except SpecError as exc:
             failed = True
             fallback = "Showing the default design instead." if current is None else "Your design is unchanged."
@@ -144,19 +181,42 @@ def sync_url(view: DesignView) -> None:
 
 # -- which layer is chosen ---------------------------------------------------------------------
 
+PathRow = tuple[int, int]
+"""A line of the layer list for an empty path: (the branch's id, the path), chosen to insert into it."""
+
+
 def selected_id() -> int | None:
-    """The id of the chosen layer, if it is still in the design."""
+    """The id of the chosen layer (at any depth), if it is still in the design."""
     chosen = st.session_state.get(SELECTED_KEY)
-    return chosen if chosen in design().ids else None
+    return chosen if isinstance(chosen, int) and chosen in design().all_ids() else None
+
+
+def selected_path() -> PathRow | None:
+    """The chosen empty path (branch id, path), if that path is still there and still empty."""
+    chosen = st.session_state.get(SELECTED_KEY)
+    if not (isinstance(chosen, tuple) and len(chosen) == 2 and chosen[0] in design().all_ids()):
+        return None
+    paths = paths_of(design().locate(chosen[0]).layer)
+    return chosen if paths is not None and 0 <= chosen[1] < len(paths) and not paths[chosen[1]] else None
 
 
 def selected_indices() -> set[int]:
-    """The chosen layer's position, as a set (the diagram outlines it); empty when none is chosen."""
+    """The top-level position of the chosen layer (or of the branch holding it), as a set (the diagram outlines
+    it); empty when none is chosen."""
     chosen = selected_id()
-    return set() if chosen is None else {design().position(chosen)}
+    if chosen is None:
+        path = selected_path()
+        return set() if path is None else {design().position(path[0])}
+    return {design().position(chosen)}
 
 
-def select_layer(layer_id: int | None) -> None:
+def broken_id(d: Design, view: DesignView) -> int | None:
+    """The id of the layer the design's first error is about (inside branches too), or None."""
+    address = error_address(view.error) if view.error is not None else None
+    return None if address is None else id_at(d.layers, d.ids, d.sub, address)
+
+
+def select_layer(layer_id: int | PathRow | None) -> None:
     """Choose a layer from the page (an add, a copy, an error): the list follows on the next run."""
     st.session_state[SELECTED_KEY] = layer_id
     st.session_state[_SELECT_REV] = st.session_state.get(_SELECT_REV, 0) + 1
@@ -212,9 +272,23 @@ def on_move_to(layer_id: int, key: str) -> None:
 
 def on_change_type(layer_id: int, key: str, view: DesignView) -> None:
     d = design()
-    new_id = d.change_type(layer_id, st.session_state[key], view.channels_into(d.position(layer_id)))
+    slot = d.locate(layer_id)
+    new_id = d.change_type(layer_id, st.session_state[key], channels_in(view, slot, slot.index))
     if new_id != layer_id and st.session_state.get(SELECTED_KEY) == layer_id:
         select_layer(new_id)
+
+
+def on_insert_near(choice: str, layer_id: int, offset: int, view: DesignView) -> None:
+    """Insert the layer type or block ``choice`` above (offset 0) or below (1) the layer, in its own list (a
+    path's layers too), its width following the channels reaching there; the first new layer is chosen."""
+    d = design()
+    slot = d.locate(layer_id)
+    try:
+        new_ids = d.insert_near(layer_id, new_layers(choice, channels_in(view, slot, slot.index + offset)), offset)
+    except ValueError as exc:
+        notify("error", f"Cannot add: {exc}.")
+        return
+    select_layer(new_ids[0])
 
 
 def on_clear() -> None:
@@ -234,26 +308,35 @@ def on_paste(key: str) -> None:
     notify("success", "Loaded the pasted design. Undo brings back the one you had.")
 
 
-def on_architecture(key: str) -> None:
-    """Load the torchvision architecture chosen in widget ``key`` (an ARCHITECTURES key)."""
+def load_architecture(name: str) -> None:
+    """Load torchvision's ``name`` (an ARCHITECTURES key) as the design; Undo brings back the one before."""
     from playground.arch.landmarks import designer_spec
 
-    name = st.session_state.get(key)
-    spec = designer_spec(name) if isinstance(name, str) else None
-    if spec is None or not isinstance(name, str):
+    spec = designer_spec(name)
+    if spec is None:
         return
-    st.session_state[key] = None
     replace_design({"name": ARCHITECTURES[name], **spec}, f"load {ARCHITECTURES[name]}")
     notify("success", f"Loaded torchvision's {ARCHITECTURES[name]} as a layer spec (its parameters and MACs match "
                       "torchvision's; blocks such as mbconv stand for their branches). Undo brings back the design "
                       "you had.")
 
 
+def on_architecture(key: str) -> None:
+    """Load the torchvision architecture chosen in widget ``key`` (an ARCHITECTURES key)."""
+    name = st.session_state.get(key)
+    if not isinstance(name, str) or name not in ARCHITECTURES:
+        return
+    st.session_state[key] = None
+    load_architecture(name)
+
+
 def on_expand(layer_id: int, view: DesignView) -> None:
     """Spell a named block out as its branch and layers (one level; Undo brings the block back)."""
     d = design()
-    at = d.position(layer_id)
-    channels = view.channels_into(at) or (view.parsed.input[0] if view.parsed is not None else None)
+    slot = d.locate(layer_id)
+    channels = channels_in(view, slot, slot.index)
+    if channels is None and slot.parent is None and view.parsed is not None:
+        channels = view.parsed.input[0]  # the first layer: the image's channels reach it
     if channels is None:
         notify("error", "Cannot expand: the channels reaching this block are unknown until the layers above are "
                         "valid.")
@@ -264,18 +347,19 @@ def on_expand(layer_id: int, view: DesignView) -> None:
         notify("error", f"Cannot expand: {md_text(exc)}.")
         return
     select_layer(new_ids[0])
-    notify("info", f"Expanded layer {at} into its branch (same parameters, MACs and field). Undo brings the "
+    notify("info", f"Expanded layer {slot.name} into its branch (same parameters, MACs and field). Undo brings the "
                    "block back.")
 
 
 def on_remove(layer_id: int) -> None:
-    """Remove the layer; when it was the chosen one, the layer that takes its place is chosen (so
-    removing several in a row, or editing the next one, needs no extra click)."""
+    """Remove the layer; when it was the chosen one, the layer that takes its place in its list is chosen (so
+    removing several in a row, or editing the next one, needs no extra click), or the branch around an emptied
+    path."""
     d = design()
-    at, was_chosen = d.position(layer_id), st.session_state.get(SELECTED_KEY) == layer_id
+    slot, was_chosen = d.locate(layer_id), st.session_state.get(SELECTED_KEY) == layer_id
     d.remove(layer_id)
     if was_chosen:
-        select_layer(d.ids[min(at, len(d.ids) - 1)] if d.ids else None)
+        select_layer(slot.ids[min(slot.index, len(slot.ids) - 1)] if slot.ids else slot.parent)
 
 
 def on_move(layer_id: int, delta: int) -> None:
@@ -303,9 +387,13 @@ def replace_design(spec: dict[str, Any], label: str) -> None:
 
 
 def on_preset(name_key: str) -> None:
+    """The toolbar's "Start from" box: a preset, or a torchvision architecture (one choice imports it)."""
     name = st.session_state.get(name_key)
     if not name:
         return
     st.session_state[name_key] = None  # so the same preset can be picked again later
+    if name not in PRESETS and name in ARCHITECTURES:
+        load_architecture(name)
+        return
     replace_design(preset(name), f"load {name}")
     notify("success", f"Loaded the {name} preset — {PRESET_NOTES[name]} Undo brings back the design you had.")

@@ -63,11 +63,13 @@ LOG_TAIL_CHARS = 4000  # of the app server's log, kept when a page raised
 @functools.lru_cache(maxsize=1)
 def project_queries() -> dict[str, Any]:
     """Everything the bench takes from the project: the one place to edit when modules move."""
+    from playground.design.from_torchvision import torchvision_spec
     from playground.design.presets import preset
     from playground.samples import SAMPLE_PHOTOS
     from playground.spec.share import encode_share
 
-    return {"vgg16_token": encode_share(preset("VGG-16")), "samples": list(SAMPLE_PHOTOS)}
+    return {"vgg16_token": encode_share(preset("VGG-16")), "resnet50_token": encode_share(torchvision_spec("resnet50")),
+            "samples": list(SAMPLE_PHOTOS)}
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ def _vgg16_query(_index: int) -> str:
     return urlencode({"spec": project_queries()["vgg16_token"]})
 
 
+def _resnet50_query(_index: int) -> str:
+    # torchvision's ResNet-50 as a share link: 16 bottlenecks, the diagram's folded stages and pills
+    return urlencode({"spec": project_queries()["resnet50_token"]})
+
+
 def _sample_query(index: int) -> str:
     # ?sample=<name>: each student a different photo, so cached predictions are not shared.
     samples = project_queries()["samples"]
@@ -100,6 +107,7 @@ def page_table(predict_samples: bool = False, predict_uploads: bool = False) -> 
         "Home": Page("Home", ""),
         "Designer": Page("Designer", "design"),
         "Designer-VGG16": Page("Designer-VGG16", "design", _vgg16_query),
+        "Designer-ResNet50": Page("Designer-ResNet50", "design", _resnet50_query),
         "Predict": Page("Predict", "predict", _sample_query if predict_samples else lambda _i: ""),
         "Architectures": Page("Architectures", "architectures"),
         "Concepts": Page("Concepts", "concepts"),

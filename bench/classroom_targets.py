@@ -40,7 +40,7 @@ def _x_blank(row: Row) -> float | None:
     return row.get("cpu_x_blank")
 
 
-DESIGNER = ("Designer", "Designer-VGG16")
+DESIGNER = ("Designer", "Designer-VGG16", "Designer-ResNet50")
 OTHERS = ("Home", "Architectures", "Concepts", "Fine-tune")
 TARGETS = (
     Target("server CPU per page run, Designer", DESIGNER, _cpu, 0.03),

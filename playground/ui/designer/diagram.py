@@ -1,133 +1,141 @@
 """The network diagram beside the layer list: the classic CNN figure, redrawn on every edit.
 
-Each layer is a block sized by its output (height: the map's side; width: its channels; a thin bar
-once flattened, as tall as its features), coloured by type, with its index and shape below; the
-the layer chosen in the list is outlined. Layers past a broken one are grey dashed outlines.
+Feature maps are pseudo-3D blocks (face: the map's rows and columns, depth: its channels, log scales),
+1-D layers thin bars, branches lanes side by side joined at their merge, and long designs fold their
+stages to one block each ("×N blocks"); the pills above the picture unfold them in one click, and the
+stage holding the chosen layer is always unfolded. The chosen layer is outlined, its centre unit marked
+and, on the input and every map feeding it, the region that unit sees. The geometry and both renderers
+are pure (:mod:`playground.design.diagram_model`, ``diagram_layout``, ``diagram_render``); this module
+adds the widgets, the caches and the downloads.
 
-:func:`diagram_svg` is a pure function of the analysis (tested without streamlit). The SVG holds no
-user text at all: only layer types from the spec's fixed set (validated layers), whole numbers
-and fixed words, and it is shown with ``st.image``, which draws it as a picture, never as page markup.
-With ``show_shapes=False`` (a teacher's ``hide=shapes`` link) every block has the same size and
-no shape is written, so the picture gives nothing away.
+The picture holds no user text at all: only layer types from the spec's fixed set, numbers and fixed
+words, shown with ``st.image``, which draws it as a picture, never as page markup. With
+``show_shapes=False`` (a teacher's ``hide=shapes`` link) every block has the same size, no shape is
+written, no field is marked and stages are fixed runs of layers, so the picture gives nothing away.
 """
 from __future__ import annotations
 
-import html
-import math
+import hashlib
+import json
 from collections.abc import Collection
+from typing import Any
 
-from playground._format import format_dims
+import streamlit as st
+
+from playground.design.diagram_layout import TYPE_COLOURS, Layout, layout_tree
+from playground.design.diagram_model import chosen_field, diagram_tree, foldable, selected_names, stages
+from playground.design.diagram_render import to_png, to_svg
+from playground.design.expand import EXPANDABLE
 from playground.design.view import DesignView
+from playground.ui.replay import replayed
 
-__all__ = ["diagram_svg", "render_diagram", "TYPE_COLOURS", "PER_ROW"]
+__all__ = ["diagram_svg", "diagram_png", "diagram_layout", "render_diagram", "TYPE_COLOURS", "UNFOLD_KEY",
+           "DOWNLOAD_KEY", "OPEN_KEY"]
 
-PER_ROW = 12             # blocks per row before the figure wraps
-_SLOT = 58               # horizontal pixels per block
-_MAX_H, _MIN_H = 84, 10  # block heights for the largest / smallest map side
-_MAX_W, _MIN_W = 40, 6   # block widths for the most / fewest channels
-_FLAT_W = 5              # a flattened (1-D) layer is a thin bar
-_LABELS = 30             # room under a row for the index and shape lines
-_PAD = 8
-_LEGEND_PER_ROW, _LEGEND_SLOT, _LEGEND_H = 6, 110, 16  # the colour key under the blocks
-
-TYPE_COLOURS: dict[str, str] = {
-    "input": "#9aa5b1",
-    "conv2d": "#1f6feb", "dwsep": "#0f9d8a", "residual": "#8250df", "bottleneck": "#a371f7",
-    "maxpool2d": "#e36209", "avgpool2d": "#f0883e", "global_avgpool": "#d4a72c",
-    "batchnorm2d": "#b1bac4", "flatten": "#bf8700", "dropout": "#d0d7de", "linear": "#cf222e",
-    # graph designs: a branch and the named blocks that stand for one
-    "branch": "#6e40c9", "inverted_residual": "#1a7f37", "mbconv": "#116329", "fused_mbconv": "#4ac26b",
-    "se": "#bf3989", "inception": "#0550ae", "convnext_block": "#953800", "dense_layer": "#8a4600",
-    "layernorm2d": "#8c959f", "groupnorm": "#6e7781", "conv_transpose2d": "#218bff", "upsample": "#fb8f44",
-    "adaptive_avgpool2d": "#bf8700", "channel_shuffle": "#a475f9", "layer_scale": "#57606a", "drop_path": "#d8dee4",
-}
-_ACTIVATION = "#2da44e"  # relu, gelu, tanh, ...: every activation shares one colour
+UNFOLD_KEY = "dz.diagram.unfold"   # + a digest of the stages: new stages, a fresh widget
+OPEN_KEY = "dz.diagram.open"
+DOWNLOAD_KEY = "dz.diagram.download"  # the expander holding the SVG / PNG downloads
+_CACHE_ENTRIES = 64  # one entry per design × options; an SVG is a few tens of KB
+_Options = tuple[tuple[str, ...], bool, tuple[int, ...], bool]  # selected, show_shapes, unfolded, open_blocks
 
 
-def _colour(layer_type: str) -> str:
-    return TYPE_COLOURS.get(layer_type, _ACTIVATION)
+def diagram_layout(view: DesignView, *, selected: Collection[int | str] = frozenset(), show_shapes: bool = True,
+                   unfolded: Collection[int] = (), open_blocks: bool = False) -> Layout:
+    """The diagram's geometry (see :func:`diagram_svg` for the options)."""
+    tree = diagram_tree(view, selected=selected, show_shapes=show_shapes, unfolded=unfolded,
+                        open_blocks=open_blocks)
+    return layout_tree(tree, show_shapes=show_shapes)
 
 
-def _scale(value: int, largest: int, lo: int, hi: int) -> float:
-    """``value`` on a log scale between ``lo`` (1) and ``hi`` (``largest``) pixels."""
-    if largest <= 1:
-        return float(hi)
-    return lo + (hi - lo) * math.log2(max(1, value)) / math.log2(largest)
+def diagram_svg(view: DesignView, *, selected: Collection[int | str] = frozenset(), show_shapes: bool = True,
+                unfolded: Collection[int] = (), open_blocks: bool = False) -> str:
+    """The SVG of the design (see the module doc).
 
-
-def diagram_svg(view: DesignView, *, selected: Collection[int] = (), show_shapes: bool = True) -> str:
-    """The SVG of the design: the input, then one block per layer (see the module doc).
-
-    ``selected``: indices of the layers to outline (the chosen one). Layers after the valid
-    prefix are drawn as grey dashed blocks without a shape.
+    ``selected``: the layers to outline, as top-level indices or path-qualified names (``"4.1.0"``); the
+    first one found is the chosen layer whose field is traced. ``unfolded``: numbers of the stages to draw
+    layer by layer (a long design folds the others); ``open_blocks``: draw named blocks' insides.
     """
-    shapes = list(view.parsed.shapes) if view.parsed is not None else []
-    types = ["input", *(layer.type for layer in view.parsed.layers)] if view.parsed is not None else []
-    n_total = len(view.spec.get("layers", [])) + 1 if isinstance(view.spec.get("layers"), list) else len(types)
-    n_total = max(n_total, 1)
-    spatial = [s for s in shapes if len(s) == 3]
-    max_side = max((max(s[1], s[2]) for s in spatial), default=1)
-    max_ch = max((s[0] for s in spatial), default=1)
-    max_feat = max((s[0] for s in shapes if len(s) == 1), default=1)
-
-    rows = math.ceil(n_total / PER_ROW)
-    row_h = _MAX_H + _LABELS + _PAD
-    legend = list(dict.fromkeys(types[1:]))  # the types present, in order of appearance
-    legend_rows = math.ceil(len(legend) / _LEGEND_PER_ROW)
-    width = max(min(n_total, PER_ROW) * _SLOT, _LEGEND_PER_ROW * _LEGEND_SLOT) + 2 * _PAD
-    height = rows * row_h + legend_rows * _LEGEND_H + _PAD
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="10">',
-             f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
-    for slot in range(n_total):
-        row, col = divmod(slot, PER_ROW)
-        cx = _PAD + col * _SLOT + _SLOT / 2
-        base = _PAD + row * row_h + _MAX_H  # blocks stand on a common line
-        index = slot - 1  # slot 0 is the input
-        known = slot < len(shapes)
-        if known and show_shapes:
-            shape = shapes[slot]
-            if len(shape) == 3:
-                w = _scale(shape[0], max_ch, _MIN_W, _MAX_W)
-                h = _scale(max(shape[1], shape[2]), max_side, _MIN_H, _MAX_H)
-            else:
-                w, h = _FLAT_W, _scale(shape[0], max_feat, _MIN_H, _MAX_H)
-        else:
-            w, h = 16.0, 0.6 * _MAX_H
-        x, y = cx - w / 2, base - h
-        if known:
-            outline = 'stroke="#000000" stroke-width="3"' if index in selected else 'stroke="#57606a" stroke-width="1"'
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="2" '
-                         f'fill="{_colour(types[slot])}" {outline}><title>{html.escape(types[slot])}</title></rect>')
-        else:
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="2" fill="none" '
-                         f'stroke="#8c959f" stroke-dasharray="3,2"/>')
-        label = "in" if slot == 0 else str(index)
-        weight = ' font-weight="bold"' if index in selected else ""
-        parts.append(f'<text x="{cx:.1f}" y="{base + 12:.1f}" text-anchor="middle" fill="#24292f"{weight}>'
-                     f'{label}</text>')
-        if known and show_shapes:
-            text = format_dims(shapes[slot])
-            size = 9 if len(text) <= 10 else 7
-            parts.append(f'<text x="{cx:.1f}" y="{base + 24:.1f}" text-anchor="middle" font-size="{size}" '
-                         f'fill="#57606a">{html.escape(text)}</text>')
-    top = rows * row_h + _PAD
-    for k, layer_type in enumerate(legend):
-        row, col = divmod(k, _LEGEND_PER_ROW)
-        x, y = _PAD + col * _LEGEND_SLOT, top + row * _LEGEND_H
-        parts.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{_colour(layer_type)}"/>'
-                     f'<text x="{x + 14}" y="{y + 9}" fill="#24292f">{html.escape(layer_type)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    return to_svg(diagram_layout(view, selected=selected, show_shapes=show_shapes, unfolded=unfolded,
+                                 open_blocks=open_blocks))
 
 
-def render_diagram(view: DesignView, *, selected: Collection[int] = (), show_shapes: bool = True) -> None:
-    """Draw the diagram (and a one-line key to its colours) with ``st.image``."""
-    import streamlit as st
+def diagram_png(view: DesignView, *, selected: Collection[int | str] = frozenset(), show_shapes: bool = True,
+                unfolded: Collection[int] = (), open_blocks: bool = False) -> bytes:
+    """The same picture as :func:`diagram_svg`, as PNG bytes drawn with Pillow (twice the SVG's size)."""
+    return to_png(diagram_layout(view, selected=selected, show_shapes=show_shapes, unfolded=unfolded,
+                                 open_blocks=open_blocks))
 
-    if view.parsed is None:
+
+def _has_blocks(view: DesignView) -> bool:
+    return view.report is not None and any(r.type in EXPANDABLE for r in view.report.rows())
+
+
+def render_diagram(view: DesignView, *, selected: Collection[int | str] = (), show_shapes: bool = True,
+                   key: str | None = None) -> None:
+    """The stage pills, the picture (replayed while nothing it shows changed), its caption and downloads.
+
+    ``key``: the design as canonical JSON, when the caller has it already (the cache key of the picture)."""
+    if view.report is None or view.parsed is None:
         return
-    st.image(diagram_svg(view, selected=selected, show_shapes=show_shapes), width="stretch")
-    what = ("block height: the map's side, width: its channels (log scales)" if show_shapes
-            else "sizes and shapes hidden on this link")
-    st.caption(f"The network, input on the left ({what}); outlined: the layer chosen in the list.")
+    names = selected_names(selected)
+    layers = view.report.layers
+    folds = foldable(stages(layers, show_shapes=show_shapes), len(layers))
+    unfolded: list[int] = []
+    if folds:
+        digest = hashlib.sha1(json.dumps([s.label for s in folds]).encode()).hexdigest()[:10]
+        labels = {s.number: s.label for s in folds}
+        run = "a run of layers at one map size" if show_shapes else "a run of layers"
+        unfolded = st.pills("Unfold stages", list(labels), selection_mode="multi", format_func=labels.__getitem__,
+                            key=f"{UNFOLD_KEY}.{digest}",
+                            help=f"Each folded block stands for {run}; choose one to draw its layers (the stage of "
+                                 "the layer chosen in the list is always drawn).") or []
+    open_blocks = bool(_has_blocks(view) and st.toggle(
+        "Open the named blocks", key=OPEN_KEY, help="Draw each named block (bottleneck, mbconv, inception...) "
+        "as the layers and paths it stands for."))
+    key = key or json.dumps(view.spec, sort_keys=True, separators=(",", ":"), default=str)
+    options = (tuple(sorted(names)), show_shapes, tuple(sorted(unfolded)), open_blocks)
+    _picture(key, options, view)
+    what = ("faces: each map's rows × columns, depth: its channels (log scales); thin bars: 1-D layers"
+            if show_shapes else "sizes and shapes hidden on this link: every block is drawn the same")
+    chosen = next((r for r in view.report.rows() if r.name in names), None)
+    marks = (" Orange: the part of the input and of each earlier map that the centre unit (yellow) of the chosen "
+             "layer sees: its receptive field." if show_shapes and chosen is not None and chosen_field(chosen)
+             else "")
+    merges = ("; ⊕ add, ‖ concat, ⊗ multiply join a branch's paths"
+              if open_blocks or any(r.children for r in view.report.layers) else "")
+    st.caption(f"The network, input at the top ({what}){merges}; outlined: the layer chosen in the list.{marks}")
+    # Drawn only while open (a class rarely downloads): a page run pays for one expander, not two buttons,
+    # and both files are made only when their button is clicked.
+    with st.expander("Download the diagram (SVG, PNG)", icon=":material/download:", key=DOWNLOAD_KEY,
+                     on_change="rerun") as box:
+        if not box.open:
+            return
+        row = st.container(horizontal=True, gap="small")
+        row.download_button("SVG", lambda: _svg_text(key, options, view), file_name="network.svg",
+                            mime="image/svg+xml", on_click="ignore", icon=":material/download:", key="dz.diagram.svg",
+                            help="The diagram as a vector picture")
+        row.download_button("PNG", lambda: _png_bytes(options, view), file_name="network.png", mime="image/png",
+                            on_click="ignore", icon=":material/download:", key="dz.diagram.png",
+                            help="The diagram as a picture, twice the size shown (for slides)")
+
+
+def _options(options: _Options) -> dict[str, Any]:
+    names, show_shapes, unfolded, open_blocks = options
+    return {"selected": names, "show_shapes": show_shapes, "unfolded": unfolded, "open_blocks": open_blocks}
+
+
+@st.cache_data(show_spinner=False, max_entries=_CACHE_ENTRIES)
+def _svg_text(key: str, options: _Options, _view: DesignView) -> str:
+    """The SVG of the design ``key`` names (``_view``: its analysis, not hashed) with ``options``."""
+    return diagram_svg(_view, **_options(options))
+
+
+def _png_bytes(options: _Options, view: DesignView) -> bytes:
+    """The PNG, drawn only when its download is clicked."""
+    return diagram_png(view, **_options(options))
+
+
+@replayed
+def _picture(key: str, options: _Options, _view: DesignView) -> None:
+    # At its own size (never stretched, so labels keep theirs); only a figure wider than the column shrinks.
+    st.image(_svg_text(key, options, _view), width="content")

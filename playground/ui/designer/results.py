@@ -26,19 +26,21 @@ def spec_key(view: DesignView) -> str:
     return json.dumps(view.spec, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def render_summary(view: DesignView, *, selected: Collection[int], hidden: frozenset[str]) -> None:
-    """Status, totals, the diagram and the warnings: replayed while the design, the chosen layer and
-    the link's hidden panels are unchanged (a rerun that changed none of them rebuilds nothing)."""
-    _summary(spec_key(view), tuple(sorted(selected)), tuple(sorted(hidden)), view)
+def render_summary(view: DesignView, *, selected: Collection[int | str], hidden: frozenset[str]) -> None:
+    """Status, totals and warnings, replayed while the design and the link's hidden panels are unchanged
+    (a rerun that changed neither rebuilds nothing), then the diagram. The diagram has widgets of its own
+    (stages to unfold), which cannot be replayed: it comes after them and replays its picture itself."""
+    key = spec_key(view)
+    _summary(key, tuple(sorted(hidden)), view)
+    render_diagram(view, selected=selected, show_shapes="shapes" not in hidden, key=key)
 
 
 @replayed
-def _summary(key: str, selected: tuple[int, ...], hidden: tuple[str, ...], _view: DesignView) -> None:
+def _summary(key: str, hidden: tuple[str, ...], _view: DesignView) -> None:
     view = _view  # the caller's analysis of the design ``key`` names (not part of the cache key)
     render_status(view)
     if "totals" not in hidden:
         render_totals(view, show_shapes="shapes" not in hidden)
-    render_diagram(view, selected=selected, show_shapes="shapes" not in hidden)
     if "warnings" not in hidden:
         render_warnings(view, frozenset(hidden))
 

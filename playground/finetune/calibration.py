@@ -2,7 +2,8 @@
 
 One JSON file in the data directory (:data:`CALIBRATION_FILE`) holds, for each
 :func:`calibration_key` (model, strategy, image size, batch size, device, precision and
-input path), the per-image :class:`~playground.finetune.eta.Costs` of
+input path; for a design trained from scratch, the design itself instead of a model name),
+the per-image :class:`~playground.finetune.eta.Costs` of
 
 - a **probe**: a few real steps timed in the server before a first run of those settings
   (:func:`playground.finetune.estimate.estimate` writes it), and
@@ -18,6 +19,7 @@ probe. No torch here.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import threading
@@ -30,8 +32,8 @@ from playground.finetune.config import TrainConfig
 from playground.finetune.eta import Costs
 from playground.paths import home_dir
 
-__all__ = ["CALIBRATION_FILE", "DEFAULT_OVERHEAD_SECONDS", "MAX_KEYS", "calibration_key", "costs_for",
-           "record_probe", "record_run", "overhead_seconds", "calibration_stamp", "load"]
+__all__ = ["CALIBRATION_FILE", "DEFAULT_OVERHEAD_SECONDS", "MAX_KEYS", "calibration_key", "design_fingerprint",
+           "costs_for", "record_probe", "record_run", "probe_memory", "overhead_seconds", "calibration_stamp", "load"]
 
 CALIBRATION_FILE = "finetune-calibration.json"
 # A job's fixed seconds before this server has finished one: a fresh interpreter importing torch
@@ -44,10 +46,26 @@ _COST_FIELDS = ("forward", "step", "evaluate")
 _LOCK = threading.Lock()  # one read-modify-write at a time in this process (sessions, the manager's thread)
 
 
+def design_fingerprint(design: str) -> str:
+    """A short, stable name of a design (its canonical spec JSON text): the same layers, the same name."""
+    return "design:" + hashlib.sha256(design.encode()).hexdigest()[:16]
+
+
 def calibration_key(cfg: TrainConfig, device: str) -> str:
-    """What a run's per-image costs depend on: model, strategy, size, batch, device, precision, input path."""
+    """What a run's per-image costs depend on: model, strategy, size, batch, device, precision, input path.
+
+    A zoo model's name says its whole structure. A design trained from scratch is keyed by its own
+    layers (:func:`design_fingerprint` of the canonical spec), not by its size or its MACs: two designs
+    of equal MACs run at very different speeds (a depthwise or 1x1 convolution does little arithmetic
+    per byte it moves, a wide 3x3 much; BatchNorm and pooling cost time and no MACs; a large early
+    feature map costs memory traffic a late one does not), so one design's measured seconds per image
+    handed to another would make its estimate, and the class limit's refusal, wrong. The canonical text
+    (sorted keys, defaults filled in by :class:`~playground.finetune.design_config.DesignConfig`) makes a
+    design written two ways one key."""
     path = "features" if cfg.uses_feature_cache else "augment" if cfg.augment else "pixels"
-    return f"{cfg.model}|{cfg.strategy}|{cfg.image_size}px|b{cfg.batch_size}|{device}|{cfg.precision}|{path}"
+    design = getattr(cfg, "design", "")
+    model = design_fingerprint(design) if cfg.model == "design" and design else cfg.model
+    return f"{model}|{cfg.strategy}|{cfg.image_size}px|b{cfg.batch_size}|{device}|{cfg.precision}|{path}"
 
 
 def _file(home: str | Path | None) -> Path:
@@ -91,13 +109,29 @@ def _update(home: str | Path | None, change: Any) -> None:
             pass  # a read-only data folder: estimates are then re-measured, nothing breaks
 
 
-def record_probe(key: str, costs: Costs, home: str | Path | None = None) -> None:
-    """Remember the probe's costs for ``key`` (a run's figures, if any, stay preferred)."""
+def record_probe(key: str, costs: Costs, home: str | Path | None = None, *,
+                 memory_bytes: int | None = None) -> None:
+    """Remember the probe's costs for ``key`` (a run's figures, if any, stay preferred), and the training
+    memory the probe estimated (``memory_bytes``; a design's probe measures it, see :func:`probe_memory`)."""
     def change(data: dict[str, Any]) -> None:
         entry = data["keys"].setdefault(key, {})
         entry.update(probe=costs.to_dict(), at=time.time())
+        if memory_bytes is not None:
+            entry["memory_bytes"] = int(memory_bytes)
 
     _update(home, change)
+
+
+def probe_memory(key: str, home: str | Path | None = None,
+                 data: dict[str, Any] | None = None) -> tuple[bool, int | None]:
+    """(whether ``key`` was probed here, the training memory its probe estimated or None)."""
+    data = data if data is not None else load(home)
+    entry = data["keys"].get(key)
+    if not isinstance(entry, dict) or not isinstance(entry.get("probe"), dict):
+        return False, None
+    memory = entry.get("memory_bytes")
+    ok = isinstance(memory, int) and not isinstance(memory, bool) and memory > 0
+    return True, memory if ok else None
 
 
 def record_run(key: str, costs: Costs, overhead: float | None, home: str | Path | None = None) -> None:

@@ -4,15 +4,20 @@ The work is counted from the analysis: one training image costs about 3x the des
 multiply-accumulates (forward, then a backward pass of about twice that), a validation image 1x.
 Time is that work over a MAC rate measured on this machine for this design: a few training steps
 of it, timed in a limited child process (:func:`playground.sandbox.run_limited`; never in the
-server process, whatever the design's size), remembered per design and batch size. Memory is
-:func:`playground.design.memory.memory_estimate`. :func:`check_cost` refuses a run over the
-class's minutes per job (the Teacher page's setting), saying what would bring it under.
+server process, whatever the design's size), remembered in this machine's calibration file
+(:mod:`playground.finetune.calibration`) under the design's own key, where a finished job of the
+same design and settings then replaces the probe's figure with what it measured (and probes are
+corrected by how far probes and runs disagree here, as for fine-tuning). Memory is
+:func:`playground.design.memory.memory_estimate`, run by the same probe. :func:`check_cost` refuses
+a run over the class's minutes per job (the Teacher page's setting), saying what would bring it
+under, and a run whose training memory is more than this machine has.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -23,8 +28,8 @@ from playground.classroom import ClassroomError, load_settings
 from playground.design.analysis import analyze
 from playground.finetune.design_config import DesignConfig
 
-__all__ = ["DesignCost", "design_cost", "check_cost", "probe_macs_per_second", "FALLBACK_MACS_PER_SECOND",
-           "TRAIN_PASSES"]
+__all__ = ["DesignCost", "design_cost", "check_cost", "probe_macs_per_second", "machine_memory_bytes",
+           "FALLBACK_MACS_PER_SECOND", "TRAIN_PASSES"]
 
 TRAIN_PASSES = 3  # a training image: forward (1x the MACs) + backward (about 2x)
 # When the probe cannot run (the sandbox refused, or it failed): a deliberately low CPU rate, so the
@@ -49,6 +54,7 @@ class DesignCost:
     macs_per_second: float
     measured: bool  # the rate was measured on this machine (False: the conservative fallback)
     memory_bytes: int | None  # training memory at this batch size (None: not estimated)
+    source: str = "probe"  # where the rate comes from: "probe", "probe, corrected", "run" (a finished job) or "given"
 
     @property
     def total_macs(self) -> float:
@@ -66,7 +72,9 @@ class DesignCost:
 
     def describe(self) -> str:
         """One line: the work, the rate and the time."""
-        rate = "measured here" if self.measured else "a cautious default; the probe could not run"
+        rate = ("a cautious default; the probe could not run" if not self.measured
+                else "what a finished run of this design measured here" if self.source == "run"
+                else "measured here")
         return (f"{self.macs_per_image / 1e6:,.1f} M MACs per image x {self.epochs} epoch(s) x ({TRAIN_PASSES} x "
                 f"{self.train_images:,} training images (forward + backward) + {self.val_images:,} validation "
                 f"images) = {self.total_macs / 1e9:,.1f} G MACs; at {self.macs_per_second / 1e9:,.1f} G MACs/s "
@@ -77,7 +85,7 @@ class DesignCost:
         return {"macs_per_image": self.macs_per_image, "train_images": self.train_images,
                 "val_images": self.val_images, "epochs": self.epochs, "total_macs": self.total_macs,
                 "macs_per_second": self.macs_per_second, "measured": self.measured, "seconds": self.seconds,
-                "memory_bytes": self.memory_bytes}
+                "memory_bytes": self.memory_bytes, "source": self.source}
 
 
 def _duration(seconds: float) -> str:
@@ -147,20 +155,66 @@ def probe_macs_per_second(cfg: DesignConfig) -> tuple[float, bool, int | None]:
     return rate, True, memory
 
 
+def _device(cfg: DesignConfig) -> str:
+    """The device type a job of ``cfg`` would train on here (what its calibration key names)."""
+    from playground.finetune.runtime import resolve_device  # imports torch: only when a cost is asked for
+
+    return resolve_device(cfg).type
+
+
 def design_cost(cfg: DesignConfig, train_images: int, val_images: int, *,
-                macs_per_second: float | None = None) -> DesignCost:
+                macs_per_second: float | None = None, home: str | Path | None = None) -> DesignCost:
     """The cost of ``cfg`` on a split of ``train_images`` / ``val_images``. ``macs_per_second`` given: that
-    rate (e.g. a test's) and no memory figure; else :func:`probe_macs_per_second` measures both."""
+    rate (e.g. a test's) and no memory figure. Else the rate remembered for this design in ``home``'s
+    calibration (a finished run's seconds per image, else an earlier probe's, corrected for this machine);
+    a design never probed here is probed first (:func:`probe_macs_per_second`), which also gives the memory."""
+    from playground.finetune import calibration
+    from playground.finetune.eta import Costs
+
     macs = analyze(cfg.spec).total_macs
-    measured, memory_bytes = True, None
-    if macs_per_second is None:
-        macs_per_second, measured, memory_bytes = probe_macs_per_second(cfg)
-    return DesignCost(macs, train_images, val_images, cfg.epochs, macs_per_second, measured, memory_bytes)
+    if macs_per_second is not None:
+        return DesignCost(macs, train_images, val_images, cfg.epochs, macs_per_second, True, None, "given")
+    key = calibration.calibration_key(cfg, _device(cfg))
+    probed, memory_bytes = calibration.probe_memory(key, home)
+    if not probed:
+        rate, measured, memory_bytes = probe_macs_per_second(cfg)
+        if not measured:  # nothing measured: nothing to remember
+            return DesignCost(macs, train_images, val_images, cfg.epochs, rate, False, None, "fallback")
+        seconds = TRAIN_PASSES * max(macs, 1) / rate  # one training image, forward + backward
+        calibration.record_probe(key, Costs(step=seconds, evaluate=seconds / TRAIN_PASSES), home,
+                                 memory_bytes=memory_bytes)
+    known = calibration.costs_for(key, home)
+    if known is None or not known[0].step:  # the file could not be written (a read-only data folder)
+        rate, measured, memory_bytes = probe_macs_per_second(cfg)
+        return DesignCost(macs, train_images, val_images, cfg.epochs, rate, measured, memory_bytes,
+                          "probe" if measured else "fallback")
+    costs, source = known
+    rate = TRAIN_PASSES * max(macs, 1) / costs.step  # type: ignore[operator]  # checked just above
+    return DesignCost(macs, train_images, val_images, cfg.epochs, rate, True, memory_bytes, source)
 
 
-def check_cost(cost: DesignCost, home: str | Path | None = None, *, max_minutes: float | None = None) -> None:
+def machine_memory_bytes() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_cost(cost: DesignCost, home: str | Path | None = None, *, max_minutes: float | None = None,
+               max_memory_bytes: int | None = None) -> None:
     """Raise ClassroomError when the run would take longer than the class's minutes per job (or ``max_minutes``),
-    with the estimate and what would bring it under: fewer epochs, a smaller input, a narrower design."""
+    with the estimate and what would bring it under: fewer epochs, a smaller input, a narrower design; or when
+    its training memory (when estimated) is more than ``max_memory_bytes`` (default: this machine's memory)."""
+    from playground._format import human_bytes
+
+    limit_bytes = max_memory_bytes if max_memory_bytes is not None else machine_memory_bytes()
+    if cost.memory_bytes is not None and limit_bytes is not None and cost.memory_bytes > limit_bytes:
+        where = " (this machine's memory)" if max_memory_bytes is None else ""
+        raise ClassroomError(
+            f"training this design at this batch size needs about {human_bytes(cost.memory_bytes)} of memory "
+            f"(memory_estimate), more than {human_bytes(limit_bytes)}{where}; to fit: a smaller "
+            "batch size, a smaller input, or a narrower design")
     limit = max_minutes if max_minutes is not None else load_settings(home).max_job_minutes
     if cost.minutes <= limit:
         return

@@ -69,3 +69,13 @@ def wait_for_field_caption(page, start: str) -> None:
     page.wait_for_function(
         """(start) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
                       .some(e => e.innerText.startsWith(start))""", arg=start, timeout=30_000)
+
+
+def predict_labels_of_job(page, job_id: str) -> list[str]:
+    """From a finished job's page: "Use on the Predict page", then the class names of the top-5 chart there."""
+    page.get_by_role("link", name="Use on the Predict page").click()
+    page.wait_for_url(re.compile(rf"/predict\?model=job%3A{job_id}$"))
+    settle(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.wait_for()
+    return chart.locator(".ytick text").evaluate_all("els => els.map(e => e.textContent.trim())")

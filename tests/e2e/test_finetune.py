@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.helpers import settle, start_digits_job
+from tests.e2e.helpers import predict_labels_of_job, settle, start_digits_job
 
 
 def test_start_a_job_and_see_it_finish(page, app_url) -> None:
@@ -25,10 +25,5 @@ def test_start_a_job_and_see_it_finish(page, app_url) -> None:
     page.get_by_role("heading", name=re.compile(rf"Job {job_id}: done")).wait_for()
 
     # The fine-tuned model opens on the Predict page, which now predicts digit classes.
-    page.get_by_role("link", name="Use on the Predict page").click()
-    page.wait_for_url(re.compile(rf"/predict\?model=job%3A{job_id}$"))
-    settle(page)
-    chart = page.locator('[data-testid="stPlotlyChart"]').first
-    chart.wait_for()
-    labels = chart.locator(".ytick text").evaluate_all("els => els.map(e => e.textContent.trim())")
+    labels = predict_labels_of_job(page, job_id)
     assert len(labels) == 5 and set(labels) <= {str(d) for d in range(10)}, labels

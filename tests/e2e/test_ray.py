@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import require_chromium, streamlit_server
-from tests.e2e.helpers import settle, start_digits_job
+from tests.e2e.helpers import predict_labels_of_job, settle, start_digits_job
 from tests.support.process_support import processes_marked
 
 pytest.importorskip("ray")
@@ -59,12 +59,7 @@ def test_a_job_runs_on_ray_to_done(ray_page, ray_app: tuple[str, str, subprocess
     settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
 
-    page.get_by_role("link", name="Use on the Predict page").click()
-    page.wait_for_url(re.compile(rf"/predict\?model=job%3A{job_id}$"))
-    settle(page)
-    chart = page.locator('[data-testid="stPlotlyChart"]').first
-    chart.wait_for()
-    labels = chart.locator(".ytick text").evaluate_all("els => els.map(e => e.textContent.trim())")
+    labels = predict_labels_of_job(page, job_id)
     assert len(labels) == 5 and set(labels) <= {str(d) for d in range(10)}, labels
     running = processes_marked(marker)  # the server and its Ray cluster: gcs_server, raylet, workers...
     assert any("raylet" in p for p in running), running

@@ -25,9 +25,11 @@ from playground.spec.parse import SpecError
 from playground.spec.share import decode_share
 from playground.ui.text import md_text, show_error
 
-__all__ = ["DESIGN_QUERY", "design_picker", "design_settings", "design_cost_panel"]
+__all__ = ["DESIGN_QUERY", "DESIGN_B_QUERY", "design_picker", "design_settings", "training_settings",
+           "design_cost_panel"]
 
 DESIGN_QUERY = "design"  # /finetune?design=<share code>: the Designer's "Train this design" link
+DESIGN_B_QUERY = "design_b"  # /finetune?design=<A>&design_b=<B>: "train both" from a design comparison
 _SOURCES = ("the linked design", "paste a share link or JSON", "a preset")
 _RATES = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 5e-2, 1e-1)
 
@@ -79,6 +81,16 @@ def design_settings(key: str, ds: Dataset, spec: dict[str, Any]) -> DesignConfig
         if not st.checkbox(f"Fix the head: {head.fix}", key=f"{key}_fix_head"):
             return None
         spec = head.fixed or spec
+    try:
+        return DesignConfig.of(spec, **training_settings(key))
+    except PlaygroundError as exc:
+        show_error(exc, icon=":material/error:")
+        return None
+
+
+def training_settings(key: str) -> dict[str, Any]:
+    """The from-scratch settings widgets (epochs, batch size, optimizer, learning rate, augmentation):
+    keyword arguments of :meth:`DesignConfig.of`."""
     c1, c2, c3 = st.columns(3)
     epochs = int(c1.number_input("Epochs", 1, int(LIMITS["epochs"].hi), DESIGN_DEFAULTS["epochs"], key=f"{key}_ep"))
     batch = int(c2.number_input("Batch size", 1, int(LIMITS["batch_size"].hi), DESIGN_DEFAULTS["batch_size"],
@@ -87,17 +99,14 @@ def design_settings(key: str, ds: Dataset, spec: dict[str, Any]) -> DesignConfig
     lr = st.select_slider("Learning rate", _RATES, value=DESIGN_DEFAULTS["lr_head"], key=f"{key}_lr",
                           format_func=lambda v: f"{v:g}", help="AdamW: 1e-3 to 3e-3; SGD: 0.05 or so.")
     augment = st.toggle("Augmentation: random crops and horizontal flips", key=f"{key}_aug")
-    try:
-        return DesignConfig.of(spec, epochs=epochs, batch_size=batch, lr=float(lr), optimizer=str(optimizer),
-                               augment=bool(augment))
-    except PlaygroundError as exc:
-        show_error(exc, icon=":material/error:")
-        return None
+    return {"epochs": epochs, "batch_size": batch, "lr": float(lr), "optimizer": str(optimizer),
+            "augment": bool(augment)}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _cost(config_json: str, root: str, items: int) -> dict[str, Any]:
-    """The cost of a config on a dataset (a probe of the design in the sandbox, once per design and batch)."""
+def _cost(config_json: str, root: str, items: int, calibrated: int) -> dict[str, Any]:
+    """The cost of a config on a dataset (a probe of the design in the sandbox, once per design and batch;
+    ``calibrated``: the calibration file's stamp, so a finished run's own timing replaces the probe's)."""
     from playground.finetune.data import load_dataset
     from playground.finetune.design_config import settings_from_dict
     from playground.finetune.jobs.design_jobs import prepare_design
@@ -108,21 +117,23 @@ def _cost(config_json: str, root: str, items: int) -> dict[str, Any]:
     return cost.to_dict() | {"describe": cost.describe()}
 
 
-def design_cost_panel(cfg: DesignConfig, ds: Dataset) -> bool:
+def design_cost_panel(cfg: DesignConfig, ds: Dataset, label: str = "") -> bool:
     """The time and memory before Start; False (with the figure and what would fit) when over the class's limit."""
+    from playground.finetune.calibration import calibration_stamp
     from playground.finetune.design_cost import DesignCost, check_cost
 
     with st.spinner("Timing a few training steps of this design..."):
         try:
-            data = _cost(json.dumps(cfg.to_dict(), sort_keys=True), str(ds.root), len(ds.items))
+            data = _cost(json.dumps(cfg.to_dict(), sort_keys=True), str(ds.root), len(ds.items),
+                         calibration_stamp())
         except PlaygroundError as exc:
             show_error(exc, icon=":material/error:")
             return False
-    st.caption(md_text(f"Estimated time: {data['describe']}."))
+    st.caption(md_text(f"{label}Estimated time: {data['describe']}."))
     if data["memory_bytes"]:
         st.caption(f"Training memory at batch {cfg.batch_size}: about {human_bytes(data['memory_bytes'])}.")
     cost = DesignCost(data["macs_per_image"], data["train_images"], data["val_images"], data["epochs"],
-                      data["macs_per_second"], data["measured"], data["memory_bytes"])
+                      data["macs_per_second"], data["measured"], data["memory_bytes"], data["source"])
     try:
         check_cost(cost)
     except PlaygroundError as exc:

@@ -24,10 +24,9 @@ from playground._format import format_duration
 from playground.catalog import JOB_PREFIX
 from playground.classroom import ClassSettings, Viewer, load_settings
 from playground.errors import PlaygroundError
-from playground.finetune.data import load_dataset
+from playground.finetune.jobs.design_jobs import resubmit
 from playground.finetune.jobs.manager import JobManager, get_manager
 from playground.finetune.jobs.store import Job
-from playground.finetune.jobs.submit import submit_finetune
 from playground.models.finetuned import EXAMPLE_FILE
 from playground.paths import home_dir
 from playground.ui.finetune import open_key
@@ -265,8 +264,8 @@ def _run_again(job: Job, who: Viewer) -> None:
         return  # it would train on a classmate's images
     if st.button("Run again with the same settings", icon=":material/replay:", key=f"ft_again_{job.id}"):
         try:
-            new = submit_finetune(manager(), load_dataset(job.data_dir), job.train_config(),
-                                  owner=who.owner, owner_name=display_name(), client=client_address())
+            # A design's cost is checked again (class limit, memory) before it is queued.
+            new = resubmit(manager(), job, owner=who.owner, owner_name=display_name(), client=client_address())
         except PlaygroundError as exc:
             show_error(exc, icon=":material/error:")
             return

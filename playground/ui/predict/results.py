@@ -19,7 +19,8 @@ from playground.models.serving import image_digest, serving
 from playground.ui.pictures import show_image
 from playground.ui.predict import CAM_CLASS, CAM_LAYER, EXPLAIN_TAB, FEATURE_LAYER
 from playground.ui.predict.feature_field import render_feature_field
-from playground.ui.predict.layer_names import first_conv_label, layer_label, readable_layer
+from playground.ui.predict.layer_names import layer_label, readable_layer
+from playground.ui.predict.scratch_filters import render_filters
 from playground.ui.tabs import lazy_tabs
 from playground.ui.text import md_text, plotly_text
 from playground.ui.widget_state import widget_key
@@ -95,13 +96,8 @@ def render_explanations(loaded: LoadedModel, img: Image.Image, pred: Prediction,
             with tabs[1]:
                 _feature_tab(loaded, img, layers, key)
         if tabs[2].open:
-            with tabs[2]:
-                filters = serving().filters(loaded, max_width=_MAX_WIDTH)
-                out, cin, kh, kw = filters.shape
-                show_image(filters.grid, width=min(_MAX_WIDTH, filters.grid.size[0]))
-                st.caption(f"The {first_conv_label(filters.layer)}: {out} filters of {kh}x{kw} over "
-                           f"{cin} input channels, each scaled to its own range. Colour blobs and edges at "
-                           "various angles are typical.")
+            with tabs[2]:  # a design trained from scratch: beside a pretrained model's
+                render_filters(loaded, _MAX_WIDTH)
         if tabs[3].open:
             with tabs[3]:
                 p = loaded.preprocess

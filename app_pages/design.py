@@ -3,6 +3,8 @@ import streamlit as st
 
 from playground.design.view import compute
 from playground.ui.designer import session as ss
+from playground.ui.designer.compare import PANEL as COMPARE
+from playground.ui.designer.compare import init_compare, render_compare
 from playground.ui.designer.layers import render_add_bar, render_editor, render_input, render_layers, render_toolbar
 from playground.ui.designer.memory import render_memory
 from playground.ui.designer.plots import field_figure, render_plots
@@ -28,6 +30,7 @@ flags = teacher_flags(st.query_params)
 design = ss.init_design()
 view = compute(design.spec())
 ss.sync_url(view)
+init_compare(flags)  # ?vs=: the design to compare with (a link carrying one opens the Compare tab)
 ss.show_notices()
 if flags.locked:
     st.info("This design is read-only (the link has `lock=1`).", icon=":material/lock:")
@@ -73,6 +76,8 @@ for tab, label in zip(lazy_tabs(labels, key=ss.TAB_KEY), labels):
             render_receptive_field(view)
         elif label == "Memory":
             render_memory(view.parsed.to_dict() if view.parsed is not None else None)
+        elif label == COMPARE:
+            render_compare(view, flags)
         else:
             render_share(view, flags)
             if flags.shows("code"):

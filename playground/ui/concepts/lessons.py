@@ -17,6 +17,7 @@ from PIL import Image
 from playground import concepts as C
 from playground._format import format_dims
 from playground.design.analysis import Report
+from playground.design.compare import compare_url
 from playground.design.rfview import fit_photo
 from playground.ui.concepts import (
     DW_IN_KEY,
@@ -34,6 +35,7 @@ from playground.ui.concepts import (
     TRAINED_ERF_LAYER_KEY,
 )
 from playground.ui.concepts.erf_trained import DEFAULT_TRAINED_ERF_LAYER
+from playground.ui.concepts.experiments import experiment_panel
 from playground.ui.concepts.figures import (
     apply_conv,
     apply_maxpool,
@@ -88,11 +90,15 @@ def _designer(label: str, spec: dict[str, Any], key: str) -> None:
 Link = tuple[str, dict[str, Any], str]  # a designer link: label, spec, widget key
 
 
-def _designer_pair(*links: Link) -> None:
-    """Side-by-side designer links, one per (label, spec, widget key)."""
+def _designer_pair(*links: Link, compare: str | None = None) -> None:
+    """Side-by-side designer links, one per (label, spec, widget key); with ``compare`` (what the two
+    links open), a link to the designer's Compare tab with the first two side by side."""
     for column, link in zip(st.columns(len(links)), links):
         with column:
             _designer(*link)
+    if compare:
+        st.markdown(f"[{_DESIGN} Compare {compare} side by side in the designer]"
+                    f"({compare_url(links[0][1], links[1][1])})")
 
 
 def _kernel_editor() -> np.ndarray:
@@ -178,9 +184,10 @@ def render_padding_stride(photo: Image.Image, digest: str) -> None:
     size = c1.slider("Input side", 8, 64, key=PAD_SIZE_KEY)
     k = c2.select_slider("Kernel size", [1, 3, 5, 7], key=PAD_KERNEL_KEY)
     kernel = st.session_state.get("cc_kernel", np.array(C.KERNELS["Sobel x (vertical edges)"]))
-    _designer_pair(*_padding(digest, int(size), int(k), photo))
+    _designer_pair(*_padding(digest, int(size), int(k), photo), compare="valid and same padding")
     st.subheader("Stride-2 convolution vs 2×2 max-pooling")
-    _designer_pair(*_stride(digest, _kernel_key(kernel), photo))
+    _designer_pair(*_stride(digest, _kernel_key(kernel), photo), compare="the strided conv and the max-pool")
+    experiment_panel("stride-vs-pooling")  # train both on shapes, then compare (playground.finetune.experiments)
 
 
 @replayed
@@ -343,7 +350,7 @@ def render_dwsep() -> None:
     c_in = int(c1.number_input("Input channels", 1, 2048, key=DW_IN_KEY))
     c_out = int(c2.number_input("Output channels", 1, 2048, key=DW_OUT_KEY))
     k = int(c3.select_slider("Kernel size", [1, 3, 5, 7], key=DW_K_KEY))
-    _designer_pair(*_dwsep(c_in, c_out, k))
+    _designer_pair(*_dwsep(c_in, c_out, k), compare="the regular conv and the separable pair")
 
 
 @replayed
@@ -374,7 +381,9 @@ def _flows(depth: int) -> tuple[C.GradientFlow, C.GradientFlow]:
 
 def render_skip() -> None:
     """Gradient reaching each layer of a deep stack, with and without ``x + F(x)``."""
-    _designer_pair(*_skip(int(st.slider("Layers", 5, 60, key=SKIP_DEPTH_KEY))))
+    _designer_pair(*_skip(int(st.slider("Layers", 5, 60, key=SKIP_DEPTH_KEY))),
+                   compare="the plain and the residual stack")
+    experiment_panel("skip-connections")  # train both on shapes, then compare (playground.finetune.experiments)
 
 
 @replayed

@@ -46,8 +46,12 @@ MAX_ONNX_DOWNLOAD_PARAMS = 64_000_000
 # C·H·W·4 bytes (shapes).
 PANELS: dict[str, tuple[str, ...]] = {
     "Layers": ("table",), "Depthwise savings": ("savings",), "Plots": ("plots",),
-    "Receptive field": ("rf", "shapes"), "Memory": ("memory", "totals", "table", "shapes"), "Share & export": (),
+    "Receptive field": ("rf", "shapes"), "Memory": ("memory", "totals", "table", "shapes"), "Compare": (),
+    "Share & export": (),
 }
+# Panels shown while at least one of these is shown: the comparison hides each hidden quantity for both
+# designs, and goes when nothing numeric is left to compare.
+_ANY_OF: dict[str, tuple[str, ...]] = {"Compare": ("totals", "table", "shapes")}
 # Why a panel goes with a quantity that is not its own: said on the page, so no tab vanishes unexplained
 _GIVES_AWAY = {
     "Receptive field": "its photo's grid of unit centres counts out every layer's output size",
@@ -79,7 +83,8 @@ class TeacherFlags:
 
 def visible_panels(flags: TeacherFlags) -> list[str]:
     """The results tabs this link shows (see :data:`PANELS`)."""
-    return [label for label, needs in PANELS.items() if all(flags.shows(flag) for flag in needs)]
+    return [label for label, needs in PANELS.items() if all(flags.shows(flag) for flag in needs)
+            and any(flags.shows(flag) for flag in _ANY_OF.get(label, ("",)))]
 
 
 def panel_notes(flags: TeacherFlags) -> list[str]:
@@ -91,6 +96,10 @@ def panel_notes(flags: TeacherFlags) -> list[str]:
         if others and all(flags.shows(flag) for flag in own):
             notes.append(f"**{label}** is hidden too, as this link hides the {' and the '.join(others)}: "
                          f"{_GIVES_AWAY.get(label, 'it would show them')}.")
+    for label, shown in _ANY_OF.items():
+        if not any(flags.shows(flag) for flag in shown):
+            notes.append(f"**{label}** is hidden too, as this link hides the {', the '.join(shown)}: nothing to "
+                         "compare would be left.")
     return notes
 
 

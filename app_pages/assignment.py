@@ -27,8 +27,7 @@ except PlaygroundError as exc:
     st.stop()
 
 sv.render_banner(stored)
-sv.start_design(stored)
-design = ss.init_design()
+design = sv.start_design(stored)  # its own design: the Designer's (/design) is left as it is
 view = compute(design.spec())
 ss.sync_url(view)
 ss.show_notices()

@@ -63,3 +63,27 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(args: tuple[str, ...], stdin
 def test_grade_with_nothing_waiting_says_so() -> None:
     result = cli("grade")
     assert result.returncode == 0 and "no submission is waiting" in result.stdout
+
+
+HOSTILE = "Red \x1b[31mALERT\x1b[0m\x9b2J \u202eevil\u202c\u2028line \U000e0041 \\x1b done"
+
+
+def test_titles_and_names_with_control_characters_never_reach_the_terminal_raw() -> None:
+    from playground._format import visible
+
+    task = load_assignment(json.dumps({"title": HOSTILE, "input": [3, 8, 8], "criteria": [
+        {"metric": "conv_layers", "at_least": 1}]}))
+    aid = db.create_assignment(task, is_open=True)
+    db.submit(aid, "c" * 64, "Eve\x1b]0;pwned\x07", {"input": [3, 8, 8], "layers": []})
+    for args in (("list",), ("export", aid), ("grade",)):
+        result = cli(*args)
+        assert result.returncode == 0, result.stderr
+        raw = [ch for ch in result.stdout if ch in "\x1b\x9b\x07\u202e\u202c\u2028\U000e0041"]
+        assert raw == [], (args, raw)
+    listed = cli("list").stdout
+    assert visible(HOSTILE) in listed and "\\x1b[31mALERT" in listed
+    exported = cli("export", aid).stdout
+    assert "\\u001b[31mALERT" in exported and "\\u202eevil" in exported and "\\udb40\\udc41" in exported
+    assert load_assignment(exported).title == HOSTILE  # still the same JSON: the title round-trips exactly
+    again = cli("import", "-", stdin=exported)
+    assert db.get_assignment(again.stdout.strip()).title == HOSTILE

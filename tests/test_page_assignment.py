@@ -11,10 +11,12 @@ from streamlit.testing.v1 import AppTest
 from playground import classroom as cr
 from playground.assignments import db
 from playground.assignments.model import parse_assignment
+from playground.finetune.jobs.manager import JobManager
 from playground.ui.assignments.student_view import SUBMIT_BUTTON, instructions_markdown
 from playground.ui.assignments.teacher_view import ADD_PRESET, CREATE_JSON, CSV_BUTTON, NEW_JSON, action_key
 from playground.ui.owner import NAME_INPUT, OWNER_SECRET_KEY
 from playground.ui.teacher import PASSCODE_INPUT, UNLOCK_BUTTON
+from playground.ui.text import md_text
 from tests.support.apptest_pages import PAGES, run_page
 
 PASSCODE = "let-me-teach"
@@ -188,3 +190,103 @@ def test_a_hostile_link_gets_a_message_never_a_traceback(query: dict[str, str]) 
     shown = " ".join(e.value for e in at.error)
     assert shown and ("assignment" in shown or "Could not open the design" in shown)
     assert db.get_assignment(aid).title == "Secret sizes"  # the table is still there
+
+
+TINY_DIGITS = {"input": [3, 16, 16], "layers": [
+    {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}, {"type": "relu"},
+    {"type": "global_avgpool"}, {"type": "flatten"}, {"type": "linear", "out_features": 10}]}
+
+
+def accuracy_task(size: int = 16) -> Any:
+    return parse_assignment({"title": "Digits", "input": [3, size, size], "criteria": [
+        {"metric": "val_accuracy", "at_least": 0.0, "dataset": "digits", "epochs": 1, "hidden": True},
+        {"metric": "params", "at_most": 10_000_000}]})
+
+
+@pytest.mark.slow  # a real (tiny) training run
+def test_submit_queues_the_students_training_job_and_shows_its_hidden_split_accuracy(
+        fake_jobs: JobManager) -> None:
+    from playground.assignments.hidden import hidden_accuracy
+    from playground.finetune.jobs.store import JobStore
+    from playground.finetune.jobs.worker import run_job
+    from playground.models.finetuned import load_finetuned
+    from playground.spec.share import encode_share
+
+    aid = db.create_assignment(accuracy_task(), is_open=True)
+    secret = cr.new_owner_secret()
+    at = student(aid, secret, spec=encode_share(TINY_DIGITS))
+    shown = "\n".join(m.value for m in at.markdown)
+    assert md_text("validation accuracy on digits after 1 epochs: hidden target") in shown
+    at.button(key=SUBMIT_BUTTON).click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (job,) = fake_jobs.list()
+    assert job.owner == cr.owner_id(secret) and job.config["kind"] == "design"
+    assert (db.submissions(aid)[0].training == {"0": {"job": job.id}}) and "Training your design" in texts(at)
+    assert "training… (queued)" in texts(at) or "training… (running)" in texts(at)
+    run_job(job.dir)  # the job runs here, synchronously, as its worker would
+    JobStore().finish(job.id, "done", "finished")
+    loaded = load_finetuned(JobStore().get(job.id).artifacts, "oracle")
+    expected = hidden_accuracy(loaded.model, list(loaded.categories), loaded.preprocess, "digits")
+    at.run()  # the student's next visit records it (once)
+    assert not at.exception
+    assert f"accuracy {expected:.1%} (pass)" in texts(at) and "2 of 2" in texts(at)
+    assert db.submissions(aid)[0].training["0"]["accuracy"] == expected
+
+
+@pytest.mark.slow  # the cost probe of a wide design
+def test_a_training_job_over_the_class_limit_is_refused_but_the_submission_counts(fake_jobs: JobManager) -> None:
+    from playground.spec.share import encode_share
+
+    cr.save_settings(cr.ClassSettings(max_job_minutes=1))
+    wide = {"input": [3, 64, 64], "layers": [
+        {"type": "conv2d", "out_channels": 256, "kernel_size": 3, "padding": 1}, {"type": "relu"},
+        {"type": "conv2d", "out_channels": 256, "kernel_size": 3, "padding": 1}, {"type": "relu"},
+        {"type": "global_avgpool"}, {"type": "flatten"}, {"type": "linear", "out_features": 10}]}
+    aid = db.create_assignment(accuracy_task(64), is_open=True)
+    at = student(aid, spec=encode_share(wide))
+    at.button(key=SUBMIT_BUTTON).click().run()
+    assert not at.exception
+    (shown,) = [e.value for e in at.error]
+    assert md_text("Your design is submitted, but its training for criterion 1 was refused: this run") in shown
+    assert md_text("over this class's limit of 1 min per job") in shown and fake_jobs.list() == []
+    (sub,) = db.submissions(aid)
+    assert sub.passed == 1 and sub.training == {"0": {"accuracy": sub.result["results"][0]["measured"]}}
+    assert "1 of 2 criteria met" in at.success[0].value or "1 / 2" in texts(at)
+
+
+def test_the_assignment_page_edits_its_own_design_and_the_designers_stays() -> None:
+    from playground.spec.share import decode_share
+    from playground.ui.designer import session as ss
+    from playground.ui.designer.session import in_key
+
+    start = {"input": [3, 32, 32], "layers": [{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}]}
+    aid = db.create_assignment(parse_assignment({**SECRET_TASK, "start": start}), is_open=True)
+    at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=120)
+    at.session_state[OWNER_SECRET_KEY] = cr.new_owner_secret()
+    at.run()
+    at.switch_page("app_pages/design.py").run()
+    assert not at.exception
+    mine = at.session_state[ss.DESIGN_KEY].spec()
+    assert decode_share(at.query_params["spec"]) == mine and mine["layers"] != start["layers"]
+
+    at.query_params.clear()  # a page link carries no ?spec= of another page
+    at.switch_page("app_pages/assignment.py")
+    at.query_params["id"] = aid
+    at.run()
+    assert not at.exception and decode_share(at.query_params["spec"]) == start
+    rev = at.session_state[ss.DESIGN_KEY].input_rev
+    at.text_input(key=in_key(1, rev)).input("48").run()  # an edit on /assignment
+    at.text_input(key=in_key(2, at.session_state[ss.DESIGN_KEY].input_rev)).input("48").run()
+    edited = decode_share(at.query_params["spec"])
+    assert edited["input"] == [3, 48, 48] and "48×48" in texts(at)
+
+    at.query_params.clear()
+    at.switch_page("app_pages/design.py").run()
+    assert not at.exception
+    assert at.session_state[ss.DESIGN_KEY].spec() == mine and decode_share(at.query_params["spec"]) == mine
+
+    at.query_params.clear()
+    at.switch_page("app_pages/assignment.py")
+    at.query_params["id"] = aid
+    at.run()  # back on the assignment: the student's edit is still there, not the start design again
+    assert not at.exception and decode_share(at.query_params["spec"]) == edited

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from playground.spec.parse import MAX_SPEC_BYTES
 __all__ = ["DB_FILE", "SCHEMA_VERSION", "StoredAssignment", "Submission", "db_path", "create_assignment",
            "update_assignment", "set_open", "set_leaderboard", "delete_assignment", "copy_assignment",
            "get_assignment", "list_assignments", "submit", "submissions", "history", "best_per_owner",
-           "submission_counts", "record_result"]
+           "submission_counts", "record_result", "record_training", "attach_job", "get_submission"]
 
 DB_FILE = "assignments.sqlite3"
 BUSY_TIMEOUT_MS = 30_000  # a class's burst of writes queues behind the lock; each write takes about a millisecond
@@ -46,6 +46,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
                owner TEXT NOT NULL, name TEXT NOT NULL, design TEXT NOT NULL, results TEXT NOT NULL,
                passed INTEGER NOT NULL, total INTEGER NOT NULL, created REAL NOT NULL)""",
         "CREATE INDEX submissions_by_owner ON submissions (assignment_id, owner, created)"),
+    # accuracy criterion index -> {"job": its training job's id, "accuracy": measured on the hidden split, or
+    # text: why it could not train}, a JSON object (Submission.training)
+    2: ("ALTER TABLE submissions ADD COLUMN jobs TEXT NOT NULL DEFAULT '{}'",),
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
 _MIGRATED: set[Path] = set()  # database files this process has brought up to date
@@ -82,6 +85,8 @@ class Submission:
     passed: int
     total: int
     created: float
+    # accuracy criterion index (text) -> {"job": id} once queued, plus "accuracy" (hidden split) once measured
+    training: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def db_path() -> Path:
@@ -261,11 +266,12 @@ def submit(assignment_id: str, owner: str, name: str, design: Any) -> Submission
                       result.total, now)
 
 
-_SUB_COLUMNS = "id, assignment_id, owner, name, design, results, passed, total, created"
+_SUB_COLUMNS = "id, assignment_id, owner, name, design, results, passed, total, created, jobs"
 
 
 def _submission(row: tuple) -> Submission:
-    return Submission(row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]), row[6], row[7], row[8])
+    return Submission(row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]), row[6], row[7], row[8],
+                      json.loads(row[9]))
 
 
 def history(assignment_id: str, owner: str) -> list[Submission]:
@@ -288,10 +294,48 @@ def submissions(assignment_id: str | None = None) -> list[Submission]:
 
 
 def record_result(submission_id: int, result: dict[str, Any]) -> None:
-    """Replace a submission's checked result (``CheckResult.public()``, after its accuracy criteria were trained)."""
+    """Replace a submission's checked result (``CheckResult.public()``, e.g. after the teacher edited criteria)."""
     with _write() as conn:
         conn.execute("UPDATE submissions SET results = ?, passed = ?, total = ? WHERE id = ?",
                      (json.dumps(result), result["passed"], result["total"], submission_id))
+
+
+def record_training(submission_id: int, accuracies: dict[int, float | str], result: dict[str, Any], *,
+                    replaces: dict[str, Any]) -> bool:
+    """Store measured accuracies (criterion index -> accuracy on the hidden split, or text: why it could not
+    train) and the result checked with them, in one transaction, and only while the stored result is still
+    ``replaces`` (the one the caller read): two pages recording the same finished job write once.
+    Returns whether it was written."""
+    with _write() as conn:
+        row = conn.execute("SELECT results, jobs FROM submissions WHERE id = ?", (submission_id,)).fetchone()
+        if row is None or json.loads(row[0]) != replaces:
+            return False
+        training = json.loads(row[1])
+        for index, value in accuracies.items():
+            training[str(index)] = dict(training.get(str(index), {}), accuracy=value)
+        conn.execute("UPDATE submissions SET results = ?, passed = ?, total = ?, jobs = ? WHERE id = ?",
+                     (json.dumps(result), result["passed"], result["total"], json.dumps(training), submission_id))
+        return True
+
+
+def attach_job(submission_id: int, criterion: int, job_id: str) -> None:
+    """Remember the training job queued for a submission's accuracy criterion ``criterion`` (its index)."""
+    with _write() as conn:
+        row = conn.execute("SELECT jobs FROM submissions WHERE id = ?", (submission_id,)).fetchone()
+        if row is None:
+            raise AssignmentError(f"there is no submission {submission_id} (its assignment may have been deleted)")
+        training = json.loads(row[0])
+        training[str(criterion)] = {"job": job_id}
+        conn.execute("UPDATE submissions SET jobs = ? WHERE id = ?", (json.dumps(training), submission_id))
+
+
+def get_submission(submission_id: int) -> Submission:
+    """One submission by id; AssignmentError when there is none."""
+    with _connect() as conn:
+        row = conn.execute(f"SELECT {_SUB_COLUMNS} FROM submissions WHERE id = ?", (submission_id,)).fetchone()
+    if row is None:
+        raise AssignmentError(f"there is no submission {submission_id} (its assignment may have been deleted)")
+    return _submission(row)
 
 
 def submission_counts() -> dict[str, int]:

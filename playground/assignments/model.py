@@ -27,7 +27,7 @@ from playground.spec.parse import SpecError, parse_spec
 
 __all__ = ["Assignment", "Criterion", "AssignmentError", "METRICS", "OPS", "parse_assignment", "load_assignment",
            "target_from_text", "MAX_TITLE", "MAX_INSTRUCTIONS", "MAX_HINT", "MAX_CRITERIA", "LAYER_TYPE_METRICS",
-           "SHAPE_METRICS"]
+           "SHAPE_METRICS", "ACCURACY_DATASETS"]
 
 MAX_TITLE = 120
 MAX_INSTRUCTIONS = 4_000
@@ -35,6 +35,8 @@ MAX_HINT = 300
 MAX_CRITERIA = 20
 MAX_DATASET_NAME = 64
 MAX_EPOCHS = 50
+# val_accuracy: dataset -> the side its pictures are generated at (None: scanned digits, a fixed hidden part)
+ACCURACY_DATASETS: dict[str, int | None] = {"digits": None, "shapes": 32, "shapes64": 64}
 
 # metric -> what it measures, as a student reads it (the check's label starts with it)
 METRICS: dict[str, str] = {
@@ -193,6 +195,9 @@ def _criterion(raw: Any, i: int) -> Criterion:
     dataset, epochs = raw.get("dataset"), raw.get("epochs")
     if metric == "val_accuracy":
         dataset = _text(dataset, f"{where}.dataset", MAX_DATASET_NAME, required=True)
+        if dataset not in ACCURACY_DATASETS:  # each has a hidden test split (playground.assignments.hidden)
+            raise AssignmentError(f"{where}.dataset must be one of {', '.join(ACCURACY_DATASETS)} (the bundled sets "
+                                  f"with a hidden test split), got {json.dumps(dataset)}")
         epochs = _int(epochs if epochs is not None else 5, f"{where}.epochs", 1, MAX_EPOCHS)
     elif dataset is not None or epochs is not None:
         raise AssignmentError(f'{where}.dataset and .epochs only apply to "val_accuracy"')

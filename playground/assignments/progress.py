@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from playground.assignments.db import StoredAssignment, Submission, best_per_owner, list_assignments, submissions
+from playground.assignments.grade import training_status
 from playground.spec.parse import SpecError
 from playground.spec.share import encode_share
 
 __all__ = ["ProgressRow", "progress", "progress_matrix", "progress_csv", "leaderboard", "design_link", "CSV_COLUMNS"]
 
-CSV_COLUMNS = ("student", "assignment", "passed", "total", "criteria", "submissions", "last_submission", "design_link")
+CSV_COLUMNS = ("student", "assignment", "passed", "total", "criteria", "accuracy", "submissions", "last_submission",
+               "design_link")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,13 @@ class ProgressRow:
         """The best submission's criteria, in order: ✓ pass, ✗ not yet, … waiting for training."""
         marks = {"pass": "✓", "fail": "✗"}
         return "".join(marks.get(r.get("status"), "…") for r in self.best.result.get("results", []))
+
+    @property
+    def accuracy(self) -> str:
+        """The best submission's accuracy criteria: "criterion 1: accuracy 93.1% (pass)", "training… (queued)"...
+        ("; " between several; empty when the assignment has none)."""
+        indices = [r["index"] for r in self.best.result.get("results", []) if r.get("metric") == "val_accuracy"]
+        return "; ".join(f"criterion {i + 1}: {training_status(self.best, i)}" for i in indices)
 
 
 def design_link(design: dict, *, base: str = "/design") -> str | None:
@@ -81,7 +90,7 @@ def progress_csv(rows: list[ProgressRow], *, base: str = "/design") -> str:
     writer.writerow(CSV_COLUMNS)
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.last))
-        cells = [r.name, r.title, r.best.passed, r.best.total, r.criteria, r.count, when,
+        cells = [r.name, r.title, r.best.passed, r.best.total, r.criteria, r.accuracy, r.count, when,
                  design_link(r.best.design, base=base) or ""]
         writer.writerow([_safe_cell(c) for c in cells])
     return out.getvalue()

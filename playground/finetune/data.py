@@ -30,6 +30,7 @@ __all__ = [
     "DatasetItem",
     "Split",
     "BUNDLED",
+    "materialise",
     "IMAGE_EXTENSIONS",
     "INDEX_FILE",
     "MAX_ENTRIES",
@@ -369,14 +370,20 @@ def bundled(name: str, *, on_progress: ProgressFn | None = None) -> Dataset:
     """A bundled dataset by name, materialised once under ``<home>/datasets/<name>``."""
     if name not in BUNDLED:
         raise DatasetError(f"no bundled dataset called {name!r}; choose one of: {', '.join(BUNDLED)}")
-    root = home_dir() / "datasets" / name
+    return materialise(home_dir() / "datasets" / name, name, BUNDLED[name].writer, on_progress=on_progress)
+
+
+def materialise(root: Path, name: str, writer: Callable[[Path], list[str] | None], *,
+                on_progress: ProgressFn | None = None) -> Dataset:
+    """The dataset in folder ``root``, written by ``writer`` (images into a folder; returns a fixed validation
+    set's paths, if any) on first use. Built in a scratch folder and renamed, so a half-written set is never
+    used, and two processes building it at once both end with one whole set."""
     if (root / INDEX_FILE).exists():
         return load_dataset(root)
-    # Build in a scratch folder and rename, so a half-written set is never used.
     root.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
-        fixed_val = BUNDLED[name].writer(scratch)
+        fixed_val = writer(scratch)
         ds = from_folder(scratch, on_progress=on_progress)
         ds.name = name
         ds.fixed_val = list(fixed_val or [])

@@ -1,16 +1,23 @@
-"""Browser test of an assignment in a class: the teacher adds a ready-made one and opens it, two students
+"""Browser tests of assignments: in a class, the teacher adds a ready-made one and opens it, two students
 submit from its page (each seeing only their own submissions and no hidden target), and the teacher's
-progress CSV lists both."""
+progress CSV lists both; an accuracy criterion's Submit really trains the design in a job (the server's own
+runner) and the student's page shows its accuracy on the hidden test split; the Designer keeps its own design."""
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from playground.classroom import PASSCODE_ENV
-from tests.e2e.conftest import serve_app
+from tests.conftest import REPO
+from tests.e2e.conftest import serve_app, streamlit_server
 from tests.e2e.helpers import settle
 
 PASSCODE = "e2e assignment passcode"
@@ -78,4 +85,54 @@ def test_teacher_sets_an_assignment_two_students_submit_the_teacher_sees_both(br
         assert t.locator('[data-testid="stException"]').count() == 0
     finally:
         for ctx in (teacher, ada, ben):
+            ctx.close()
+
+
+ACCURACY_TASK = {"title": "Digits, tiny", "instructions": "Train it.", "input": [3, 16, 16],
+                 "start": {"input": [3, 16, 16], "layers": [
+                     {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}, {"type": "relu"},
+                     {"type": "global_avgpool"}, {"type": "flatten"}, {"type": "linear", "out_features": 10}]},
+                 "criteria": [{"metric": "val_accuracy", "at_least": 0.0, "dataset": "digits", "epochs": 1},
+                              {"metric": "conv_layers", "at_least": 1}]}
+
+
+@pytest.mark.slow  # a real training job, run by the server's own job runner
+def test_an_accuracy_criterion_trains_in_a_job_and_the_page_shows_the_hidden_split_accuracy(
+        browser, tmp_path_factory: pytest.TempPathFactory) -> None:
+    home = tmp_path_factory.mktemp("e2e-assignment-accuracy")
+    env = dict(os.environ, PLAYGROUND_HOME=str(home))
+    made = subprocess.run([sys.executable, "-m", "playground", "assignment", "import", "-", "--open"],
+                          input=json.dumps(ACCURACY_TASK), env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=120, check=True)
+    link_id = made.stdout.strip()
+    with streamlit_server("app.py", home, env) as (url, _):
+        ctx = _context(browser)
+        try:
+            pg = ctx.new_page()
+            pg.goto(f"{url}/assignment?id={link_id}")
+            settle(pg)
+            pg.get_by_role("button", name="Submit this design").click()
+            settle(pg)
+            pg.get_by_text(re.compile(r"^Training your design for criterion 1 \(job ")).wait_for(timeout=180_000)
+            shown = ""
+            deadline = time.monotonic() + 400
+            while time.monotonic() < deadline:  # the job trains in its worker; each visit checks it
+                pg.reload()
+                settle(pg)
+                shown = pg.get_by_test_id("stMain").inner_text()
+                if "Latest submission, criterion 1: accuracy" in shown:
+                    break
+                time.sleep(3)
+            assert re.search(r"Latest submission, criterion 1: accuracy \d+\.\d% \(pass\)", shown), shown[-800:]
+            assert "the best counts: 2 of 2" in shown
+            assert pg.locator('[data-testid="stException"]').count() == 0
+
+            # the same session's Designer (its sidebar link: a page switch, not a new session) has its own design
+            pg.get_by_test_id("stSidebarNav").get_by_text("Designer", exact=True).click()
+            pg.get_by_role("heading", name=re.compile("Designer")).first.wait_for()
+            settle(pg)
+            height = pg.get_by_label("Height", exact=True).and_(pg.get_by_test_id("stTextInputField")).first
+            assert height.input_value() == "32"  # the Designer's default; the assignment's 16 x 16 stays there
+            assert pg.locator('[data-testid="stException"]').count() == 0
+        finally:
             ctx.close()

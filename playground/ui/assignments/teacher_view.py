@@ -97,14 +97,15 @@ def _form(key: str, initial: Assignment | None) -> Assignment | None:
                                                                             "not yet and the hint")})
         use_design = st.checkbox("Start students from the design open in my Designer (otherwise: "
                                  + ("keep the current start design)" if initial else "an empty stack)"),
-                                 key=f"{key}.use_design", disabled=ss.DESIGN_KEY not in st.session_state)
+                                 key=f"{key}.use_design", disabled=ss.designer_design() is None)
         if not st.form_submit_button("Save", icon=":material/save:", key=f"{key}.save"):
             return None
     try:
         dims = [int(part) for part in size.replace("×", ",").replace("x", ",").split(",") if part.strip()]
     except ValueError:
         dims = []
-    start = ss.design().spec() if use_design else (initial.start if initial else None)
+    mine = ss.designer_design() if use_design else None  # the Designer's own, never an assignment's
+    start = mine.spec() if mine is not None else (initial.start if initial else None)
     data: dict[str, Any] = {"title": title, "instructions": text, "input": dims,
                             "criteria": [c for c in map(_criterion_dict, rows) if c is not None]}
     if start is not None:
@@ -205,21 +206,26 @@ def _save_json(assignment_id: str, text: str) -> None:
 
 def _progress_section(assignments: list[db.StoredAssignment]) -> None:
     st.markdown("**Progress** — each student's best submission (most criteria met; the earliest among equals)")
+    from playground.assignments.grade import collect, pending, untrained
+
+    try:
+        collect(pending())  # finished training jobs: measured on the hidden split and recorded, once
+    except PlaygroundError as exc:
+        show_error(exc)
     rows = progress(assignments)
     if not rows:
         st.caption("No submissions yet.")
         return
-    from playground.assignments.grade import pending
-
-    waiting = len(pending())
-    if waiting:  # training never runs in the app server: the teacher starts it where it may take the CPU or GPU
-        st.info(f"{waiting} submissions wait for an accuracy check. Run `python -m playground assignment grade` "
-                "on the server (each design really trains; a GPU makes it much faster).", icon=":material/schedule:")
+    waiting = len(untrained())
+    if waiting:  # no job trains these (e.g. submitted before jobs existed): the teacher starts it on the server
+        st.info(f"{waiting} submissions wait for an accuracy check without a training job. Run "
+                "`python -m playground assignment grade` on the server (each design really trains; a GPU makes it "
+                "much faster).", icon=":material/schedule:")
     st.dataframe(progress_matrix(rows), hide_index=True, width="stretch")
     st.caption("Each submission: student, assignment, best result, when, and the design read-only in the Designer.")
     base = _base() + "/design"
     table = [{"student": r.name, "assignment": r.title, "best": f"{r.best.passed} / {r.best.total}",
-              "criteria": r.criteria, "submissions": r.count,
+              "criteria": r.criteria, "accuracy": r.accuracy, "submissions": r.count,
               "last": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.last)),
               "design": design_link(r.best.design, base=base)} for r in rows]
     st.dataframe(table, hide_index=True, width="stretch", column_config={

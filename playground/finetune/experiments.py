@@ -7,7 +7,7 @@ comparing their runs (:mod:`playground.finetune.runs_compare`). The designs are 
 
 - **stride vs pooling** (the primer's question): three conv-BN-ReLU stages that halve the picture
   either with a 2x2 max-pool after a stride-1 conv, or with the conv's own stride of 2;
-- **skip connections** (the Concepts lesson): a stem, then four residual blocks (torchvision's
+- **skip connections** (the Concepts lesson): a stem, then eight residual blocks (torchvision's
   BasicBlock, ``x + F(x)``), or exactly the same convolutions and batch norms without the ``+ x``.
 
 Which jobs are an experiment's runs is read from the job store (the owner's latest design jobs with
@@ -51,8 +51,13 @@ def _stride_vs_pool(downsample: str) -> dict[str, Any]:
 
 
 _STEM = [_conv(16), {"type": "batchnorm2d"}, {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}]
-_HEAD = [{"type": "global_avgpool"}, {"type": "flatten"}, {"type": "linear", "out_features": _CLASSES}]
-_BLOCKS = 4
+_HEAD = [{"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"}, {"type": "linear", "out_features": _CLASSES}]
+# Eight blocks (16 convolutions after the stem): deep enough that the plain stack does not start learning within the
+# 4 epochs while the residual one does. Measured on shapes (seed 0, 2 threads), validation accuracy after 4 epochs:
+# 8 blocks 21% (chance: 20%) without skips, 57% with; 4 blocks 41% and 47%, too close to show the point. A
+# global-pool head learned more slowly for both (4 blocks: 20% and 38%), so this head flattens an 8x8 map, as the
+# stride experiment's does.
+_BLOCKS = 8
 
 
 def _skips(with_skips: bool) -> dict[str, Any]:
@@ -89,7 +94,7 @@ STRIDE_VS_POOLING = Experiment(
     (("max-pool after each conv", _stride_vs_pool("pool")), ("stride-2 convs", _stride_vs_pool("stride"))))
 SKIP_CONNECTIONS = Experiment(
     "skip-connections", "With and without skip connections",
-    "Do the same eight convolutions learn faster with skip connections (x + F(x)) than without?",
+    "Do the same sixteen convolutions learn faster with skip connections (x + F(x)) than without?",
     (("without skips", _skips(False)), ("with skips (residual blocks)", _skips(True))))
 EXPERIMENTS: dict[str, Experiment] = {e.key: e for e in (STRIDE_VS_POOLING, SKIP_CONNECTIONS)}
 

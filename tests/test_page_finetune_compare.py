@@ -120,7 +120,9 @@ def test_train_both_checks_both_then_queues_both_and_opens_the_comparison(fake_j
     assert len(jobs) == 2 and all(j.config["kind"] == "design" for j in jobs)
     assert sorted(len(j.train.spec["layers"]) for j in jobs) == [5, 6]  # type: ignore[union-attr]
     assert all(j.train.spec["layers"][-1]["out_features"] == 10 for j in jobs)  # type: ignore[union-attr]
-    assert at.query_params["compare"] == ",".join(j.id for j in reversed(jobs))  # A first (jobs: newest first)
+    # A (the plain design, 5 layers) first: the two ids may come from the same second, so order by the designs
+    by_design = sorted(jobs, key=lambda j: len(j.train.spec["layers"]))  # type: ignore[union-attr]
+    assert at.query_params["compare"] == ",".join(j.id for j in by_design)
     assert "design" not in at.query_params and "design_b" not in at.query_params
     assert "The comparison appears here when both runs have finished." in _texts(at)
 

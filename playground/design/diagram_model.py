@@ -13,7 +13,7 @@ are fixed runs of layers, not map sizes, so where the resolution changes cannot 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +25,16 @@ from playground.spec.base import Shape
 from playground.spec.parse import SpecError
 
 __all__ = ["Node", "Lanes", "Frame", "Item", "Stage", "Tree", "stages", "foldable", "diagram_tree",
-           "selected_names", "FOLD_FROM", "MIN_FOLD", "HIDDEN_STAGE"]
+           "selected_names", "FOLD_FROM", "MIN_FOLD", "HIDDEN_STAGE", "MAX_DRAWN"]
 
 FOLD_FROM = 20     # designs with more top-level layers than this start with their long stages folded
 MIN_FOLD = 3       # a stage of fewer layers is never folded (folding would not save room)
 HIDDEN_STAGE = 8   # with shapes hidden, stages are runs of this many layers (map sizes would give them away)
+# At most this many layers are drawn one by one: past it, the largest stages stay folded whatever was asked (the
+# chosen layer's too, if need be). A link may hold 5,000 layers in branches; drawn all, the SVG took 0.3 s and
+# 4 MB and its PNG 15 s of the server's CPU. 400 is more than ResNet-152 unfolded (about 370 rows with its blocks).
+MAX_DRAWN = 400
+OPENED_BLOCK = 16  # what an opened named block is counted as (its insides: an inception's four paths, an mbconv)
 MERGE_WORDS = {"add": "add", "concat": "concat", "mul": "multiply"}
 
 
@@ -102,6 +107,7 @@ class Tree:
     max_side: int = 1
     max_channels: int = 1
     max_features: int = 1
+    limited: bool = False  # some stages were kept folded (or layers past a broken one left out) by MAX_DRAWN
 
 
 def _stage_key(shape: Shape) -> str:
@@ -240,19 +246,43 @@ def diagram_tree(view: DesignView, *, selected: Collection[int | str] = (), show
                               report.input_shape)]
     layers = report.layers
     all_stages = stages(layers, show_shapes=show_shapes)
-    folded = {s.number for s in foldable(all_stages, len(layers))} - set(unfolded)
+    parts = {s.number: layers[s.first:s.last + 1] for s in all_stages}
+    holds_chosen = {n for n, part in parts.items() if any(r.name in names for top in part for r in top.walk())}
+    folded = ({s.number for s in foldable(all_stages, len(layers))} - set(unfolded)) - holds_chosen
+    folded, limited = _within_budget(parts, folded, open_blocks, keep=holds_chosen)
     for stage in all_stages:
-        part = layers[stage.first:stage.last + 1]
-        if stage.number in folded and not any(r.name in names for top in part for r in top.walk()):
-            items.append(build.stage(part, stage))
-        else:
-            items.extend(build.row(r) for r in part)
+        part = parts[stage.number]
+        items.extend([build.stage(part, stage)] if stage.number in folded else (build.row(r) for r in part))
     spec_layers = view.spec.get("layers")
     n_total = len(spec_layers) if isinstance(spec_layers, list) else len(layers)
-    for index in range(len(layers), n_total):  # past the broken layer: no type (it may be user text)
+    room = max(0, MAX_DRAWN - sum(1 if n in folded else _drawn(p, open_blocks) for n, p in parts.items()))
+    limited = limited or n_total - len(layers) > room
+    for index in range(len(layers), min(n_total, len(layers) + room)):  # past the broken layer: no type (user text)
         items.append(Node((str(index),), "", None, key=(index,), selected=str(index) in names, dashed=True))
     side, channels, features = _extremes(rows, report.input_shape)
-    return Tree(items, build.types, chosen, _key(chosen.name) if chosen else None, side, channels, features)
+    return Tree(items, build.types, chosen, _key(chosen.name) if chosen else None, side, channels, features,
+                limited)
+
+
+def _drawn(part: Sequence[LayerReport], open_blocks: bool) -> int:
+    """How many items drawing ``part`` layer by layer takes (every row inside branches; an opened block's insides)."""
+    return sum(OPENED_BLOCK if open_blocks and r.type in EXPANDABLE else 1 for top in part for r in top.walk())
+
+
+def _within_budget(parts: Mapping[int, Sequence[LayerReport]], folded: set[int], open_blocks: bool, *,
+                   keep: set[int]) -> tuple[set[int], bool]:
+    """``folded`` plus the largest other stages (those in ``keep`` last), until at most :data:`MAX_DRAWN` items
+    are drawn; and whether any had to be added. A folded stage is one item."""
+    sizes = {n: _drawn(part, open_blocks) for n, part in parts.items()}
+    drawn = sum(1 if n in folded else size for n, size in sizes.items())
+    out = set(folded)
+    for n in sorted(sizes, key=lambda k: (k in keep, -sizes[k])):
+        if drawn <= MAX_DRAWN:
+            break
+        if n not in out and sizes[n] > 1:
+            out.add(n)
+            drawn -= sizes[n] - 1
+    return out, out != folded
 
 
 def feeds(node: tuple[int, ...], chosen: tuple[int, ...]) -> bool:

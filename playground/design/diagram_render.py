@@ -14,10 +14,12 @@ from functools import lru_cache
 from PIL import Image, ImageDraw, ImageFont
 
 from playground.design.diagram_layout import Circle, Layout, Line, Poly, Rect, Text
+from playground.errors import PlaygroundError
 
-__all__ = ["to_svg", "to_png", "PNG_SCALE"]
+__all__ = ["to_svg", "to_png", "PNG_SCALE", "PNG_MAX_PIXELS"]
 
 PNG_SCALE = 2  # PNG pixels per layout pixel: sharp on slides and high-density screens
+PNG_MAX_PIXELS = 40_000_000  # 120 MB of RGB at most (a 400-layer stage is about 75 MP at twice the size)
 
 
 def _num(v: float) -> str:
@@ -105,6 +107,13 @@ def _dashed_rect(draw: ImageDraw.ImageDraw, box: tuple[float, float, float, floa
 def to_png(layout: Layout, scale: int = PNG_SCALE) -> bytes:
     """The layout drawn with Pillow at ``scale`` pixels per layout pixel, as PNG bytes
     (``ceil(width·scale) × ceil(height·scale)`` pixels)."""
+    # A tall design at twice the size is tens of megapixels (400 layers: 960 x 78,498): drawn at the size shown
+    # past PNG_MAX_PIXELS, and never past it at all.
+    while scale > 1 and layout.width * layout.height * scale * scale > PNG_MAX_PIXELS:
+        scale -= 1
+    if layout.width * layout.height * scale * scale > PNG_MAX_PIXELS:
+        raise PlaygroundError(f"the diagram is {layout.width:,.0f} × {layout.height:,.0f} pixels, too large for a PNG "
+                              f"(at most {PNG_MAX_PIXELS / 1e6:.0f} megapixels): fold some stages, or download the SVG")
     size = (int(-(-layout.width * scale // 1)), int(-(-layout.height * scale // 1)))
     image = Image.new("RGB", size, "#ffffff")
     draw = ImageDraw.Draw(image, "RGBA")  # RGBA: the field marks blend over the blocks

@@ -2,6 +2,7 @@
 marks against PyTorch's gradients, and the PNG drawn from the same layout."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import re
@@ -197,3 +198,39 @@ def test_every_torchvision_design_draws_readably_folded_and_draws_opened() -> No
         middle = len(view.report.layers) // 2  # type: ignore[union-attr]
         opened = diagram_svg(view, unfolded=range(12), open_blocks=True, selected={middle})
         assert blocks(opened) and ET.fromstring(opened).get("width")
+
+
+def test_a_design_too_big_to_draw_stays_folded_and_its_png_is_bounded() -> None:
+    """A link may hold 5,000 layers in branches: at most MAX_DRAWN are drawn one by one whatever is unfolded (the
+    largest stages stay folded, the chosen layer's last), and a PNG is drawn at the size shown, or not at all, past
+    PNG_MAX_PIXELS."""
+    from playground.design.diagram_model import MAX_DRAWN, diagram_tree
+    from playground.design.diagram_render import PNG_MAX_PIXELS, to_png
+    from playground.errors import PlaygroundError
+    from playground.ui.designer.diagram import diagram_layout
+
+    conv = {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}
+    branch = {"type": "branch", "merge": "add", "paths": [[dict(conv)] for _ in range(9)]}
+    # Stages by map size: 30 branches at 32x32 (300 rows), then a stride-2 conv and 300 branches at 16x16 (3,001)
+    layers = [dict(branch) for _ in range(30)] + [dict(conv, stride=2)] + [dict(branch) for _ in range(300)]
+    view = compute({"input": [8, 32, 32], "layers": layers})
+    assert view.valid
+
+    def drawn(items: list) -> int:
+        return sum(drawn([i for p in it.paths for i in p]) + 1 if hasattr(it, "paths") else 1 for it in items)
+
+    tree = diagram_tree(view, unfolded=range(10))
+    assert tree.limited and drawn(tree.items) <= MAX_DRAWN + 1  # + the input
+    assert drawn(tree.items) > 30 * 10  # the small stage was still drawn unfolded: only the big one folded
+    chosen = diagram_tree(view, unfolded=range(10), selected=["100.3.0"])  # inside the big stage: it cannot fit
+    assert chosen.limited and drawn(chosen.items) <= 3
+    small = diagram_tree(view, unfolded=range(10), selected=["10.3.0"])
+    assert small.limited and drawn(small.items) > 30 * 10
+    # The PNG: twice the size while it fits, then the size shown, then refused with what to do.
+    plain = compute({"input": [8, 32, 32], "layers": [dict(conv) for _ in range(MAX_DRAWN - 1)]})
+    layout = diagram_layout(plain, unfolded=(0,))
+    assert layout.width * layout.height * 4 > PNG_MAX_PIXELS >= layout.width * layout.height
+    image = Image.open(io.BytesIO(to_png(layout)))
+    assert image.size == (int(-(-layout.width // 1)), int(-(-layout.height // 1)))
+    with pytest.raises(PlaygroundError, match="too large for a PNG"):
+        to_png(dataclasses.replace(layout, height=layout.height * 3))  # over the limit even at the size shown

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["set_number", "settle", "start_digits_job", "JOB_URL", "field_caption", "click_unit",
-           "wait_for_field_caption"]
+__all__ = ["set_number", "settle", "choose_option", "start_digits_job", "JOB_URL", "field_caption", "click_unit",
+           "wait_for_field_caption", "predict_labels_of_job"]
 
 JOB_URL = re.compile(r"/finetune\?job=(\d{8}-\d{6}-[0-9a-f]{6})$")  # the page's address once a job is started
 
@@ -25,6 +25,22 @@ def set_number(page, label: str, value: int) -> None:
     box.fill(str(value))
     box.press("Enter")
     settle(page)
+
+
+def choose_option(page, label: str, option: str, tries: int = 3) -> None:
+    """Open the selectbox whose text holds ``label`` and choose ``option``. On a loaded machine the first click
+    can land while the page is still being drawn and open nothing: then settle and open it again."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label)
+    for attempt in range(tries):
+        settle(page)
+        box.click()
+        try:
+            page.get_by_role("option", name=option).click(timeout=20_000)
+            return
+        except Exception:  # playwright's TimeoutError: the list did not open
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
 
 
 def start_digits_job(page) -> str:

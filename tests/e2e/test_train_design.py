@@ -13,7 +13,7 @@ from playwright.sync_api import Page
 
 from playground.finetune.shapes import SHAPE_CLASSES
 from playground.spec.share import decode_share, encode_share
-from tests.e2e.helpers import JOB_URL, predict_labels_of_job, set_number, settle
+from tests.e2e.helpers import JOB_URL, choose_option, predict_labels_of_job, set_number, settle
 
 TINY = {"input": [3, 16, 16], "layers": [
     {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}, {"type": "relu"},
@@ -35,8 +35,7 @@ def test_train_this_design_then_predict_with_it(page: Page, app_url: str) -> Non
     settle(page)
     page.get_by_role("heading", name="Fine-tune").wait_for()
 
-    page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
-    page.get_by_role("option", name="Shapes (generated)").click()
+    choose_option(page, "Dataset", "Shapes (generated)")
     settle(page, timeout_ms=120_000)  # generated on first use: 5,000 pictures
     page.get_by_text("5,000 images in 5 classes").wait_for()
     set_number(page, "Epochs", 1)

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Collection
 from typing import Any
 
 import streamlit as st
 
 from playground.design.diagram_layout import TYPE_COLOURS, Layout, layout_tree
-from playground.design.diagram_model import chosen_field, diagram_tree, foldable, selected_names, stages
-from playground.design.diagram_render import to_png, to_svg
+from playground.design.diagram_model import MAX_DRAWN, chosen_field, diagram_tree, foldable, selected_names, stages
+from playground.design.diagram_render import PNG_MAX_PIXELS, to_png, to_svg
 from playground.design.expand import EXPANDABLE
 from playground.design.view import DesignView
 from playground.ui.replay import replayed
@@ -35,6 +36,7 @@ __all__ = ["diagram_svg", "diagram_png", "diagram_layout", "render_diagram", "TY
 UNFOLD_KEY = "dz.diagram.unfold"   # + a digest of the stages: new stages, a fresh widget
 OPEN_KEY = "dz.diagram.open"
 DOWNLOAD_KEY = "dz.diagram.download"  # the expander holding the SVG / PNG downloads
+_PNG_MEMORY, _PNG_CPU_S, _PNG_WALL_S = 1 << 30, 30, 60.0  # the PNG's child process: ample for 40 megapixels
 _CACHE_ENTRIES = 64  # one entry per design × options; an SVG is a few tens of KB
 _Options = tuple[tuple[str, ...], bool, tuple[int, ...], bool]  # selected, show_shapes, unfolded, open_blocks
 
@@ -103,7 +105,9 @@ def render_diagram(view: DesignView, *, selected: Collection[int | str] = (), sh
              else "")
     merges = ("; ⊕ add, ‖ concat, ⊗ multiply join a branch's paths"
               if open_blocks or any(r.children for r in view.report.layers) else "")
-    st.caption(f"The network, input at the top ({what}){merges}; outlined: the layer chosen in the list.{marks}")
+    big = (f" At most {MAX_DRAWN} layers are drawn one by one: past that, the largest stages stay folded."
+           if sum(1 for _ in view.report.rows()) > MAX_DRAWN else "")
+    st.caption(f"The network, input at the top ({what}){merges}; outlined: the layer chosen in the list.{marks}{big}")
     # Drawn only while open (a class rarely downloads): a page run pays for one expander, not two buttons,
     # and both files are made only when their button is clicked.
     with st.expander("Download the diagram (SVG, PNG)", icon=":material/download:", key=DOWNLOAD_KEY,
@@ -114,6 +118,9 @@ def render_diagram(view: DesignView, *, selected: Collection[int | str] = (), sh
         row.download_button("SVG", lambda: _svg_text(key, options, view), file_name="network.svg",
                             mime="image/svg+xml", on_click="ignore", icon=":material/download:", key="dz.diagram.svg",
                             help="The diagram as a vector picture")
+        if not _png_fits(_svg_text(key, options, view)):
+            st.caption("This picture is too large for a PNG: fold some stages, or download the SVG.")
+            return
         row.download_button("PNG", lambda: _png_bytes(options, view), file_name="network.png", mime="image/png",
                             on_click="ignore", icon=":material/download:", key="dz.diagram.png",
                             help="The diagram as a picture, twice the size shown (for slides)")
@@ -131,8 +138,24 @@ def _svg_text(key: str, options: _Options, _view: DesignView) -> str:
 
 
 def _png_bytes(options: _Options, view: DesignView) -> bytes:
-    """The PNG, drawn only when its download is clicked."""
-    return diagram_png(view, **_options(options))
+    """The PNG, drawn only when its download is clicked, in a limited child process: up to 40 megapixels and
+    a second or two of Pillow's time for a 400-layer picture, which the server's own process never spends."""
+    from playground.sandbox import run_limited
+
+    return run_limited(_png_in_child, view.spec, options, memory_bytes=_PNG_MEMORY, cpu_seconds=_PNG_CPU_S,
+                       wall_seconds=_PNG_WALL_S, what="drawing the diagram as a PNG")
+
+
+def _png_in_child(spec: dict[str, Any], options: _Options) -> bytes:
+    from playground.design.view import compute
+
+    return diagram_png(compute(spec), **_options(options))
+
+
+def _png_fits(svg: str) -> bool:
+    """Whether the picture (the SVG's own size) can be drawn as a PNG under PNG_MAX_PIXELS (at least at 1x)."""
+    size = re.search(r'<svg[^>]*\bwidth="([\d.]+)"[^>]*\bheight="([\d.]+)"', svg)
+    return size is None or float(size[1]) * float(size[2]) <= PNG_MAX_PIXELS
 
 
 @replayed

@@ -237,9 +237,7 @@ class Comparison:
             assert known is not None
             row = {"stage": known.label if shapes else str(n), "layers A": sa.span if sa else "–",
                    "layers B": sb.span if sb else "–"}
-            if shapes:
-                row["shape A"] = format_dims(sa.output_shape) if sa else "–"
-                row["shape B"] = format_dims(sb.output_shape) if sb else "–"
+            row.update(_shape_cells(sa, sb) if shapes else {})
             row.update(_deltas(sa, sb, shapes))
             out.append(row)
         return out
@@ -253,12 +251,15 @@ class Comparison:
             lb = self.b.layers[j] if j is not None else None
             row = {"# A": str(i) if i is not None else "–", "layer A": la.description if la else "–",
                    "# B": str(j) if j is not None else "–", "layer B": lb.description if lb else "–"}
-            if shapes:
-                row["shape A"] = format_dims(la.output_shape) if la else "–"
-                row["shape B"] = format_dims(lb.output_shape) if lb else "–"
+            row.update(_shape_cells(la, lb) if shapes else {})
             row.update(_deltas(la, lb, shapes))
             out.append(row)
         return out
+
+
+def _shape_cells(a: LayerReport | Stage | None, b: LayerReport | Stage | None) -> dict[str, str]:
+    """Both output shapes as table cells ("–" where a side has none)."""
+    return {"shape A": format_dims(a.output_shape) if a else "–", "shape B": format_dims(b.output_shape) if b else "–"}
 
 
 def _deltas(a: LayerReport | Stage | None, b: LayerReport | Stage | None, shapes: bool) -> dict[str, str]:

@@ -15,9 +15,8 @@ from playground.finetune.jobs.manager import JobManager
 from playground.ui.assignments.student_view import SUBMIT_BUTTON, instructions_markdown
 from playground.ui.assignments.teacher_view import ADD_PRESET, CREATE_JSON, CSV_BUTTON, NEW_JSON, action_key
 from playground.ui.owner import NAME_INPUT, OWNER_SECRET_KEY
-from playground.ui.teacher import PASSCODE_INPUT, UNLOCK_BUTTON
 from playground.ui.text import md_text
-from tests.support.apptest_pages import PAGES, run_page
+from tests.support.apptest_pages import PAGES, run_page, teacher_session
 
 PASSCODE = "let-me-teach"
 SECRET_TASK = {"title": "Secret sizes", "instructions": "Do it.\n\n- small\n- <b>bold</b> [x](https://e.example)",
@@ -139,11 +138,7 @@ def test_instructions_keep_paragraphs_and_lists_but_no_markup() -> None:
 
 
 def teacher() -> AppTest:
-    at = AppTest.from_file(str(PAGES / "teacher.py"), default_timeout=120)
-    at.session_state[OWNER_SECRET_KEY] = cr.new_owner_secret()
-    at.run()
-    at.text_input(key=PASSCODE_INPUT).input(PASSCODE)
-    at.button(key=UNLOCK_BUTTON).click().run()
+    at = teacher_session(PASSCODE)
     assert not at.exception
     return at
 

@@ -14,7 +14,7 @@ from playground import teacher_access as ta
 from playground._format import human_bytes
 from playground.finetune.jobs.manager import JobManager
 from playground.ui.finetune import EPOCHS, FORM, IMAGE_SIZE
-from playground.ui.owner import OWNER_SECRET_KEY, cookie_script
+from playground.ui.owner import cookie_script
 from playground.ui.teacher import (
     LOCK_BUTTON,
     PASSCODE_INPUT,
@@ -25,7 +25,7 @@ from playground.ui.teacher import (
 )
 from playground.ui.text import md_text
 from playground.ui.widget_state import widget_key
-from tests.support.apptest_pages import PAGES, run_page
+from tests.support.apptest_pages import PAGES, run_page, teacher_session
 from tests.support.job_support import A_ID, LINK_NAME, PASSCODE, done_job, job_settings
 
 B_ID = cr.owner_id(cr.new_owner_secret())
@@ -41,12 +41,7 @@ def classroom(monkeypatch: pytest.MonkeyPatch, fake_jobs: JobManager) -> JobMana
 
 def teacher() -> AppTest:
     """A teacher's session: the page, then the passcode."""
-    at = AppTest.from_file(str(PAGES / "teacher.py"), default_timeout=120)
-    at.session_state[OWNER_SECRET_KEY] = cr.new_owner_secret()
-    at.run()
-    at.text_input(key=PASSCODE_INPUT).input(PASSCODE)
-    at.button(key=UNLOCK_BUTTON).click().run()
-    return at
+    return teacher_session(PASSCODE)
 
 
 def shown(at: AppTest) -> str:

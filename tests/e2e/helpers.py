@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["set_number", "settle", "choose_option", "start_digits_job", "JOB_URL", "field_caption", "click_unit",
+__all__ = ["new_context", "set_number", "settle", "choose_option", "start_digits_job", "JOB_URL", "field_caption", "click_unit",
            "wait_for_field_caption", "predict_labels_of_job"]
 
 JOB_URL = re.compile(r"/finetune\?job=(\d{8}-\d{6}-[0-9a-f]{6})$")  # the page's address once a job is started
+
+
+def new_context(browser):
+    """A browser context at the default 1400 x 1000 window, waiting up to 60 s for anything (a loaded machine)."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx.set_default_timeout(60_000)
+    return ctx
 
 
 def settle(page, timeout_ms: int = 60_000) -> None:

@@ -18,7 +18,7 @@ import pytest
 from playground.classroom import PASSCODE_ENV
 from tests.conftest import REPO
 from tests.e2e.conftest import serve_app, streamlit_server
-from tests.e2e.helpers import settle
+from tests.e2e.helpers import new_context, settle
 
 PASSCODE = "e2e assignment passcode"
 TITLE = "Field of view on a budget"  # the first ready-made assignment (its hidden target: params at most 50,000)
@@ -27,12 +27,6 @@ TITLE = "Field of view on a budget"  # the first ready-made assignment (its hidd
 @pytest.fixture(scope="module")
 def class_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from serve_app(tmp_path_factory, "e2e-assignments", **{PASSCODE_ENV: PASSCODE})
-
-
-def _context(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(60_000)
-    return ctx
 
 
 def _submit_as(page, link: str, name: str) -> None:
@@ -49,7 +43,7 @@ def _submit_as(page, link: str, name: str) -> None:
 
 
 def test_teacher_sets_an_assignment_two_students_submit_the_teacher_sees_both(browser, class_url: str) -> None:
-    teacher, ada, ben = _context(browser), _context(browser), _context(browser)
+    teacher, ada, ben = new_context(browser), new_context(browser), new_context(browser)
     try:
         t = teacher.new_page()
         t.goto(f"{class_url}/teacher")
@@ -106,7 +100,7 @@ def test_an_accuracy_criterion_trains_in_a_job_and_the_page_shows_the_hidden_spl
                           timeout=120, check=True)
     link_id = made.stdout.strip()
     with streamlit_server("app.py", home, env) as (url, _):
-        ctx = _context(browser)
+        ctx = new_context(browser)
         try:
             pg = ctx.new_page()
             pg.goto(f"{url}/assignment?id={link_id}")

@@ -12,7 +12,7 @@ from playground.classroom import OWNER_COOKIE, PASSCODE_ENV, TEACHER_COOKIE
 from playground.teacher_access import SESSION_SECONDS
 from playground.ui.teacher import LOCK_BUTTON
 from tests.e2e.conftest import serve_app
-from tests.e2e.helpers import JOB_URL, set_number, settle
+from tests.e2e.helpers import JOB_URL, new_context, set_number, settle
 
 PASSCODE = "e2e class passcode"
 
@@ -20,12 +20,6 @@ PASSCODE = "e2e class passcode"
 @pytest.fixture(scope="module")
 def classroom_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from serve_app(tmp_path_factory, "e2e-classroom", **{PASSCODE_ENV: PASSCODE})
-
-
-def _context(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(60_000)
-    return ctx
 
 
 def _set_text(page, label: str, value: str) -> None:
@@ -43,7 +37,7 @@ def _start(page) -> str:
 
 
 def test_students_own_their_jobs_and_the_teacher_controls_them(browser, classroom_url: str) -> None:
-    student_a, student_b, teacher = _context(browser), _context(browser), _context(browser)
+    student_a, student_b, teacher = new_context(browser), new_context(browser), new_context(browser)
     try:
         a = student_a.new_page()
         a.goto(f"{classroom_url}/finetune")
@@ -102,7 +96,7 @@ def test_students_own_their_jobs_and_the_teacher_controls_them(browser, classroo
         t.locator(f".st-key-{LOCK_BUTTON} button").click()
         settle(t)
         t.get_by_test_id("stMain").get_by_label("Class passcode", exact=True).wait_for()
-        copied = _context(browser)
+        copied = new_context(browser)
         try:
             copied.add_cookies([{k: held[k] for k in ("name", "value", "domain", "path")}])
             c = copied.new_page()

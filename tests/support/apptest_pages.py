@@ -5,7 +5,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-__all__ = ["run_page", "metrics", "assert_clean"]
+__all__ = ["run_page", "metrics", "assert_clean", "teacher_session"]
 
 PAGES = Path(__file__).resolve().parents[2] / "app_pages"
 
@@ -28,3 +28,18 @@ def assert_clean(at: AppTest) -> None:
     """No uncaught exception and no error box."""
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def teacher_session(passcode: str) -> AppTest:
+    """A teacher's session: the Teacher page with a fresh owner cookie, unlocked with ``passcode`` (the class's,
+    which the test has set in the environment)."""
+    from playground import classroom as cr
+    from playground.ui.owner import OWNER_SECRET_KEY
+    from playground.ui.teacher import PASSCODE_INPUT, UNLOCK_BUTTON
+
+    at = AppTest.from_file(str(PAGES / "teacher.py"), default_timeout=120)
+    at.session_state[OWNER_SECRET_KEY] = cr.new_owner_secret()
+    at.run()
+    at.text_input(key=PASSCODE_INPUT).input(passcode)
+    at.button(key=UNLOCK_BUTTON).click().run()
+    return at

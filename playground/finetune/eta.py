@@ -129,7 +129,9 @@ class TimeLeft:
     def __init__(self, work: Work, prior: Costs | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.work, self.prior, self.clock = work, prior or Costs(), clock
         self._phases: dict[str, _Phase] = {}
-        self._steps: list[tuple[float, int]] = []  # (seconds, images) of each step, in order
+        # Running totals (seconds, images) after each step, from (0, 0): the mean over any window of steps in
+        # O(1), as this is asked after every step of runs that may take 100,000 of them.
+        self._totals: list[tuple[float, int]] = [(0.0, 0)]
         self._trained = 0  # training images through the optimiser
         self._evals = 0  # validation passes done
         self._eval_seconds, self._eval_images = 0.0, 0
@@ -154,7 +156,8 @@ class TimeLeft:
         """One optimiser step over ``images`` training images took ``seconds``."""
         self._trained += images
         self._work_seconds += seconds
-        self._steps.append((seconds, max(images, 1)))
+        spent, seen = self._totals[-1]
+        self._totals.append((spent + seconds, seen + max(images, 1)))
 
     def evaluated(self, images: int, seconds: float) -> None:
         """A validation pass over ``images`` images took ``seconds``."""
@@ -180,10 +183,13 @@ class TimeLeft:
     def _step_cost(self) -> float | None:
         """Seconds per training image: the mean over the later half of the steady steps (at least
         :data:`RECENT_STEPS` and an epoch's worth), the warm-up steps left out once there are steady ones."""
-        timed = self._steps[WARMUP_STEPS:] if len(self._steps) > WARMUP_STEPS else self._steps[1:]
-        recent = timed[-max(RECENT_STEPS, self.work.steps_per_epoch, len(timed) // 2):]
-        images = sum(n for _, n in recent)
-        return sum(sec for sec, _ in recent) / images if images else None
+        n = len(self._totals) - 1  # steps so far
+        first = WARMUP_STEPS if n > WARMUP_STEPS else 1
+        start = max(first, n - max(RECENT_STEPS, self.work.steps_per_epoch, (n - first) // 2))
+        if start >= n:
+            return None
+        (s0, i0), (s1, i1) = self._totals[start], self._totals[n]
+        return (s1 - s0) / (i1 - i0)
 
     def costs(self) -> Costs:
         """The best cost of each kind of work: measured here, else the prior scaled to this run."""

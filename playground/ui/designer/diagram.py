@@ -72,11 +72,12 @@ def _has_blocks(view: DesignView) -> bool:
     return view.report is not None and any(r.type in EXPANDABLE for r in view.report.rows())
 
 
-def render_diagram(view: DesignView, *, selected: Collection[int | str] = (), show_shapes: bool = True,
-                   key: str | None = None) -> None:
+def render_diagram(view: DesignView, key: str, *, selected: Collection[int | str] = (), show_shapes: bool = True
+                   ) -> None:
     """The stage pills, the picture (replayed while nothing it shows changed), its caption and downloads.
 
-    ``key``: the design as canonical JSON, when the caller has it already (the cache key of the picture)."""
+    ``key``: the design as canonical JSON (:func:`playground.ui.designer.results.spec_key`, which the page has
+    computed already for its replayed summary): the cache key of the picture."""
     if view.report is None or view.parsed is None:
         return
     names = selected_names(selected)
@@ -94,7 +95,6 @@ def render_diagram(view: DesignView, *, selected: Collection[int | str] = (), sh
     open_blocks = bool(_has_blocks(view) and st.toggle(
         "Open the named blocks", key=OPEN_KEY, help="Draw each named block (bottleneck, mbconv, inception...) "
         "as the layers and paths it stands for."))
-    key = key or json.dumps(view.spec, sort_keys=True, separators=(",", ":"), default=str)
     options = (tuple(sorted(names)), show_shapes, tuple(sorted(unfolded)), open_blocks)
     _picture(key, options, view)
     what = ("faces: each map's rows × columns, depth: its channels (log scales); thin bars: 1-D layers"

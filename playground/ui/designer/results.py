@@ -32,7 +32,7 @@ def render_summary(view: DesignView, *, selected: Collection[int | str], hidden:
     (stages to unfold), which cannot be replayed: it comes after them and replays its picture itself."""
     key = spec_key(view)
     _summary(key, tuple(sorted(hidden)), view)
-    render_diagram(view, selected=selected, show_shapes="shapes" not in hidden, key=key)
+    render_diagram(view, key, selected=selected, show_shapes="shapes" not in hidden)
 
 
 @replayed

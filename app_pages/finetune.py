@@ -5,7 +5,7 @@ from playground.errors import PlaygroundError
 from playground.finetune.jobs.submit import submit_finetune
 from playground.finetune.runs_compare import COMPARE_QUERY, compare_param, parse_compare_param
 from playground.ui.finetune import DATA, FORM, NEW_BUTTON, START_BUTTON
-from playground.ui.finetune.compare_runs import compare_picker, compare_view
+from playground.ui.finetune.compare_runs import COMPARE_OPEN, compare_picker, compare_view
 from playground.ui.finetune.data import dataset_picker, dataset_summary, shows_own_photos
 from playground.ui.finetune.design_form import (
     DESIGN_B_QUERY,
@@ -83,5 +83,8 @@ else:
 st.divider()
 job_list(who, job_id)
 if not compared:
-    with st.expander(":material/compare_arrows: Compare two runs", expanded=False):
-        compare_picker(manager().store, manager().list()[:_PICKED_JOBS], who)
+    # Drawn only while open: the picker lists the jobs and reads up to _PICKED_JOBS results files, which a
+    # collapsed st.expander would still do on every run of the page a class uses most.
+    with st.expander(":material/compare_arrows: Compare two runs", key=COMPARE_OPEN, on_change="rerun") as box:
+        if box.open:
+            compare_picker(manager().store, manager().list()[:_PICKED_JOBS], who)

@@ -19,7 +19,7 @@ from playground.finetune.jobs.manager import JobManager
 from playground.finetune.jobs.worker import run_job
 from playground.finetune.runtime import resolve_device
 from playground.spec.share import encode_share
-from playground.ui.finetune.compare_runs import COMPARE_PICK_A, COMPARE_PICK_B
+from playground.ui.finetune.compare_runs import COMPARE_OPEN, COMPARE_PICK_A, COMPARE_PICK_B
 from playground.ui.finetune.train_both import BOTH_FIX, BOTH_START
 from playground.ui.text import md_text
 from tests.support.apptest_pages import assert_clean, run_page
@@ -92,6 +92,10 @@ def test_the_picker_offers_finished_runs_and_compares_them(fake_jobs: JobManager
     a, b = _trained(fake_jobs, tiny, PLAIN, epochs=1), _trained(fake_jobs, tiny, WITH_BN, epochs=1)
     submit_design(fake_jobs, tiny, DesignConfig.of(PLAIN, epochs=1), macs_per_second=1e12)  # queued: not offered
     at = run_page("finetune", timeout=120)
+    assert_clean(at)
+    assert COMPARE_PICK_A not in [box.key for box in at.selectbox]  # closed: no job list read, nothing drawn
+    at.session_state[COMPARE_OPEN] = True  # open the expander, as a click does: its content is drawn only then
+    at = at.run()
     assert_clean(at)
     pick_a, pick_b = at.selectbox(key=COMPARE_PICK_A), at.selectbox(key=COMPARE_PICK_B)
     assert set(pick_a.options) == set(pick_b.options) and len(pick_a.options) == 2

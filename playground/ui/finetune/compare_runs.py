@@ -24,9 +24,10 @@ from playground.finetune.runs_compare import (
 from playground.ui.plot_axes import set_integer_x
 from playground.ui.text import md_text, plotly_text, show_error
 
-__all__ = ["compare_figures", "compare_view", "compare_picker", "COMPARE_PICK_A", "COMPARE_PICK_B"]
+__all__ = ["compare_figures", "compare_view", "compare_picker", "COMPARE_PICK_A", "COMPARE_PICK_B", "COMPARE_OPEN"]
 
 COMPARE_PICK_A, COMPARE_PICK_B = "ft_cmp_a", "ft_cmp_b"  # the picker's two selectboxes
+COMPARE_OPEN = "ft_cmp_open"  # the "Compare two runs" expander (its content is drawn only while it is open)
 _COLOURS = ("#1f6feb", "#d1495b")  # run A, run B
 _WAIT_POLL_SECONDS = 2.0  # how often the view re-reads two runs that are still training
 

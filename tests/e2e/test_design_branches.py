@@ -87,6 +87,9 @@ def _metric(page: Page, label: str) -> tuple[str, str]:
 def _check_totals(page: Page, spec: dict) -> None:
     report = analyze(spec)
     for label, value in (("Parameters", report.total_params), ("MACs", report.total_macs)):
+        # The address bar is written early in a page run, the totals later: wait for this run's totals to be drawn
+        metric = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+        expect(metric.locator('[data-testid="stMetricValue"]')).to_have_text(human(value), timeout=30_000)
         shown, exact = _metric(page, label)
         assert shown == human(value), (label, shown, value)
         assert exact.startswith(f"{value:,} "), (label, exact, value)

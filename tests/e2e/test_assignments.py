@@ -58,6 +58,8 @@ def test_teacher_sets_an_assignment_two_students_submit_the_teacher_sees_both(br
         t.get_by_test_id("stBaseButton-secondary").filter(has_text=re.compile(r"Open$")).click()
         settle(t)
         t.get_by_text(f"{TITLE} — open").wait_for()  # the expander stays open under its new label
+        # The label is drawn before the rest of the run: wait for the link itself before reading the page's text
+        t.get_by_test_id("stMain").get_by_text(re.compile(r"/assignment\?id=[0-9a-f]+")).first.wait_for()
         link = re.search(r"http\S+/assignment\?id=[0-9a-f]+", t.get_by_test_id("stMain").inner_text())
         assert link, "the student link is shown"
 
